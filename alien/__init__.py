@@ -1,0 +1,45 @@
+"""alien: connect edge devices to an Open Mothership / Constellation Overwatch C2 server.
+
+Registers drones, robots and sensors over REST and talks over NATS JetStream. Never imports rclpy.
+"""
+
+__version__ = "0.1.0"
+
+from alien.client import AlienClient
+from alien.config import AlienConfig
+from alien.errors import (
+    AlienError,
+    AuthenticationError,
+    ConfigError,
+    IdentityFileError,
+    MothershipError,
+    MothershipUnavailableError,
+    NatsAuthError,
+    NotFoundError,
+    NotInitializedError,
+    PermissionDeniedError,
+    PublishRejectedError,
+    RequestRejectedError,
+    ServerError,
+)
+from alien.mothership import MothershipClient
+
+__all__ = [
+    "AlienClient",
+    "AlienConfig",
+    "AlienError",
+    "AuthenticationError",
+    "ConfigError",
+    "IdentityFileError",
+    "MothershipClient",
+    "MothershipError",
+    "MothershipUnavailableError",
+    "NatsAuthError",
+    "NotFoundError",
+    "NotInitializedError",
+    "PermissionDeniedError",
+    "PublishRejectedError",
+    "RequestRejectedError",
+    "ServerError",
+    "__version__",
+]

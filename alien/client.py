@@ -1,0 +1,187 @@
+"""AlienClient: the design document's API, composed from the pieces of this package.
+
+`initialize()` registers the device once (ids persisted and reused), connects to NATS and
+starts receiving commands; `publish_telemetry` / `publish_event` / `update_position` queue a
+message in the outbox, which the publisher drains into JetStream with a stable Nats-Msg-Id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+from typing import Any
+
+from alien import registration
+from alien.commands import CommandDispatcher, CommandHandler, CommandIntake
+from alien.config import AlienConfig
+from alien.errors import NotInitializedError
+from alien.link import NatsLink
+from alien.mothership import MothershipClient, nearest_status
+from alien.outbox import Lane, MemoryOutbox, OutboxStats, OutgoingMessage
+from alien.publisher import Publisher
+from alien.telemetry import encode_event, encode_telemetry, position
+from alien.wire import command_subject, event_subject, new_message_id, subject_token, telemetry_subject
+
+logger = logging.getLogger("alien")
+
+
+class AlienClient:
+    """Connects one device to the mothership."""
+
+    def __init__(self, config: AlienConfig | None = None) -> None:
+        self.config = config if config is not None else AlienConfig()
+        self.mothership: MothershipClient | None = None
+        self.link = NatsLink(self.config, name=f"alien-{self.config.entity_name or self.config.entity_type}")
+        self.outbox = MemoryOutbox(self.config.outbox_max_messages)
+        self.publisher = Publisher(
+            self.link, self.outbox, window=self.config.publish_window, timeout_s=self.config.publish_timeout_s
+        )
+        self._dispatcher = CommandDispatcher(self._report_command)
+        self._intake: CommandIntake | None = None
+        self._stopped = asyncio.Event()
+        self._running = False
+        self._closed = False
+
+    # --- the design document's attributes ---
+    @property
+    def nc(self) -> Any:
+        return self.link.nc
+
+    @property
+    def js(self) -> Any:
+        return self.link.js
+
+    @property
+    def _command_handlers(self) -> dict[str, CommandHandler]:
+        return self._dispatcher.handlers
+
+    @property
+    def command_intake(self) -> str | None:
+        """`core` or `jetstream` once commands are being received."""
+        return self._intake.mode if self._intake else None
+
+    async def __aenter__(self) -> AlienClient:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def initialize(self) -> None:
+        """Register with the mothership if needed (ids persisted), then connect to NATS."""
+        self.config.load()
+        if self.mothership is not None:  # a retry after a failed first attempt
+            await self.mothership.close()
+        self.mothership = MothershipClient(self.config)
+        await self.mothership.__aenter__()
+        await registration.ensure_registered(self.config, self.mothership)
+        self.config.save()
+        await self._connect_nats()
+
+    async def _connect_nats(self) -> None:
+        await self.link.connect()
+        self.publisher.start()
+        org_id, entity_id = self._ids()
+        self._intake = CommandIntake(
+            self.link, command_subject(org_id, entity_id), f"alien-{entity_id}", self._dispatcher
+        )
+        await self._intake.start(self.config.command_intake)
+
+    def register_command_handler(self, command_type: str, handler: CommandHandler) -> None:
+        """Call `handler(command_dict)` (sync or async) for commands whose type is `command_type`."""
+        self._dispatcher.register(command_type, handler)
+
+    async def publish_telemetry(self, data: dict[str, Any]) -> str:
+        """Queue telemetry for `constellation.telemetry.{org}.{entity}`; returns its message id."""
+        return self.queue_telemetry(data)
+
+    async def publish_event(self, event_type: str, data: dict[str, Any]) -> str:
+        """Queue an event for `constellation.events.{org}.{event_type}`; returns its message id."""
+        return self.queue_event(event_type, data)
+
+    def queue_telemetry(self, data: dict[str, Any]) -> str:
+        """`publish_telemetry` for synchronous callers on the client's event loop (timers, callbacks)."""
+        org_id, entity_id = self._ids()
+        payload = encode_telemetry(entity_id, data)
+        return self._enqueue(telemetry_subject(org_id, entity_id), payload, Lane.TELEMETRY)
+
+    def queue_event(self, event_type: str, data: dict[str, Any]) -> str:
+        """`publish_event` for synchronous callers on the client's event loop."""
+        org_id, entity_id = self._ids()
+        subject = event_subject(org_id, event_type)
+        return self._enqueue(subject, encode_event(entity_id, event_type, data), Lane.CONTROL)
+
+    @property
+    def is_registered(self) -> bool:
+        return bool(self.config.org_id and self.config.entity_id)
+
+    async def update_position(self, latitude: float, longitude: float, altitude: float = 0) -> str:
+        return await self.publish_telemetry(position(latitude, longitude, altitude))
+
+    async def update_status(self, status: str) -> None:
+        """Store the status on the server and announce it with a `status_changed` event.
+
+        A status the server does not store (e.g. `returning`) is stored as the nearest one it
+        accepts; the event carries the exact status either way.
+        """
+        org_id, entity_id = self._ids()
+        assert self.mothership is not None
+        stored = nearest_status(status, await self.mothership.detect_dialect())
+        await self.publish_event("status_changed", {"status": status, "server_status": stored})
+        await self.mothership.update_entity_status(org_id, entity_id, status)
+
+    async def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued so far is acknowledged by JetStream."""
+        return await self.publisher.flush(timeout)
+
+    def stats(self) -> OutboxStats:
+        return self.outbox.stats()
+
+    async def start(self) -> None:
+        """Run until close() is called or the task is cancelled (Ctrl-C), then close."""
+        self._running = True
+        try:
+            await self._stopped.wait()
+        except asyncio.CancelledError:
+            logger.info("Shutting down...")
+            raise
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Flush what is queued (bounded wait), stop receiving commands and close connections."""
+        self._running = False
+        self._stopped.set()
+        if self._closed:
+            return
+        self._closed = True
+        if self.link.is_connected and not await self.publisher.flush(self.config.publish_timeout_s):
+            logger.warning("closing with %d message(s) not yet acknowledged", self.stats().depth)
+        if self._intake is not None:
+            await self._intake.stop()
+        await self._dispatcher.stop()
+        await self.publisher.stop()
+        await self.link.close()
+        if self.mothership is not None:
+            await self.mothership.close()
+
+    # --- internals ---
+    def _ids(self) -> tuple[str, str]:
+        org_id, entity_id = self.config.org_id, self.config.entity_id
+        if not org_id or not entity_id:
+            raise NotInitializedError("the device is not registered yet; await client.initialize() first")
+        return subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id")
+
+    def _enqueue(self, subject: str, payload: bytes, lane: Lane) -> str:
+        message = OutgoingMessage(new_message_id(), subject, payload, lane)
+        self.outbox.put(message)
+        return message.msg_id
+
+    def _report_command(self, event_type: str, data: dict[str, Any]) -> None:
+        try:
+            self.queue_event(event_type, data)
+        except Exception:
+            logger.exception("could not queue %s event", event_type)

@@ -1,0 +1,231 @@
+"""AlienConfig: the design document's settings, on pydantic-settings.
+
+Source compatible with the design document: the same field names, environment variables and
+defaults (MOTHERSHIP_URL, NATS_URL, API_BEARER_TOKEN, ORG_NAME, ORG_TYPE, ENTITY_TYPE, ENTITY_NAME,
+ALIEN_CONFIG_FILE), a `.env` file, and `save()` / `load()` of the persisted ids. What the real
+servers need beyond it (MOTHERSHIP_CONTRACT.md) lives in `ALIEN_*` variables.
+
+Secrets are `SecretStr`: they print as `**********` in reprs, logs and exceptions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alien import identity
+from alien.errors import ConfigError
+from alien.mothership.enums import ORG_TYPES, resolve_entity_type
+
+
+def _env(field: str, *names: str) -> Any:
+    """A field settable by its Python name (constructor) or by any of the env names."""
+    return AliasChoices(field, *names)
+
+
+class AlienConfig(BaseSettings):
+    """Everything alien needs to know; each field is also an environment variable."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,  # `ALIEN_API_KEY=` in .env means "not set", as in .env.example
+        populate_by_name=True,
+        validate_assignment=True,
+    )
+
+    # --- the design document's fields (names, env vars and defaults kept) ---
+    mothership_url: str = Field(
+        default="http://localhost:8080", validation_alias=_env("mothership_url", "MOTHERSHIP_URL")
+    )
+    nats_url: str = Field(
+        default="nats://localhost:4222",
+        description="One URL or a comma-separated list of servers.",
+        validation_alias=_env("nats_url", "NATS_URL"),
+    )
+    bearer_token: SecretStr = Field(
+        default=SecretStr("constellation-dev-token"),
+        validation_alias=_env("bearer_token", "API_BEARER_TOKEN"),
+    )
+    org_name: str = Field(default="Alien Fleet", validation_alias=_env("org_name", "ORG_NAME"))
+    org_type: Literal["military", "civilian", "commercial", "ngo"] = Field(
+        default="commercial", validation_alias=_env("org_type", "ORG_TYPE")
+    )
+    entity_type: str = Field(default="drone", validation_alias=_env("entity_type", "ENTITY_TYPE"))
+    entity_name: str | None = Field(default=None, validation_alias=_env("entity_name", "ENTITY_NAME"))
+    config_file: str = Field(default=".alien_config.json", validation_alias=_env("config_file", "ALIEN_CONFIG_FILE"))
+    # Saved state (filled by load() or registration). Setting them pins the identity.
+    org_id: str | None = Field(default=None, validation_alias=_env("org_id", "ALIEN_ORG_ID"))
+    entity_id: str | None = Field(default=None, validation_alias=_env("entity_id", "ALIEN_ENTITY_ID"))
+
+    # --- what real servers need (MOTHERSHIP_CONTRACT.md) ---
+    dialect: Literal["auto", "v0.0.1", "v0.1"] = Field(
+        default="auto",
+        description="REST dialect; auto detects it (contract §1, 'Tell the dialects apart').",
+        validation_alias=_env("dialect", "ALIEN_DIALECT"),
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="v0.1.x API key (c4_live_... / c4_test_...), sent as X-API-Key.",
+        validation_alias=_env("api_key", "ALIEN_API_KEY"),
+    )
+    nats_token: SecretStr | None = Field(default=None, validation_alias=_env("nats_token", "ALIEN_NATS_TOKEN"))
+    nats_user: str | None = Field(default=None, validation_alias=_env("nats_user", "ALIEN_NATS_USER"))
+    nats_password: SecretStr | None = Field(default=None, validation_alias=_env("nats_password", "ALIEN_NATS_PASSWORD"))
+    nats_nkey_seed: SecretStr | None = Field(
+        default=None, validation_alias=_env("nats_nkey_seed", "ALIEN_NATS_NKEY_SEED")
+    )
+    nats_nkey_seed_file: Path | None = Field(
+        default=None, validation_alias=_env("nats_nkey_seed_file", "ALIEN_NATS_NKEY_SEED_FILE")
+    )
+    nats_creds_file: Path | None = Field(
+        default=None, validation_alias=_env("nats_creds_file", "ALIEN_NATS_CREDS_FILE")
+    )
+    nats_tls_ca: Path | None = Field(default=None, validation_alias=_env("nats_tls_ca", "ALIEN_NATS_TLS_CA"))
+    nats_tls_cert: Path | None = Field(default=None, validation_alias=_env("nats_tls_cert", "ALIEN_NATS_TLS_CERT"))
+    nats_tls_key: Path | None = Field(default=None, validation_alias=_env("nats_tls_key", "ALIEN_NATS_TLS_KEY"))
+    http_tls_ca: Path | None = Field(
+        default=None,
+        description="CA bundle to verify an HTTPS mothership with (system CAs otherwise).",
+        validation_alias=_env("http_tls_ca", "ALIEN_HTTP_TLS_CA"),
+    )
+    jetstream_domain: str | None = Field(
+        default=None,
+        description="Only needed through a leaf node; a direct connection uses the local domain.",
+        validation_alias=_env("jetstream_domain", "ALIEN_JETSTREAM_DOMAIN"),
+    )
+    data_dir: Path = Field(default=Path(".alien"), validation_alias=_env("data_dir", "ALIEN_DATA_DIR"))
+    command_intake: Literal["auto", "core", "jetstream"] = Field(
+        default="auto",
+        description="core works on real servers; jetstream needs a commands stream that allows "
+        "a second consumer; auto tries jetstream and falls back (contract §2).",
+        validation_alias=_env("command_intake", "ALIEN_COMMAND_INTAKE"),
+    )
+    reregister_deleted_entity: bool = Field(
+        default=True,
+        description="Register again (and rewrite the identity file) when the server 404s the saved entity.",
+        validation_alias=_env("reregister_deleted_entity", "ALIEN_REREGISTER_DELETED_ENTITY"),
+    )
+    request_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias=_env("request_timeout_s", "ALIEN_REQUEST_TIMEOUT_S")
+    )
+    request_attempts: int = Field(default=5, ge=1, validation_alias=_env("request_attempts", "ALIEN_REQUEST_ATTEMPTS"))
+    retry_backoff_s: float = Field(default=0.5, gt=0, validation_alias=_env("retry_backoff_s", "ALIEN_RETRY_BACKOFF_S"))
+    retry_backoff_max_s: float = Field(
+        default=10.0, gt=0, validation_alias=_env("retry_backoff_max_s", "ALIEN_RETRY_BACKOFF_MAX_S")
+    )
+    nats_connect_timeout_s: float = Field(
+        default=5.0, gt=0, validation_alias=_env("nats_connect_timeout_s", "ALIEN_NATS_CONNECT_TIMEOUT_S")
+    )
+    nats_reconnect_wait_s: float = Field(
+        default=1.0, gt=0, validation_alias=_env("nats_reconnect_wait_s", "ALIEN_NATS_RECONNECT_WAIT_S")
+    )
+    nats_ping_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A dead link is noticed after ping_interval x max_outstanding_pings.",
+        validation_alias=_env("nats_ping_interval_s", "ALIEN_NATS_PING_INTERVAL_S"),
+    )
+    nats_max_outstanding_pings: int = Field(
+        default=3, ge=1, validation_alias=_env("nats_max_outstanding_pings", "ALIEN_NATS_MAX_OUTSTANDING_PINGS")
+    )
+    publish_timeout_s: float = Field(
+        default=5.0, gt=0, validation_alias=_env("publish_timeout_s", "ALIEN_PUBLISH_TIMEOUT_S")
+    )
+    publish_window: int = Field(
+        default=256,
+        ge=1,
+        description="publish_async calls in flight at once.",
+        validation_alias=_env("publish_window", "ALIEN_PUBLISH_WINDOW"),
+    )
+    outbox_max_messages: int = Field(
+        default=10_000, ge=1, validation_alias=_env("outbox_max_messages", "ALIEN_OUTBOX_MAX_MESSAGES")
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(_describe(exc, type(self))) from None
+
+    @field_validator("entity_type")
+    @classmethod
+    def _known_entity_type(cls, value: str) -> str:
+        resolve_entity_type(value)  # raises ConfigError listing the allowed names
+        return value
+
+    @field_validator("mothership_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """NATS_URL split into the server list nats-py takes."""
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+    @property
+    def identity_path(self) -> Path:
+        return Path(self.config_file)
+
+    # --- the design document's persistence methods ---
+    def save(self) -> None:
+        """Save the ids and names to `config_file` (atomic, mode 0600, never any secret)."""
+        identity.write(
+            self.identity_path,
+            identity.Identity(
+                org_id=self.org_id,
+                entity_id=self.entity_id,
+                org_name=self.org_name,
+                entity_type=self.entity_type,
+                entity_name=self.entity_name,
+            ),
+        )
+
+    def load(self) -> None:
+        """Load saved ids from `config_file` if it exists.
+
+        Ids given explicitly (constructor or ALIEN_ORG_ID / ALIEN_ENTITY_ID) win over the file; a
+        saved entity that belongs to another organization than the pinned one is not reused.
+        A corrupt file raises IdentityFileError naming it.
+        """
+        saved = identity.read(self.identity_path)
+        if saved is None:
+            return
+        pinned_org = "org_id" in self.model_fields_set
+        if not pinned_org:
+            self.org_id = saved.org_id
+        if "entity_id" not in self.model_fields_set and saved.org_id == self.org_id:
+            self.entity_id = saved.entity_id
+
+
+def _describe(exc: pydantic.ValidationError, model: type[AlienConfig]) -> str:
+    """One line per bad setting, naming the environment variable and what is allowed."""
+    lines = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        info = model.model_fields.get(field)
+        alias = info.validation_alias if info else None
+        env_names = (
+            [c for c in alias.choices if isinstance(c, str) and c.isupper()] if isinstance(alias, AliasChoices) else []
+        )
+        name = f"{env_names[0]} ({field})" if env_names else field
+        message = str(err["msg"]).removeprefix("Value error, ")
+        secret = info is not None and "Secret" in repr(info.annotation)
+        shown = "" if secret or "input" not in err else f"; got {err['input']!r}"
+        if message.startswith(f"{env_names[0] if env_names else ''} ({field}):"):
+            lines.append(message)  # already phrased by our own validator
+        else:
+            lines.append(f"{name}: {message}{shown}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+# Re-exported for callers who validate org types themselves.
+__all__ = ["ORG_TYPES", "AlienConfig"]

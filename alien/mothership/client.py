@@ -1,0 +1,194 @@
+"""MothershipClient: the design document's REST client, speaking both server dialects."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from alien import __version__
+from alien.errors import MothershipError, MothershipUnavailableError, NotFoundError
+from alien.mothership.dialects import DialectSpec, dialect_for
+from alien.mothership.enums import Dialect, nearest_status, resolve_entity_type
+from alien.mothership.transport import RestTransport, RetryPolicy
+
+if TYPE_CHECKING:
+    from alien.config import AlienConfig
+
+logger = logging.getLogger("alien.mothership")
+
+
+class MothershipClient:
+    """REST client for organization and entity registration (async context manager).
+
+    The server dialect is detected on first use unless `config.dialect` names it.
+    """
+
+    def __init__(self, config: AlienConfig) -> None:
+        self.config = config
+        self._transport = RestTransport(
+            config.mothership_url,
+            timeout_s=config.request_timeout_s,
+            retry=RetryPolicy(config.request_attempts, config.retry_backoff_s, config.retry_backoff_max_s),
+            ca_file=str(config.http_tls_ca) if config.http_tls_ca else None,
+        )
+        self._dialect: DialectSpec | None = dialect_for(config.dialect) if config.dialect != "auto" else None
+
+    async def __aenter__(self) -> MothershipClient:
+        await self._transport.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._transport.close()
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    # --- dialect ---
+    @property
+    def dialect(self) -> Dialect | None:
+        """The server's dialect once known (configured or detected)."""
+        return self._dialect.name if self._dialect else None
+
+    async def detect_dialect(self) -> Dialect:
+        """Tell the dialects apart without configuration.
+
+        Contract §1: v0.1.x serves /api/openapi.json without an envelope; v0.0.1 answers
+        /health with the `{"success": true}` envelope.
+        """
+        if self._dialect is not None:
+            return self._dialect.name
+        spec = await self._transport.request("GET", "/api/openapi.json", accept_statuses=frozenset({404, 405}))
+        if spec.status == 200 and isinstance(spec.body, dict) and "openapi" in spec.body:
+            detected: Dialect = "v0.1"
+        else:
+            # An unhealthy v0.0.1 server (e.g. its NATS is down) answers 503, still enveloped.
+            health = await self._transport.request(
+                "GET", "/health", accept_statuses=frozenset({404, 500, 503}), retry_statuses=False
+            )
+            body = health.body
+            if not (isinstance(body, dict) and isinstance(body.get("success"), bool) and "data" in body):
+                raise MothershipError(
+                    f"{self.config.mothership_url} does not look like a mothership: no "
+                    "/api/openapi.json and no enveloped /health; set ALIEN_DIALECT to force one",
+                    status=health.status,
+                )
+            detected = "v0.0.1"
+        self._dialect = dialect_for(detected)
+        logger.info("mothership %s speaks dialect %s", self.config.mothership_url, detected)
+        return detected
+
+    async def health(self) -> dict[str, Any]:
+        """The server's health answer (v0.1.x asks for the API key on /api/v1/health)."""
+        spec = await self._spec()
+        path = "/api/v1/health" if spec.name == "v0.1" else "/health"
+        response = await self._transport.request("GET", path, headers=self._auth_headers(spec))
+        body = response.body
+        if isinstance(body, dict) and "success" in body:
+            return dict(body.get("data") or {})
+        return dict(body) if isinstance(body, dict) else {"status": str(body)}
+
+    # --- organizations ---
+    async def create_organization(self) -> dict[str, Any]:
+        """Create the configured organization; returns it with `org_id`."""
+        spec = await self._spec()
+        path, params = spec.organizations_path()
+        body = spec.organization_body(self.config.org_name, self.config.org_type)
+        return await self._call("POST", path, params, body, spec)  # type: ignore[no-any-return]
+
+    async def list_organizations(self) -> list[dict[str, Any]]:
+        spec = await self._spec()
+        path, params = spec.organizations_path()
+        result = await self._call("GET", path, params, None, spec)
+        return _as_list(result)
+
+    async def get_organization(self, org_id: str) -> dict[str, Any]:
+        spec = await self._spec()
+        path, params = spec.organization_path(org_id)
+        result = await self._call("GET", path, params, None, spec)
+        if isinstance(result, list):  # v0.0.1 answers a list even when filtered
+            for org in result:
+                if org.get("org_id") == org_id:
+                    return dict(org)
+            raise NotFoundError(f"organization {org_id} not found", status=404, method="GET", path=path)
+        return dict(result)
+
+    async def find_organization(self, name: str) -> dict[str, Any] | None:
+        """The first organization named `name` (the Go peer's match-before-create, contract §4)."""
+        for org in await self.list_organizations():
+            if org.get("name") == name:
+                return org
+        return None
+
+    # --- entities ---
+    async def create_entity(self, org_id: str, position: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create this device's entity in `org_id`; returns it with `entity_id`."""
+        spec = await self._spec()
+        entity_type = resolve_entity_type(self.config.entity_type, spec.name)
+        name = self.config.entity_name or f"alien-{self.config.entity_type}"
+        metadata = {"client": f"alien-v{__version__}", "alien_entity_type": self.config.entity_type}
+        body = spec.entity_body(name, entity_type, "active", position, metadata)
+        path, params = spec.entities_path(org_id)
+        return await self._call("POST", path, params, body, spec)  # type: ignore[no-any-return]
+
+    async def get_entity(self, org_id: str, entity_id: str) -> dict[str, Any]:
+        """The entity; NotFoundError when the server does not know it."""
+        spec = await self._spec()
+        path, params = spec.entity_path(org_id, entity_id)
+        result = await self._call("GET", path, params, None, spec)
+        if isinstance(result, list):
+            for entity in result:
+                if entity.get("entity_id") == entity_id:
+                    return dict(entity)
+            raise NotFoundError(f"entity {entity_id} not found", status=404, method="GET", path=path)
+        return dict(result)
+
+    async def list_entities(self, org_id: str) -> list[dict[str, Any]]:
+        spec = await self._spec()
+        path, params = spec.entities_path(org_id)
+        return _as_list(await self._call("GET", path, params, None, spec))
+
+    async def update_entity_status(self, org_id: str, entity_id: str, status: str) -> dict[str, Any]:
+        """Store `status`, mapped to the nearest status the server accepts (see enums)."""
+        spec = await self._spec()
+        stored = nearest_status(status, spec.name)
+        if stored != status:
+            logger.debug("status %r is stored as %r on a %s server", status, stored, spec.name)
+        path, params = spec.entity_path(org_id, entity_id)
+        result = await self._call("PUT", path, params, {"status": stored}, spec)
+        return dict(result) if isinstance(result, dict) else {"status": stored}
+
+    async def delete_entity(self, org_id: str, entity_id: str) -> None:
+        spec = await self._spec()
+        path, params = spec.entity_path(org_id, entity_id)
+        await self._call("DELETE", path, params, None, spec)
+
+    # --- internals ---
+    async def _spec(self) -> DialectSpec:
+        if self._dialect is None:
+            await self.detect_dialect()
+        assert self._dialect is not None
+        return self._dialect
+
+    async def _call(self, method: str, path: str, params: dict[str, str], body: Any, spec: DialectSpec) -> Any:
+        response = await self._transport.request(
+            method, path, headers=self._auth_headers(spec), params=params or None, json_body=body
+        )
+        return spec.unwrap(response.body)
+
+    def _auth_headers(self, spec: DialectSpec) -> dict[str, str]:
+        api_key = self.config.api_key.get_secret_value() if self.config.api_key else None
+        return spec.auth_headers(self.config.bearer_token.get_secret_value(), api_key)
+
+
+def _as_list(result: Any) -> list[dict[str, Any]]:
+    if isinstance(result, list):
+        return [dict(item) for item in result if isinstance(item, dict)]
+    if isinstance(result, dict):
+        return [result]
+    return []
+
+
+__all__ = ["MothershipClient", "MothershipError", "MothershipUnavailableError"]

@@ -1,0 +1,140 @@
+"""The outbox: the one place an outgoing message waits until JetStream acknowledges it.
+
+Two lanes: control (events, command results) always goes before telemetry, and when the bound
+is reached the oldest telemetry is dropped first; every drop is counted. A message keeps the id
+it got when it entered, so every retry carries the same Nats-Msg-Id.
+
+This is the in-memory implementation; a durable one replaces it behind the same methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class Lane(IntEnum):
+    CONTROL = 0
+    TELEMETRY = 1
+
+
+@dataclass(slots=True)
+class OutgoingMessage:
+    msg_id: str
+    subject: str
+    payload: bytes
+    lane: Lane
+    created: float = field(default_factory=time.time)
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    enqueued: int
+    published: int
+    duplicates: int
+    dropped: dict[str, int]
+    rejected: int
+    depth: int
+    depth_bytes: int
+    in_flight: int
+    oldest_age_s: float | None
+
+
+class MemoryOutbox:
+    """Bounded two-lane queue; `take` hands out messages, `ack`/`retry`/`reject` settle them."""
+
+    def __init__(self, max_messages: int) -> None:
+        self.max_messages = max_messages
+        self._lanes: dict[Lane, deque[OutgoingMessage]] = {Lane.CONTROL: deque(), Lane.TELEMETRY: deque()}
+        self._in_flight: dict[str, OutgoingMessage] = {}
+        self._bytes = 0
+        self._available = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.enqueued = 0
+        self.published = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self.dropped: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self._lanes.values())
+
+    def put(self, message: OutgoingMessage) -> None:
+        """Queue `message`; when full, the oldest telemetry (else the oldest control) makes room."""
+        if len(self) + len(self._in_flight) >= self.max_messages:
+            victim_lane = Lane.TELEMETRY if self._lanes[Lane.TELEMETRY] else Lane.CONTROL
+            if self._lanes[victim_lane]:
+                victim = self._lanes[victim_lane].popleft()
+                self._bytes -= len(victim.payload)
+                self.dropped[f"full_{victim_lane.name.lower()}"] += 1
+            elif message.lane is Lane.TELEMETRY:
+                self.dropped["full_telemetry"] += 1  # everything queued is in flight
+                return
+        self._lanes[message.lane].append(message)
+        self._bytes += len(message.payload)
+        self.enqueued += 1
+        self._idle.clear()
+        self._available.set()
+
+    async def take(self, limit: int) -> list[OutgoingMessage]:
+        """Up to `limit` messages, control first; waits while there are none."""
+        while not len(self):
+            self._available.clear()
+            await self._available.wait()
+        batch: list[OutgoingMessage] = []
+        for lane in (Lane.CONTROL, Lane.TELEMETRY):
+            queue = self._lanes[lane]
+            while queue and len(batch) < limit:
+                message = queue.popleft()
+                self._bytes -= len(message.payload)
+                self._in_flight[message.msg_id] = message
+                batch.append(message)
+        return batch
+
+    def ack(self, message: OutgoingMessage, *, duplicate: bool) -> None:
+        self._settle(message)
+        self.published += 1
+        self.duplicates += int(duplicate)
+
+    def reject(self, message: OutgoingMessage) -> None:
+        """The server refused it for good: counted, not retried."""
+        self._settle(message)
+        self.rejected += 1
+
+    def retry(self, messages: list[OutgoingMessage]) -> None:
+        """Put messages back at the front of their lanes, in their original order."""
+        for message in reversed(messages):
+            self._in_flight.pop(message.msg_id, None)
+            message.attempts += 1
+            self._lanes[message.lane].appendleft(message)
+            self._bytes += len(message.payload)
+        if messages:
+            self._available.set()
+
+    async def wait_idle(self) -> None:
+        """Until nothing is queued or in flight."""
+        await self._idle.wait()
+
+    def stats(self) -> OutboxStats:
+        oldest = [q[0].created for q in self._lanes.values() if q] + [m.created for m in self._in_flight.values()]
+        return OutboxStats(
+            enqueued=self.enqueued,
+            published=self.published,
+            duplicates=self.duplicates,
+            dropped=dict(self.dropped),
+            rejected=self.rejected,
+            depth=len(self),
+            depth_bytes=self._bytes,
+            in_flight=len(self._in_flight),
+            oldest_age_s=(time.time() - min(oldest)) if oldest else None,
+        )
+
+    def _settle(self, message: OutgoingMessage) -> None:
+        self._in_flight.pop(message.msg_id, None)
+        if not len(self) and not self._in_flight:
+            self._idle.set()

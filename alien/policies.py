@@ -1,0 +1,96 @@
+"""Small state classes that decide what leaves the device: rate limits and a position deadband.
+
+They are pure (the caller passes the clock), so they are tested without sleeping, and they are
+ROS-free so a weather sensor without ROS uses the same ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Decision(Generic[T]):
+    """What to do with an offered value: send it now, and/or flush at `flush_at`."""
+
+    send_now: T | None = None
+    flush_at: float | None = None
+
+
+class LatestValueThrottle(Generic[T]):
+    """At most one value per period, and the last value of every period always goes out.
+
+    The first value after a quiet period is sent at once (no added latency); values arriving
+    within the period replace each other, and the latest is sent when the period ends, so state
+    never goes stale the way a "first value only" throttle leaves it. `rate_hz <= 0` disables it.
+    """
+
+    def __init__(self, rate_hz: float) -> None:
+        self.period = 1.0 / rate_hz if rate_hz > 0 else 0.0
+        self._last_sent: float | None = None
+        self._pending: T | None = None
+        self._flush_scheduled = False
+        self.coalesced = 0  # values replaced by a newer one within a period
+
+    def offer(self, value: T, now: float) -> Decision[T]:
+        if self.period == 0.0:
+            return Decision(send_now=value)
+        if not self._flush_scheduled and (self._last_sent is None or now - self._last_sent >= self.period):
+            self._last_sent = now
+            return Decision(send_now=value)
+        if self._pending is not None:
+            self.coalesced += 1
+        self._pending = value
+        if self._flush_scheduled:
+            return Decision()
+        self._flush_scheduled = True
+        assert self._last_sent is not None
+        return Decision(flush_at=self._last_sent + self.period)
+
+    def flush(self, now: float) -> T | None:
+        """Called at the scheduled time: the value to send, if one is waiting."""
+        self._flush_scheduled = False
+        value, self._pending = self._pending, None
+        if value is not None:
+            self._last_sent = now
+        return value
+
+
+class PositionDeadband:
+    """Skips positions that moved less than `metres` since the last one sent.
+
+    A position still goes out every `keepalive_s` even when the device stands still, so the
+    operator can tell a parked robot from a lost one. `metres <= 0` disables the deadband.
+    """
+
+    EARTH_RADIUS_M = 6_371_000.0
+
+    def __init__(self, metres: float, keepalive_s: float = 10.0) -> None:
+        self.metres = metres
+        self.keepalive_s = keepalive_s
+        self._last: tuple[float, float, float, float] | None = None  # lat, lon, alt, time
+        self.suppressed = 0
+
+    def accept(self, latitude: float, longitude: float, altitude: float | None, now: float) -> bool:
+        alt = altitude if altitude is not None and math.isfinite(altitude) else 0.0
+        if self.metres > 0 and self._last is not None:
+            last_lat, last_lon, last_alt, last_time = self._last
+            moved = self.distance_m(last_lat, last_lon, last_alt, latitude, longitude, alt)
+            if moved < self.metres and now - last_time < self.keepalive_s:
+                self.suppressed += 1
+                return False
+        self._last = (latitude, longitude, alt, now)
+        return True
+
+    @classmethod
+    def distance_m(cls, lat1: float, lon1: float, alt1: float, lat2: float, lon2: float, alt2: float) -> float:
+        """Haversine ground distance combined with the altitude change."""
+        phi1, phi2 = math.radians(lat1), math.radians(lat2)
+        dphi, dlmb = phi2 - phi1, math.radians(lon2 - lon1)
+        a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+        ground = 2 * cls.EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+        return math.hypot(ground, alt2 - alt1)

@@ -1,0 +1,116 @@
+"""The publisher: drains the outbox into JetStream.
+
+It keeps up to `publish_window` `publish_async` calls in flight, settles each message on its
+PubAck (counting `duplicate` acks: the server's Nats-Msg-Id window dropped a replay), retries
+transient failures with the same message id, and rejects for good only what the server refused
+as invalid (it would never succeed). While the link is down it waits for the reconnect instead
+of spinning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+import nats.errors
+import nats.js.errors
+from nats.js.api import PubAck
+
+from alien.link import NatsLink
+from alien.outbox import MemoryOutbox, OutgoingMessage
+
+logger = logging.getLogger("alien.publisher")
+
+# The server refused the message itself (too large, bad subject...): retrying cannot help.
+_PERMANENT = (nats.errors.MaxPayloadError, nats.errors.BadSubjectError)
+_TRANSIENT_API_CODES = frozenset({500, 503})
+
+
+class Publisher:
+    def __init__(self, link: NatsLink, outbox: MemoryOutbox, *, window: int, timeout_s: float) -> None:
+        self.link = link
+        self.outbox = outbox
+        self.window = window
+        self.timeout_s = timeout_s
+        self.last_latency_s: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._failures = 0
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="alien-publisher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until every queued message is acknowledged; False when `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self.outbox.wait_idle(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self.outbox.take(self.window)
+            await self.link.connected.wait()
+            failed = await self._publish(batch)
+            if failed:
+                self.outbox.retry(failed)
+                self._failures += 1
+                # full-jitter backoff, capped; a reconnect is awaited at the top of the loop
+                await asyncio.sleep(random.uniform(0, min(5.0, 0.05 * 2 ** min(self._failures, 7))))
+            else:
+                self._failures = 0
+
+    async def _publish(self, batch: list[OutgoingMessage]) -> list[OutgoingMessage]:
+        """Publish `batch`; returns the messages to retry."""
+        js = self.link.js
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pending: list[tuple[OutgoingMessage, asyncio.Future[PubAck]]] = []
+        retry: list[OutgoingMessage] = []
+        for message in batch:
+            try:
+                future = await js.publish_async(
+                    message.subject,
+                    message.payload,
+                    wait_stall=self.timeout_s,
+                    headers={"Nats-Msg-Id": message.msg_id},
+                )
+            except _PERMANENT as exc:
+                self._reject(message, exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - any send failure is retried with the same id
+                logger.debug("publish of %s deferred: %r", message.msg_id, exc)
+                retry.append(message)
+                continue
+            pending.append((message, future))
+        for message, future in pending:
+            try:
+                ack = await asyncio.wait_for(future, max(0.0, started + self.timeout_s - loop.time()))
+            except asyncio.TimeoutError:
+                retry.append(message)
+            except nats.js.errors.APIError as exc:
+                if exc.code in _TRANSIENT_API_CODES:
+                    retry.append(message)
+                else:
+                    self._reject(message, exc)
+            except Exception as exc:  # noqa: BLE001 - no stream responders, connection lost...
+                logger.debug("publish of %s failed: %r", message.msg_id, exc)
+                retry.append(message)
+            else:
+                self.outbox.ack(message, duplicate=bool(ack.duplicate))
+                self.last_latency_s = loop.time() - started
+        if retry:
+            logger.debug("%d message(s) will be retried with their ids", len(retry))
+        return retry
+
+    def _reject(self, message: OutgoingMessage, exc: Exception) -> None:
+        self.outbox.reject(message)
+        logger.error("JetStream refused message %s on %s for good: %s", message.msg_id, message.subject, exc)

@@ -1,0 +1,71 @@
+"""Registration: make sure this device has an organization and an entity on the mothership.
+
+Created once, ids persisted and reused. Saved ids are checked against the server: an entity an
+operator deleted (404) is registered again when `reregister_deleted_entity` is on. A server that
+cannot be reached while ids are saved is not fatal: the device works offline with its ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from alien.errors import ConfigError, MothershipUnavailableError, NotFoundError, PermissionDeniedError
+
+if TYPE_CHECKING:
+    from alien.config import AlienConfig
+    from alien.mothership import MothershipClient
+
+logger = logging.getLogger("alien")
+
+
+async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -> None:
+    if config.org_id and config.entity_id:
+        try:
+            await mothership.get_entity(config.org_id, config.entity_id)
+            logger.info("using saved entity %s in organization %s", config.entity_id, config.org_id)
+            return
+        except MothershipUnavailableError as exc:
+            logger.warning("mothership unreachable (%s); continuing with saved ids", exc)
+            return
+        except NotFoundError:
+            if not config.reregister_deleted_entity:
+                raise
+            logger.warning("saved entity %s no longer exists on the server; registering again", config.entity_id)
+            config.entity_id = None
+            if "org_id" not in config.model_fields_set and not await _organization_exists(mothership, config.org_id):
+                config.org_id = None
+
+    if not config.org_id:
+        config.org_id = await _organization_id(config, mothership)
+    if not config.entity_id:
+        logger.info("Creating new entity...")
+        entity = await mothership.create_entity(config.org_id)
+        config.entity_id = str(entity["entity_id"])
+        logger.info("Created entity: %s", config.entity_id)
+
+
+async def _organization_exists(mothership: MothershipClient, org_id: str) -> bool:
+    try:
+        await mothership.get_organization(org_id)
+    except NotFoundError:
+        return False
+    return True
+
+
+async def _organization_id(config: AlienConfig, mothership: MothershipClient) -> str:
+    """Reuse the organization named `org_name` (contract §4, match before create), else create it."""
+    existing = await mothership.find_organization(config.org_name)
+    if existing is not None:
+        logger.info("using existing organization %r (%s)", config.org_name, existing["org_id"])
+        return str(existing["org_id"])
+    logger.info("Creating new organization...")
+    try:
+        org = await mothership.create_organization()
+    except PermissionDeniedError as exc:
+        raise ConfigError(
+            f"creating organization {config.org_name!r} needs an API key with the 'admin' scope "
+            f"({exc.server_message}); use an admin key, or set ALIEN_ORG_ID to an existing organization"
+        ) from None
+    logger.info("Created organization: %s", org["org_id"])
+    return str(org["org_id"])

@@ -1,0 +1,36 @@
+"""Test support: a real nats-server launcher, the mothership emulator and pytest fixtures.
+
+Nothing here is imported by the alien client at run time; tests and the demo use it.
+"""
+
+from alien.testing.emulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_BEARER_TOKEN,
+    MothershipEmulator,
+    ReceivedMessage,
+    RequestRecord,
+)
+from alien.testing.nats_server import (
+    NatsServer,
+    NatsServerError,
+    TlsFiles,
+    find_nats_server_binary,
+    free_port,
+    generate_nkey_user,
+    make_tls_files,
+)
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_BEARER_TOKEN",
+    "MothershipEmulator",
+    "NatsServer",
+    "NatsServerError",
+    "ReceivedMessage",
+    "RequestRecord",
+    "TlsFiles",
+    "find_nats_server_binary",
+    "free_port",
+    "generate_nkey_user",
+    "make_tls_files",
+]

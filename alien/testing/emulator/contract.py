@@ -1,0 +1,103 @@
+"""The mothership facts the emulator reproduces, in one place (MOTHERSHIP_CONTRACT.md §1, §2).
+
+Values the contract leaves open (stream age/size limits, consumer settings, KV history) were read
+from the real server's source (Constellation-Overwatch/constellation-overwatch,
+pkg/services/embedded-nats/nats.go) so the read-back stream configs look like a real server's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from nats.js.api import DiscardPolicy, RetentionPolicy
+
+Dialect = Literal["v0.0.1", "v0.1"]
+DIALECTS: tuple[Dialect, ...] = ("v0.0.1", "v0.1")
+
+# §1 v0.0.1: the dev bearer token.
+DEFAULT_BEARER_TOKEN = "constellation-dev-token"
+# §1 v0.1: API keys carry a c4_live_/c4_test_ prefix and scopes.
+DEFAULT_API_KEY = "c4_test_alien_dev"
+API_KEY_PREFIXES = ("c4_live_", "c4_test_")
+SCOPE_ADMIN = "admin"
+SCOPES = frozenset({
+    "organizations:read", "organizations:write", "entities:read", "entities:write",
+    "nats:publish", "nats:subscribe", SCOPE_ADMIN,
+})
+# §1 v0.1: a first boot already has this organization.
+DEFAULT_ORG_ID = "default"
+SERVICE_NAME = "constellation-overwatch"
+
+# §1 enumerations, enforced by the database (CHECK constraints).
+ORG_TYPES = ("military", "civilian", "commercial", "ngo")
+ENTITY_TYPES_V001 = (
+    "aircraft_fixed_wing", "aircraft_multirotor", "aircraft_vtol", "aircraft_helicopter",
+    "ground_vehicle_wheeled", "ground_vehicle_tracked", "surface_vessel_usv", "underwater_vehicle",
+    "sensor_platform", "payload_system", "operator_station", "waypoint", "no_fly_zone", "geofence",
+)
+ENTITY_TYPES_V01 = (*ENTITY_TYPES_V001[:4], "aircraft_airship", *ENTITY_TYPES_V001[4:])
+DB_STATUSES = ("active", "inactive", "pending", "error", "maintenance", "unknown")
+# §1 v0.1: the API layer narrows status further than the database.
+V01_API_STATUSES = ("active", "inactive", "unknown")
+PRIORITIES = ("critical", "high", "normal", "low")
+
+
+def entity_types(dialect: Dialect) -> tuple[str, ...]:
+    return ENTITY_TYPES_V001 if dialect == "v0.0.1" else ENTITY_TYPES_V01
+
+
+# §2 subjects and server-side objects.
+ENTITIES_SUBJECT = "constellation.entities"
+KV_BUCKET = "CONSTELLATION_GLOBAL_STATE"
+KV_HISTORY = 10
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One server-created stream and the durable pull consumer the server runs on it."""
+
+    name: str
+    subject: str
+    retention: RetentionPolicy
+    duplicate_window_s: float
+    max_msg_size: int
+    discard: DiscardPolicy
+    max_msgs: int
+    max_bytes: int
+    max_age_s: float
+    allow_rollup: bool
+    allow_direct: bool
+    consumer: str
+    kind: str  # which record list the consumer feeds: entity_events, events, telemetry, commands
+
+
+def stream_specs(dialect: Dialect) -> tuple[StreamSpec, ...]:
+    """§2 table, exactly; the telemetry row differs by dialect."""
+    legacy = dialect == "v0.0.1"
+    hour = 3600.0
+    return (
+        StreamSpec("CONSTELLATION_ENTITIES", "constellation.entities.>", RetentionPolicy.LIMITS,
+                   120.0, 1 * MIB, DiscardPolicy.OLD, 100_000, 256 * MIB, 7 * 24 * hour,
+                   True, True, "entity-processor", "entity_events"),
+        StreamSpec("CONSTELLATION_EVENTS", "constellation.events.>", RetentionPolicy.WORK_QUEUE,
+                   120.0, 256 * KIB, DiscardPolicy.OLD, 50_000, 128 * MIB, 24 * hour,
+                   False, True, "event-processor", "events"),
+        StreamSpec("CONSTELLATION_TELEMETRY", "constellation.telemetry.>",
+                   RetentionPolicy.INTEREST if legacy else RetentionPolicy.LIMITS,
+                   30.0, 64 * KIB if legacy else 128 * KIB, DiscardPolicy.OLD,
+                   25_000 if legacy else 100_000, 64 * MIB if legacy else 256 * MIB,
+                   hour if legacy else 2 * hour, True, True, "telemetry-processor", "telemetry"),
+        StreamSpec("CONSTELLATION_COMMANDS", "constellation.commands.>", RetentionPolicy.WORK_QUEUE,
+                   60.0, 32 * KIB, DiscardPolicy.NEW, 10_000, 32 * MIB, 15 * 60.0,
+                   False, False, "command-processor", "commands"),
+    )
+
+
+# The real server's durable consumer settings (CreateDurableConsumer).
+CONSUMER_ACK_WAIT_S = 30.0
+CONSUMER_MAX_DELIVER = 3
+CONSUMER_MAX_ACK_PENDING = 1000

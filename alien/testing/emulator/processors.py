@@ -1,0 +1,131 @@
+"""The server's pull-consumer loops (``event-processor``, ``telemetry-processor``, ...).
+
+Each loop keeps one pull request open (batch + expiry + idle heartbeat) and handles every
+message the moment it arrives, so there is neither per-message fetch latency nor busy polling.
+A request that goes silent for two heartbeats is dead (nats-server restarted, link cut): the
+loop then waits for the connection, re-checks the server objects and asks again. That is how
+the emulator survives a nats-server restart (MOTHERSHIP_CONTRACT.md §2: the real server's
+``command-processor`` keeps draining the commands work queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import RetentionPolicy
+
+from alien.testing.emulator.contract import StreamSpec
+from alien.testing.emulator.records import ReceivedMessage
+
+log = logging.getLogger(__name__)
+
+_BATCH = 256
+_EXPIRES_S = 5.0
+_HEARTBEAT_S = 0.5
+_ACK_TIMEOUT_S = 2.0
+_RETRY_BACKOFF_S = 0.1
+_PROBE_TIMEOUT_S = 1  # seconds (nats-py types this as int)
+
+
+class _Outcome(enum.Enum):
+    DONE = "done"  # the request ended normally
+    LOST = "lost"  # silent or consumer gone: recover before asking again
+    REFUSED = "refused"  # the server answered with an error status
+
+
+class PullProcessor:
+    """Consume ``spec.consumer`` on ``spec.name``: record each message, then ack it."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        spec: StreamSpec,
+        record: Callable[[ReceivedMessage], None],
+        repair: Callable[[], Awaitable[None]],
+        connected: asyncio.Event,
+    ) -> None:
+        self._nc = nc
+        self._spec = spec
+        self._record = record
+        self._repair = repair
+        self._connected = connected
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{spec.name}.{spec.consumer}"
+        # Work-queue acks are confirmed (ack_sync) so a recorded message is already gone
+        # from the stream: tests can rely on that ordering.
+        self._confirm_ack = spec.retention == RetentionPolicy.WORK_QUEUE
+
+    async def run(self) -> None:
+        inbox = self._nc.new_inbox()
+        sub = await self._nc.subscribe(inbox)
+        try:
+            while True:
+                outcome = await self._one_request(inbox, sub)
+                if outcome is _Outcome.LOST:
+                    await self._recover()
+                elif outcome is _Outcome.REFUSED:
+                    # Rate limit (not synchronisation): a refusal such as "409 Server Shutdown"
+                    # must not spin; if the server is going away the next request goes silent.
+                    await asyncio.sleep(_RETRY_BACKOFF_S)
+        finally:
+            if not self._nc.is_closed:
+                try:
+                    await sub.unsubscribe()
+                except nats.errors.Error:
+                    pass
+
+    async def _one_request(self, inbox: str, sub: Subscription) -> _Outcome:
+        """Serve one pull request to its end."""
+        request = {"batch": _BATCH, "expires": int(_EXPIRES_S * 1e9), "idle_heartbeat": int(_HEARTBEAT_S * 1e9)}
+        try:
+            await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=inbox)
+        except nats.errors.Error:
+            return _Outcome.LOST
+        remaining = _BATCH
+        while remaining > 0:
+            try:
+                msg = await sub.next_msg(timeout=2 * _HEARTBEAT_S + 0.5)
+            except nats.errors.TimeoutError:
+                return _Outcome.LOST  # two heartbeats missed: the server no longer has the request
+            headers = msg.headers or {}
+            status = headers.get("Status")
+            if status == "100":
+                continue  # idle heartbeat: the request is alive
+            if status in ("404", "408"):
+                return _Outcome.DONE  # expired or nothing pending: ask again
+            if status is not None:
+                deleted = "Deleted" in headers.get("Description", "")
+                return _Outcome.LOST if deleted else _Outcome.REFUSED
+            await self._handle(msg)
+            remaining -= 1
+        return _Outcome.DONE
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            if self._confirm_ack:
+                await msg.ack_sync(timeout=_ACK_TIMEOUT_S)
+            else:
+                await msg.ack()
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            # Not acked: the server redelivers after AckWait, as a real server would.
+            log.warning("%s: ack failed (%s)", self._spec.consumer, type(exc).__name__)
+        self._record(ReceivedMessage(
+            subject=msg.subject, data=msg.data, headers=dict(msg.headers or {}),
+            stream_seq=msg.metadata.sequence.stream,
+        ))
+
+    async def _recover(self) -> None:
+        """After a lost request: wait for the link, then make sure stream and consumer exist."""
+        await self._connected.wait()
+        try:
+            await self._nc.flush(timeout=_PROBE_TIMEOUT_S)
+            await self._repair()
+        except Exception as exc:  # noqa: BLE001 - keep the loop alive; the next round retries
+            log.warning("%s: repair failed (%s: %s)", self._spec.consumer, type(exc).__name__, exc)

@@ -1,0 +1,292 @@
+"""MothershipEmulator: REST (either dialect) + server-side NATS objects, on its own thread.
+
+The emulator owns an asyncio loop in a daemon thread, so synchronous tests (ROS) and async
+tests (their own loop) can both drive it; every public method is thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ipaddress
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from functools import partial
+from types import TracebackType
+from typing import Any, TypeVar
+
+import nats
+from aiohttp import web
+from nats.aio.client import Client as NATS
+
+from alien.testing.emulator.app import Faults, build_app
+from alien.testing.emulator.context import ApiContext
+from alien.testing.emulator.contract import (
+    API_KEY_PREFIXES,
+    DEFAULT_API_KEY,
+    DEFAULT_BEARER_TOKEN,
+    DEFAULT_ORG_ID,
+    DIALECTS,
+    SCOPE_ADMIN,
+    SCOPES,
+    Dialect,
+    entity_types,
+)
+from alien.testing.emulator.jetstream import EntityEvents, ServerObjects
+from alien.testing.emulator.processors import PullProcessor
+from alien.testing.emulator.records import ReceivedMessage, Recorder, RequestRecord
+from alien.testing.emulator.store import NotFoundError, Row, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_WAKE_S = 0.1  # wait_for also re-checks predicates that read state outside the recorder
+_JS_TIMEOUT_S = 2.0  # JetStream API calls; short so recovery after a server restart is quick
+
+
+class MothershipEmulator:
+    """An independent implementation of the mothership's wire contract for tests and demos."""
+
+    def __init__(
+        self,
+        nats_url: str,
+        *,
+        dialect: Dialect = "v0.0.1",
+        bearer_token: str = DEFAULT_BEARER_TOKEN,
+        api_keys: dict[str, set[str]] | None = None,
+        command_processor: bool = True,
+        nats_options: dict[str, Any] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        kv_sync: bool = True,
+    ) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
+        _require_loopback(host)
+        keys = {DEFAULT_API_KEY: {SCOPE_ADMIN}} if api_keys is None else api_keys
+        for key, scopes in keys.items():
+            if not key.startswith(API_KEY_PREFIXES):
+                raise ValueError("API keys must start with c4_live_ or c4_test_ (§1)")
+            if not set(scopes) <= SCOPES:
+                raise ValueError(f"unknown scopes: {sorted(set(scopes) - SCOPES)}")
+        self._nats_url = nats_url
+        self._dialect: Dialect = dialect
+        self._bearer_token = bearer_token
+        self._api_keys = {k: frozenset(v) for k, v in keys.items()}
+        self._command_processor = command_processor
+        self._nats_options = dict(nats_options or {})
+        self._host, self._port = host, port
+        self._kv_sync = kv_sync
+        self._recorder = Recorder()
+        self._store = Store(self._recorder.condition, entity_types(dialect))
+        if dialect == "v0.1":  # §1: a first boot already has organization "default"
+            self._store.create_org("Default Organization", "commercial", None, org_id=DEFAULT_ORG_ID)
+        self._faults = Faults()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._nc: NATS | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._events: EntityEvents | None = None
+        self._url: str | None = None
+
+    # -- configuration -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("emulator not started")
+        return self._url
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
+
+    @property
+    def nats_url(self) -> str:
+        return self._nats_url
+
+    @property
+    def bearer_token(self) -> str:
+        return self._bearer_token
+
+    @property
+    def api_keys(self) -> dict[str, frozenset[str]]:
+        return dict(self._api_keys)
+
+    @property
+    def command_processor(self) -> bool:
+        return self._command_processor
+
+    @property
+    def nats_connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self, timeout: float = 15.0) -> None:
+        if self._loop is not None:
+            return
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="mothership-emulator", daemon=True)
+        self._thread.start()
+        try:
+            self._call(self._astart(), timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            self._call(self._astop(), timeout)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            loop.close()
+            self._loop = self._thread = None
+            self._url = None
+
+    def __enter__(self) -> MothershipEmulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"MothershipEmulator(dialect={self._dialect!r}, url={self._url!r})"
+
+    # -- what the server received --------------------------------------------------------------
+    def organizations(self) -> list[Row]:
+        return self._store.organizations()
+
+    def entities(self) -> list[Row]:
+        return self._store.entities()
+
+    def telemetry(self) -> list[ReceivedMessage]:
+        return self._recorder.messages("telemetry")
+
+    def events(self) -> list[ReceivedMessage]:
+        return self._recorder.messages("events")
+
+    def commands(self) -> list[ReceivedMessage]:
+        return self._recorder.messages("commands")
+
+    def entity_events(self) -> list[ReceivedMessage]:
+        return self._recorder.messages("entity_events")
+
+    def requests(self) -> list[RequestRecord]:
+        return self._recorder.requests()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+        """Block until predicate() holds; re-checked on every record (and every 0.1 s)."""
+        self._recorder.wait_for(predicate, timeout, what, wake_every=_WAKE_S)
+
+    async def wait_for_async(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+        """wait_for without blocking the caller's event loop."""
+        await asyncio.to_thread(self.wait_for, predicate, timeout, what)
+
+    # -- fault injection and operator actions --------------------------------------------------
+    def fail_next_requests(self, n: int, status: int = 503) -> None:
+        """The next n API requests (not health, not openapi) answer ``status`` in the dialect's shape."""
+        self._faults.fail_next(n, status)
+
+    def set_unavailable(self, flag: bool) -> None:
+        """While set, every request (health included) answers 503."""
+        self._faults.set_unavailable(flag)
+
+    def delete_entity(self, org_id: str, entity_id: str) -> None:
+        """An operator deletes an entity on the server (the entity event is published)."""
+        self._call(self._delete_entity(org_id, entity_id), 10.0)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"emulator did not finish within {timeout:.1f}s") from None
+
+    async def _astart(self) -> None:
+        connected = asyncio.Event()
+
+        async def on_disconnect() -> None:
+            connected.clear()
+
+        async def on_reconnect() -> None:
+            connected.set()
+
+        async def on_error(exc: Exception) -> None:
+            log.debug("emulator NATS error: %s", type(exc).__name__)
+
+        options: dict[str, Any] = {
+            "servers": [self._nats_url], "name": "mothership-emulator", "allow_reconnect": True,
+            "max_reconnect_attempts": -1, "reconnect_time_wait": 0.1, "connect_timeout": 2,
+            "ping_interval": 5, "disconnected_cb": on_disconnect, "reconnected_cb": on_reconnect,
+            "error_cb": on_error, **self._nats_options,
+        }
+        self._nc = await nats.connect(**options)
+        connected.set()
+        js = self._nc.jetstream(timeout=_JS_TIMEOUT_S)
+        objects = ServerObjects(js, self._dialect, self._command_processor)
+        await objects.ensure_all()
+        if not self._kv_sync:
+            objects.kv = None  # the bucket exists; the REST side just does not write it
+        self._events = EntityEvents(js, self._dialect, self._store, objects)
+        for spec in objects.specs:
+            if objects.runs_consumer(spec):
+                processor = PullProcessor(self._nc, spec, partial(self._recorder.add_message, spec.kind),
+                                          partial(objects.ensure, spec), connected)
+                self._tasks.append(asyncio.create_task(processor.run(), name=spec.consumer))
+        ctx = ApiContext(self._dialect, self._store, self._bearer_token, self._api_keys,
+                         self._events, self._nats_problem)
+        self._runner = web.AppRunner(build_app(ctx, self._recorder, self._faults), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self._url = f"http://{self._host}:{port}"
+
+    async def _astop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._nc is not None and not self._nc.is_closed:
+            try:
+                await asyncio.wait_for(self._nc.close(), 5.0)
+            except (asyncio.TimeoutError, nats.errors.Error):
+                pass
+        self._nc = None
+
+    def _nats_problem(self) -> str | None:
+        return None if self.nats_connected else "NATS not connected"
+
+    async def _delete_entity(self, org_id: str, entity_id: str) -> None:
+        try:
+            row = self._store.delete_entity(org_id, entity_id)
+        except NotFoundError:
+            raise LookupError(f"no entity {entity_id} in organization {org_id}") from None
+        assert self._events is not None
+        await self._events("deleted", row)
+
+
+def _require_loopback(host: str) -> None:
+    """Nothing leaves the machine: refuse to listen beyond loopback."""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ValueError(f"the emulator listens on loopback only, not {host!r}")

@@ -1,0 +1,88 @@
+"""pytest plugin: a real nats-server and a mothership emulator per test.
+
+Load it from test/conftest.py with ``pytest_plugins = ["alien.testing.fixtures"]``.
+
+- ``nats_server``: a started :class:`NatsServer` (no auth, JetStream domain ``constellation``).
+- ``emulator``: a started :class:`MothershipEmulator` on that server. Dialect ``v0.0.1`` unless
+  the test parametrizes it, either indirectly
+  (``@pytest.mark.parametrize("emulator", ["v0.1"], indirect=True)``) or through
+  ``mothership_dialect`` (``@pytest.mark.parametrize("mothership_dialect", ["v0.0.1", "v0.1"])``).
+- ``emulator_v01``: the same in the v0.1 dialect. Use one emulator per nats-server: the two
+  dialects configure CONSTELLATION_TELEMETRY differently.
+- ``make_emulator(**kwargs)``: build and start more (defaults to the ``nats_server`` URL);
+  all are stopped after the test.
+
+Start times are collected and summarised at the end of the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from alien.testing.emulator import MothershipEmulator
+from alien.testing.nats_server import NatsServer
+
+_START_TIMES: dict[str, list[float]] = {"nats-server": [], "emulator": []}
+
+
+@pytest.fixture
+def nats_server() -> Iterator[NatsServer]:
+    server = NatsServer()
+    server.start()
+    if server.start_seconds is not None:
+        _START_TIMES["nats-server"].append(server.start_seconds)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mothership_dialect(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "v0.0.1"))
+
+
+@pytest.fixture
+def make_emulator(nats_server: NatsServer) -> Iterator[Callable[..., MothershipEmulator]]:
+    started: list[MothershipEmulator] = []
+
+    def factory(nats_url: str | None = None, **kwargs: Any) -> MothershipEmulator:
+        emulator = MothershipEmulator(nats_url or nats_server.url, **kwargs)
+        began = time.monotonic()
+        emulator.start()
+        _START_TIMES["emulator"].append(time.monotonic() - began)
+        started.append(emulator)
+        return emulator
+
+    try:
+        yield factory
+    finally:
+        for emulator in reversed(started):
+            emulator.stop()
+
+
+@pytest.fixture
+def emulator(
+    request: pytest.FixtureRequest, make_emulator: Callable[..., MothershipEmulator], mothership_dialect: str
+) -> MothershipEmulator:
+    dialect = getattr(request, "param", None) or mothership_dialect
+    return make_emulator(dialect=dialect)
+
+
+@pytest.fixture
+def emulator_v01(make_emulator: Callable[..., MothershipEmulator]) -> MothershipEmulator:
+    return make_emulator(dialect="v0.1")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    parts = []
+    for name, times in _START_TIMES.items():
+        if times:
+            mean_ms = 1000 * sum(times) / len(times)
+            parts.append(f"{len(times)} {name} starts, mean {mean_ms:.0f} ms, max {1000 * max(times):.0f} ms")
+    if parts:
+        terminalreporter.write_line("alien.testing: " + "; ".join(parts))

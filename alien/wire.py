@@ -1,0 +1,75 @@
+"""Wire basics shared by every message: subjects, timestamps, message ids and JSON encoding."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+# A NATS subject token: no separators, wildcards or whitespace.
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def subject_token(value: str, what: str) -> str:
+    """`value` if it can stand as one subject token, else ValueError naming `what`."""
+    if not _TOKEN.match(value):
+        raise ValueError(f"{what} {value!r} cannot be a NATS subject token (use letters, digits, '_' or '-')")
+    return value
+
+
+def telemetry_subject(org_id: str, entity_id: str) -> str:
+    # Contract §2: exactly four tokens in the newest server code.
+    return f"constellation.telemetry.{org_id}.{entity_id}"
+
+
+def event_subject(org_id: str, event_type: str) -> str:
+    return f"constellation.events.{org_id}.{subject_token(event_type, 'event type')}"
+
+
+def command_subject(org_id: str, entity_id: str) -> str:
+    return f"constellation.commands.{org_id}.{entity_id}"
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 with a zone (contract §3: a naive isoformat() is rejected by v0.1.1)."""
+    moment = moment or datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: a timestamp needs a time zone")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_message_id() -> str:
+    """The id a message keeps for its whole life (Nats-Msg-Id); [A-Za-z0-9_-], 32 characters."""
+    return uuid.uuid4().hex
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact JSON that is always valid: non-finite floats become null (never NaN/Infinity)."""
+    try:
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_default).encode()
+    except ValueError:
+        return json.dumps(_finite(payload), separators=(",", ":"), allow_nan=False, default=_default).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc_timestamp(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    raise TypeError(f"a value of type {type(value).__name__} cannot be sent as JSON: {value!r:.80}")

@@ -1,0 +1,181 @@
+"""The `alien_bridge` node: ROS topics in, mothership telemetry out, through `alien`.
+
+Threads (ARCHITECTURE.md): the rclpy executor runs the callbacks; the alien client runs on its
+own asyncio loop (`ThreadedClient`). A callback converts its message with a pure function and
+hands the reading over with `call_soon_threadsafe`: it never blocks, does no I/O and no JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rclpy.subscription import Subscription
+from sensor_msgs.msg import BatteryState, NavSatFix
+
+from alien import AlienConfig
+from alien.policies import PositionDeadband
+from alien.threaded import ClientSnapshot, ThreadedClient
+from alien_ros.conversions import (
+    DiagnosticLevelTracker,
+    FixTracker,
+    battery_state_to_power,
+    diagnostic_array_to_health,
+    message_to_dict,
+)
+from alien_ros.message_types import resolve_message_type
+from alien_ros.parameters import BridgeSettings, declare_and_read, refuse_runtime_changes
+from alien_ros.qos import describe, profile_for
+
+NODE_NAME = "alien_bridge"
+STATUS_HARDWARE_ID = "alien_bridge"
+
+
+class _Input:
+    """One subscription whose QoS may follow its publishers (`auto`)."""
+
+    def __init__(self, node: BridgeNode, topic: str, msg_type: type, qos: str, callback: Callable[[Any], None]) -> None:
+        self.node, self.topic, self.msg_type, self.qos, self.callback = node, topic, msg_type, qos, callback
+        self.profile: QoSProfile | None = None
+        self.subscription: Subscription | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """(Re)subscribe when the QoS the publishers call for differs from the current one."""
+        publishers = [info.qos_profile for info in self.node.get_publishers_info_by_topic(self._resolved())]
+        profile = profile_for(self.qos, publishers)
+        if self.profile is not None and describe(profile) == describe(self.profile):
+            return
+        if self.subscription is not None:
+            self.node.destroy_subscription(self.subscription)
+        self.subscription = self.node.create_subscription(self.msg_type, self.topic, self.callback, profile)
+        self.profile = profile
+        self.node.get_logger().info(
+            f"subscribed to {self._resolved()} ({self.msg_type.__name__}) with qos {describe(profile)}"
+            + (f" (qos {self.qos}, {len(publishers)} publisher(s))" if self.qos == "auto" else "")
+        )
+
+    def _resolved(self) -> str:
+        return self.node.resolve_topic_name(self.topic)
+
+
+class BridgeNode(Node):
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.settings: BridgeSettings = declare_and_read(self)
+        refuse_runtime_changes(self)
+        config = AlienConfig(**self.settings.config_overrides)
+        self.alien = ThreadedClient(config, device_id=self.get_fully_qualified_name())
+        self.fix_tracker = FixTracker()
+        self.level_tracker = DiagnosticLevelTracker()
+        self.deadband = PositionDeadband(self.settings["position_deadband_m"], self.settings["position_keepalive_s"])
+        self.received: dict[str, int] = {}
+
+        s = self.settings
+        self.alien.add_channel("position", s["fix.rate_hz"])
+        self.alien.add_channel("power", s["battery.rate_hz"])
+        self.alien.add_channel("health", s["diagnostics.rate_hz"])
+        self.inputs = [
+            _Input(self, s["fix_topic"], NavSatFix, s["fix.qos"], self._on_fix),
+            _Input(self, s["battery_topic"], BatteryState, s["battery.qos"], self._on_battery),
+            _Input(self, s["diagnostics_topic"], DiagnosticArray, s["diagnostics.qos"], self._on_diagnostics),
+        ]
+        for mapping in s.mappings:
+            msg_type = resolve_message_type(mapping.type_name)  # fails at startup, naming the type
+            channel = f"topic:{mapping.key}"
+            self.alien.add_channel(channel, mapping.rate_hz)
+            self.inputs.append(_Input(self, mapping.topic, msg_type, mapping.qos, self._mapped(channel, mapping.key)))
+
+        self.status_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(s["status_period_s"], self._publish_status)
+        self.create_timer(1.0, self._refresh_inputs)
+        self.alien.start()
+
+    # --- callbacks (executor thread): convert, hand over, return ---
+    def _on_fix(self, msg: NavSatFix) -> None:
+        self._count("fix")
+        position, transition = self.fix_tracker.update(msg)
+        if transition is not None:
+            self.alien.event(transition.pop("event"), transition)
+        if position is not None and self.deadband.accept(
+            position["latitude"], position["longitude"], position["altitude"], time.monotonic()
+        ):
+            self.alien.submit("position", {"position": position})
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        self._count("battery")
+        self.alien.submit("power", {"power": battery_state_to_power(msg)})
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        own = [s for s in msg.status if s.hardware_id == STATUS_HARDWARE_ID]
+        if own and len(own) == len(msg.status):
+            return  # our own status report, echoed back through /diagnostics
+        if own:
+            msg = DiagnosticArray(header=msg.header, status=[s for s in msg.status if s.hardware_id != STATUS_HARDWARE_ID])
+        self._count("diagnostics")
+        for change in self.level_tracker.update(msg):
+            self.alien.event(change.pop("event"), change)
+        self.alien.submit("health", {"health": diagnostic_array_to_health(msg)})
+
+    def _mapped(self, channel: str, key: str) -> Callable[[Any], None]:
+        def on_message(msg: Any) -> None:
+            self._count(channel)
+            self.alien.submit(channel, {key: message_to_dict(msg)})
+
+        return on_message
+
+    def _count(self, name: str) -> None:
+        self.received[name] = self.received.get(name, 0) + 1
+
+    # --- timers ---
+    def _refresh_inputs(self) -> None:
+        for item in self.inputs:
+            item.refresh()
+
+    def _publish_status(self) -> None:
+        snap = self.alien.snapshot()
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status.append(_status(self.get_name(), snap, self.received, self.fix_tracker.dropped))
+        self.status_publisher.publish(array)
+
+    def shutdown(self) -> None:
+        """Flush (bounded), `shutdown` event, status inactive, close."""
+        self.alien.shutdown(self.settings["shutdown_timeout_s"])
+
+
+def _status(node_name: str, snap: ClientSnapshot, received: dict[str, int], fixes_dropped: int) -> DiagnosticStatus:
+    if snap.state == "connected":
+        level, message = DiagnosticStatus.OK, "connected to the mothership"
+    elif snap.state == "failed":
+        level, message = DiagnosticStatus.ERROR, f"cannot start: {snap.error}"
+    else:
+        level, message = DiagnosticStatus.WARN, f"{snap.state}" + (f": {snap.error}" if snap.error else "")
+    values = {
+        "state": snap.state,
+        "org_id": snap.org_id or "",
+        "entity_id": snap.entity_id or "",
+        "dialect": snap.dialect or "",
+        "command_intake": snap.command_intake or "",
+        "queue_depth": snap.depth,
+        "enqueued": snap.enqueued,
+        "published": snap.published,
+        "duplicates": snap.duplicates,
+        "dropped": snap.dropped,
+        "rejected": snap.rejected,
+        "reconnects": snap.reconnects,
+        "fixes_not_sent": fixes_dropped,
+        "last_publish_latency_ms": "" if snap.last_publish_latency_s is None else f"{snap.last_publish_latency_s * 1000:.2f}",
+        **{f"received.{k}": v for k, v in received.items()},
+    }
+    return DiagnosticStatus(
+        level=level,
+        name=f"{node_name}: mothership link",
+        message=message,
+        hardware_id=STATUS_HARDWARE_ID,
+        values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+    )

@@ -1,0 +1,172 @@
+"""The bridge node's parameters: declared with descriptors, read once, defaults logged once.
+
+Connection settings left unset fall through to the environment / `.env` / AlienConfig defaults,
+so each setting has one meaning everywhere; a parameter that is set wins over the environment.
+Secrets (tokens, API keys, passwords, NKey seeds) are not parameters: parameters are readable by
+anyone on the ROS graph (`ros2 param get`), so secrets come from the environment, `.env` or
+files (`nats_nkey_seed_file`, `nats_creds_file`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from alien_ros.qos import QOS_CHOICES
+
+# Parameter name -> AlienConfig field. Empty / unset means "environment, .env or default".
+CONNECTION_PARAMETERS: dict[str, tuple[str, str]] = {
+    "mothership_url": ("mothership_url", "REST API of the mothership (env MOTHERSHIP_URL)"),
+    "nats_url": ("nats_url", "NATS server(s), comma-separated (env NATS_URL)"),
+    "dialect": ("dialect", "auto | v0.0.1 | v0.1 (env ALIEN_DIALECT)"),
+    "org_name": ("org_name", "organization joined by name or created (env ORG_NAME)"),
+    "org_type": ("org_type", "military | civilian | commercial | ngo (env ORG_TYPE)"),
+    "org_id": ("org_id", "pin an existing organization (env ALIEN_ORG_ID)"),
+    "entity_type": ("entity_type", "drone, robot, rover, sensor, ... or a server enum (env ENTITY_TYPE)"),
+    "entity_name": ("entity_name", "entity name shown to operators (env ENTITY_NAME)"),
+    "entity_id": ("entity_id", "pin an existing entity (env ALIEN_ENTITY_ID)"),
+    "identity_file": ("config_file", "where the registered ids are saved (env ALIEN_CONFIG_FILE)"),
+    "data_dir": ("data_dir", "local state directory (env ALIEN_DATA_DIR)"),
+    "command_intake": ("command_intake", "auto | core | jetstream (env ALIEN_COMMAND_INTAKE)"),
+    "nats_nkey_seed_file": ("nats_nkey_seed_file", "NKey seed file (env ALIEN_NATS_NKEY_SEED_FILE)"),
+    "nats_creds_file": ("nats_creds_file", "NATS .creds file (env ALIEN_NATS_CREDS_FILE)"),
+    "nats_tls_ca": ("nats_tls_ca", "CA to verify the NATS server (env ALIEN_NATS_TLS_CA)"),
+    "nats_tls_cert": ("nats_tls_cert", "NATS client certificate (env ALIEN_NATS_TLS_CERT)"),
+    "nats_tls_key": ("nats_tls_key", "NATS client key (env ALIEN_NATS_TLS_KEY)"),
+    "http_tls_ca": ("http_tls_ca", "CA bundle for an HTTPS mothership (env ALIEN_HTTP_TLS_CA)"),
+}
+
+# name -> (default, description); the type follows the default.
+BRIDGE_PARAMETERS: dict[str, tuple[Any, str]] = {
+    "fix_topic": ("fix", "sensor_msgs/NavSatFix input"),
+    "battery_topic": ("battery_state", "sensor_msgs/BatteryState input"),
+    "diagnostics_topic": ("/diagnostics", "diagnostic_msgs/DiagnosticArray input"),
+    "fix.rate_hz": (1.0, "positions sent per second at most (the latest of each period); 0 = every message"),
+    "fix.qos": ("auto", "auto | sensor_data | reliable | best_effort"),
+    "battery.rate_hz": (1.0, "battery readings sent per second at most; 0 = every message"),
+    "battery.qos": ("auto", "auto | sensor_data | reliable | best_effort"),
+    "diagnostics.rate_hz": (0.2, "steady-state health sent per second at most; level changes go out at once as events"),
+    "diagnostics.qos": ("auto", "auto | sensor_data | reliable | best_effort"),
+    "position_deadband_m": (0.0, "skip positions that moved less than this (metres); 0 = off"),
+    "position_keepalive_s": (10.0, "with a deadband, still send a position this often"),
+    "status_period_s": (1.0, "period of the node's own status on /diagnostics"),
+    "shutdown_timeout_s": (5.0, "how long shutdown waits for queued messages to be acknowledged"),
+    "mappings": ([""], "names of extra topic mappings; each reads mappings.<name>.{topic,type,key,rate_hz,qos}"),
+}
+
+MAPPING_FIELDS: dict[str, tuple[Any, str]] = {
+    "topic": ("", "ROS topic to subscribe to"),
+    "type": ("", "message type, e.g. sensor_msgs/msg/Imu"),
+    "key": ("", "telemetry key (default: the mapping name)"),
+    "rate_hz": (1.0, "messages sent per second at most; 0 = every message"),
+    "qos": ("auto", "auto | sensor_data | reliable | best_effort"),
+}
+
+
+class ParameterError(ValueError):
+    """A parameter has a value the bridge cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class TopicMapping:
+    name: str
+    topic: str
+    type_name: str
+    key: str
+    rate_hz: float
+    qos: str
+
+
+@dataclass
+class BridgeSettings:
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    mappings: list[TopicMapping] = field(default_factory=list)
+    defaulted: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+
+def declare_and_read(node: Node) -> BridgeSettings:
+    """Declare every parameter, read it, and log once each one left at its default."""
+    settings = BridgeSettings()
+    for name, (config_field, description) in CONNECTION_PARAMETERS.items():
+        value = _declare(node, name, "", description, settings)
+        if value:
+            settings.config_overrides[config_field] = value
+    for name, (default, description) in BRIDGE_PARAMETERS.items():
+        settings.values[name] = _declare(node, name, default, description, settings)
+    for name in [m for m in settings.values["mappings"] if m]:
+        settings.mappings.append(_mapping(node, name, settings))
+    for name in settings.defaulted:
+        shown = node.get_parameter(name).value
+        node.get_logger().info(f"parameter '{name}' not set, using default {shown!r}")
+    return settings
+
+
+def _mapping(node: Node, name: str, settings: BridgeSettings) -> TopicMapping:
+    values = {
+        key: _declare(node, f"mappings.{name}.{key}", default, description, settings)
+        for key, (default, description) in MAPPING_FIELDS.items()
+    }
+    for required in ("topic", "type"):
+        if not values[required]:
+            raise ParameterError(f"mappings.{name}.{required} is required for mapping '{name}'")
+    return TopicMapping(
+        name=name,
+        topic=values["topic"],
+        type_name=values["type"],
+        key=values["key"] or name,
+        rate_hz=values["rate_hz"],
+        qos=values["qos"],
+    )
+
+
+def _declare(node: Node, name: str, default: Any, description: str, settings: BridgeSettings) -> Any:
+    is_float = isinstance(default, float)
+    kind = Parameter.Type.from_parameter_value(default)
+    # Declared without a value so an unset parameter is distinguishable from one set to the
+    # default (mqtt_client's "log every defaulted parameter once"). Floats use dynamic typing
+    # because YAML `rate_hz: 1` is an integer.
+    descriptor = ParameterDescriptor(description=description, dynamic_typing=is_float)
+    try:
+        if is_float:
+            node.declare_parameter(name, descriptor=descriptor)
+        else:
+            node.declare_parameter(name, kind, descriptor)
+        value = node.get_parameter(name).value
+    except ParameterUninitializedException:
+        value = None
+    except InvalidParameterTypeException as exc:
+        raise ParameterError(f"parameter '{name}' must be a {kind.name.lower()}: {exc}") from None
+    if value is None:
+        settings.defaulted.append(name)
+        node.set_parameters([Parameter(name, value=default)])
+        return default
+    if is_float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParameterError(f"parameter '{name}' must be a number, got {value!r}")
+        value = float(value)
+        if value < 0:
+            raise ParameterError(f"parameter '{name}' must not be negative, got {value}")
+    if name.endswith("qos") and value not in QOS_CHOICES:
+        raise ParameterError(f"parameter '{name}' is {value!r}; allowed: {', '.join(QOS_CHOICES)}")
+    return value
+
+
+def refuse_runtime_changes(node: Node) -> None:
+    """Parameters are read once at startup; say so instead of silently ignoring a change."""
+
+    def refuse(parameters: list[Parameter[Any]]) -> SetParametersResult:
+        names = ", ".join(p.name for p in parameters)
+        return SetParametersResult(
+            successful=False, reason=f"{node.get_name()} reads its parameters at startup; restart it to change {names}"
+        )
+
+    node.add_on_set_parameters_callback(refuse)

@@ -1,0 +1,71 @@
+"""The design document's example program, unchanged but for the loop length.
+
+Run it against the emulator (`python -m alien.testing` prints the URLs) with MOTHERSHIP_URL and
+NATS_URL set. ALIEN_EXAMPLE_ITERATIONS (default 100) and ALIEN_EXAMPLE_INTERVAL_S (default 1)
+shorten the loop for tests and the demo.
+"""
+
+import asyncio
+import logging
+import os
+import random
+
+from alien import AlienClient, AlienConfig
+
+logging.basicConfig(level=logging.INFO)
+
+ITERATIONS = int(os.environ.get("ALIEN_EXAMPLE_ITERATIONS", "100"))
+INTERVAL_S = float(os.environ.get("ALIEN_EXAMPLE_INTERVAL_S", "1"))
+
+
+async def main():
+    # Initialize client with custom configuration
+    config = AlienConfig(
+        org_name="Drone Squadron Alpha",
+        entity_type="drone",
+        entity_name="HAWK-1"
+    )
+
+    client = AlienClient(config)
+
+    # Initialize and connect
+    await client.initialize()
+
+    # Register command handlers
+    async def handle_return_to_base(data):
+        print("Received return to base command!")
+        await client.update_status("returning")
+
+    client.register_command_handler("return_to_base", handle_return_to_base)
+
+    # Simulate telemetry updates
+    try:
+        await client.update_status("active")
+
+        for i in range(ITERATIONS):
+            # Simulate GPS updates
+            lat = 40.7128 + random.uniform(-0.01, 0.01)
+            lon = -74.0060 + random.uniform(-0.01, 0.01)
+            alt = 100 + random.uniform(-10, 10)
+
+            await client.update_position(lat, lon, alt)
+
+            # Publish other telemetry
+            await client.publish_telemetry({
+                "battery_level": 85 - (i * 0.1),
+                "speed": random.uniform(5, 15),
+                "heading": random.uniform(0, 360),
+                "sensors": {
+                    "temperature": 20 + random.uniform(-2, 2),
+                    "pressure": 1013.25 + random.uniform(-5, 5)
+                }
+            })
+
+            await asyncio.sleep(INTERVAL_S)
+
+    finally:
+        await client.update_status("inactive")
+        await client.close()
+
+if __name__ == "__main__":
+    asyncio.run(main())

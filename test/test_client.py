@@ -1,0 +1,376 @@
+"""AlienClient end to end: real nats-server, the mothership emulator, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+
+from alien import AlienClient, AlienConfig, IdentityFileError, NatsAuthError, NotFoundError, NotInitializedError
+from alien.outbox import Lane, OutgoingMessage
+
+DIALECTS = ["v0.0.1", "v0.1"]
+RFC3339_WITH_ZONE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def _registrations(emulator: Any) -> list[Any]:
+    return [r for r in emulator.requests() if r.method == "POST"]
+
+
+async def _send_command(nats_url: str, subject: str, payload: bytes) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.publish(subject, payload)
+        await nc.flush()
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_registers_once_and_reuses_ids_across_restarts(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], identity_file: Path, dialect: str
+) -> None:
+    emulator = make_emulator(dialect=dialect)
+    async with AlienClient(make_config(emulator, nats_server, entity_name="HAWK-1")) as first:
+        org_id, entity_id = first.config.org_id, first.config.entity_id
+    assert org_id and entity_id
+    saved = json.loads(identity_file.read_text())
+    assert (saved["org_id"], saved["entity_id"]) == (org_id, entity_id)
+    posts = len(_registrations(emulator))
+    assert posts == 2  # one organization, one entity
+
+    async with AlienClient(make_config(emulator, nats_server, entity_name="HAWK-1")) as second:
+        assert (second.config.org_id, second.config.entity_id) == (org_id, entity_id)
+    assert len(_registrations(emulator)) == posts  # nothing created again
+    assert len(emulator.entities()) == 1
+
+
+async def test_existing_organization_is_matched_by_name(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], tmp_path: Path
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    async with AlienClient(make_config(emulator, nats_server, org_name="Fleet A")) as one:
+        org_id = one.config.org_id
+    other = make_config(emulator, nats_server, org_name="Fleet A", config_file=str(tmp_path / "second.json"))
+    async with AlienClient(other) as two:
+        assert two.config.org_id == org_id
+        assert two.config.entity_id != one.config.entity_id
+    assert len([o for o in emulator.organizations() if o["name"] == "Fleet A"]) == 1
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_deleted_entity_is_registered_again(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], identity_file: Path, dialect: str
+) -> None:
+    emulator = make_emulator(dialect=dialect)
+    async with AlienClient(make_config(emulator, nats_server)) as first:
+        org_id, old_entity = first.config.org_id, first.config.entity_id
+    emulator.delete_entity(org_id, old_entity)
+    async with AlienClient(make_config(emulator, nats_server)) as second:
+        assert second.config.org_id == org_id
+        assert second.config.entity_id not in (None, old_entity)
+    assert json.loads(identity_file.read_text())["entity_id"] == second.config.entity_id
+
+
+async def test_reregistration_can_be_switched_off(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    async with AlienClient(make_config(emulator, nats_server)) as first:
+        org_id, entity_id = first.config.org_id, first.config.entity_id
+    emulator.delete_entity(org_id, entity_id)
+    client = AlienClient(make_config(emulator, nats_server, reregister_deleted_entity=False))
+    with pytest.raises(NotFoundError):
+        await client.initialize()
+    await client.close()
+
+
+async def test_corrupt_identity_file_stops_before_any_registration(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], identity_file: Path
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    identity_file.write_text("{broken")
+    client = AlienClient(make_config(emulator, nats_server))
+    with pytest.raises(IdentityFileError, match=re.escape(str(identity_file))):
+        await client.initialize()
+    await client.close()
+    assert _registrations(emulator) == []
+    assert identity_file.read_text() == "{broken"
+
+
+async def test_publishing_before_initialize_is_a_clear_error(make_config: Callable[..., AlienConfig]) -> None:
+    client = AlienClient(make_config())
+    with pytest.raises(NotInitializedError, match="initialize"):
+        await client.publish_telemetry({"x": 1})
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_telemetry_and_events_reach_their_streams(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], dialect: str
+) -> None:
+    emulator = make_emulator(dialect=dialect)
+    async with AlienClient(make_config(emulator, nats_server)) as client:
+        org_id, entity_id = client.config.org_id, client.config.entity_id
+        position_id = await client.update_position(40.7128, -74.0060, 100.5)
+        telemetry_id = await client.publish_telemetry({"battery_level": 85.0, "sensors": {"temperature": float("nan")}})
+        event_id = await client.publish_event("payload_dropped", {"bay": 2})
+        assert await client.flush(10)
+        stats = client.stats()
+    assert (stats.published, stats.duplicates, stats.depth) == (3, 0, 0)
+
+    await emulator.wait_for_async(
+        lambda: len(emulator.telemetry()) >= 2 and len(emulator.events()) >= 1, 10, "messages"
+    )
+    telemetry = {m.headers["Nats-Msg-Id"]: m for m in emulator.telemetry()}
+    assert set(telemetry) == {position_id, telemetry_id}
+    position = telemetry[position_id]
+    assert position.subject == f"constellation.telemetry.{org_id}.{entity_id}"
+    body = position.json()
+    assert body["entity_id"] == entity_id
+    assert RFC3339_WITH_ZONE.match(body["timestamp"]), body["timestamp"]
+    assert body["data"] == {"position": {"latitude": 40.7128, "longitude": -74.006, "altitude": 100.5}}
+    assert telemetry[telemetry_id].json()["data"]["sensors"] == {"temperature": None}  # never NaN on the wire
+
+    (event,) = [m for m in emulator.events() if m.headers.get("Nats-Msg-Id") == event_id]
+    assert event.subject == f"constellation.events.{org_id}.payload_dropped"
+    assert event.json()["event_type"] == "payload_dropped"
+    assert event.json()["data"] == {"bay": 2}
+    assert RFC3339_WITH_ZONE.match(event.json()["timestamp"])
+
+
+async def test_invalid_event_type_and_position_fail_before_queueing(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    async with AlienClient(make_config(emulator, nats_server)) as client:
+        with pytest.raises(ValueError, match=r"event type 'bad.type'"):
+            await client.publish_event("bad.type", {})
+        with pytest.raises(ValueError, match="latitude 91"):
+            await client.update_position(91, 0)
+        assert client.stats().enqueued == 0
+
+
+async def test_a_repeated_message_id_is_acknowledged_as_duplicate(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    async with AlienClient(make_config(emulator, nats_server)) as client:
+        subject = f"constellation.telemetry.{client.config.org_id}.{client.config.entity_id}"
+        payload = b'{"entity_id":"x","timestamp":"2026-01-01T00:00:00Z","data":{}}'
+        for _ in range(2):  # what a retry after a lost PubAck looks like: same id, same payload
+            client.outbox.put(OutgoingMessage("fixed-id-1", subject, payload, Lane.TELEMETRY))
+            assert await client.flush(10)
+        stats = client.stats()
+        ack = await client.js.publish(subject, payload, headers={"Nats-Msg-Id": "fixed-id-1"})
+    assert ack.duplicate is True
+    assert (stats.published, stats.duplicates) == (2, 1)
+    await emulator.wait_for_async(lambda: len(emulator.telemetry()) >= 1, 10, "telemetry")
+    assert [m.headers["Nats-Msg-Id"] for m in emulator.telemetry()] == ["fixed-id-1"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_update_status_maps_for_server_and_keeps_exact_status_in_event(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], dialect: str
+) -> None:
+    emulator = make_emulator(dialect=dialect)
+    async with AlienClient(make_config(emulator, nats_server)) as client:
+        await client.update_status("returning")
+        entity_id = client.config.entity_id
+    (entity,) = [e for e in emulator.entities() if e["entity_id"] == entity_id]
+    assert entity["status"] == "active"
+    await emulator.wait_for_async(lambda: any("status_changed" in m.subject for m in emulator.events()), 10, "event")
+    (event,) = [m.json() for m in emulator.events() if m.subject.endswith(".status_changed")]
+    assert event["data"] == {"status": "returning", "server_status": "active"}
+
+
+# --- commands ---
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_auto_intake_falls_back_to_core_on_a_real_server_layout(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], dialect: str
+) -> None:
+    emulator = make_emulator(dialect=dialect, command_processor=True)
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    client = AlienClient(make_config(emulator, nats_server))
+
+    async def on_return(data: dict[str, Any]) -> None:
+        await received.put(data)
+
+    client.register_command_handler("return_to_base", on_return)
+    async with client:
+        assert client.command_intake == "core"  # err 10100: the server's command-processor owns the queue
+        subject = f"constellation.commands.{client.config.org_id}.{client.config.entity_id}"
+        await _send_command(nats_server.url, subject, b'{"type": "return_to_base", "speed": 3}')
+        await _send_command(nats_server.url, subject, b'{"command_type": "return_to_base", "speed": 4}')
+        first = await asyncio.wait_for(received.get(), 10)
+        second = await asyncio.wait_for(received.get(), 10)
+    assert (first["speed"], second["speed"]) == (3, 4)
+
+
+async def test_jetstream_intake_uses_a_durable_consumer_where_allowed(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1", command_processor=False)
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    config = make_config(emulator, nats_server, command_intake="jetstream")
+    async with AlienClient(config) as client:
+        client.register_command_handler("stop", received.put)
+        assert client.command_intake == "jetstream"
+        subject = f"constellation.commands.{client.config.org_id}.{client.config.entity_id}"
+        info = await client.js.consumer_info("CONSTELLATION_COMMANDS", f"alien-{client.config.entity_id}")
+        assert info.config.durable_name == f"alien-{client.config.entity_id}"
+        await _send_command(nats_server.url, subject, b'{"type": "stop"}')
+        assert (await asyncio.wait_for(received.get(), 10))["type"] == "stop"
+
+    # a command sent while the device is away waits in the stream for the durable consumer
+    await _send_command(nats_server.url, subject, b'{"type": "stop", "while": "away"}')
+    async with AlienClient(make_config(emulator, nats_server, command_intake="jetstream")) as again:
+        again.register_command_handler("stop", received.put)
+        assert (await asyncio.wait_for(received.get(), 10)).get("while") == "away"
+
+
+async def test_explicit_jetstream_intake_on_a_real_server_layout_fails_clearly(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1", command_processor=True)
+    client = AlienClient(make_config(emulator, nats_server, command_intake="jetstream"))
+    with pytest.raises(Exception, match=r"10100|not unique"):
+        await client.initialize()
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{not json", "malformed_json"),
+        (b"\xff\xfe", "malformed_json"),
+        (b"[1, 2, 3]", "not_an_object"),
+        (b'{"params": {}}', "missing_type"),
+        (b'{"type": "self_destruct", "command_id": "c-9"}', "unknown_type"),
+        (b'{"type": "stop", "pad": "' + b"x" * 40_000 + b'"}', "too_large"),
+    ],
+)
+async def test_bad_commands_are_rejected_and_reported(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], payload: bytes, reason: str
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    handled: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    async with AlienClient(make_config(emulator, nats_server, command_intake="core")) as client:
+        client.register_command_handler("stop", handled.put)
+        subject = f"constellation.commands.{client.config.org_id}.{client.config.entity_id}"
+        await _send_command(nats_server.url, subject, payload)
+        await emulator.wait_for_async(
+            lambda: any(m.subject.endswith(".command_rejected") for m in emulator.events()), 10, "rejection"
+        )
+        # the intake is still alive after the bad command
+        await _send_command(nats_server.url, subject, b'{"type": "stop"}')
+        assert (await asyncio.wait_for(handled.get(), 10))["type"] == "stop"
+    (event,) = [m.json() for m in emulator.events() if m.subject.endswith(".command_rejected")]
+    assert event["data"]["reason"] == reason
+    assert event["data"]["detail"]
+    if reason == "unknown_type":
+        assert event["data"]["command_id"] == "c-9" and event["data"]["command_type"] == "self_destruct"
+
+
+async def test_a_failing_handler_is_reported_and_does_not_stop_the_intake(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    handled: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def explode(data: dict[str, Any]) -> None:
+        raise RuntimeError("gripper jammed")
+
+    async with AlienClient(make_config(emulator, nats_server)) as client:
+        client.register_command_handler("grab", explode)
+        client.register_command_handler("stop", handled.put)
+        subject = f"constellation.commands.{client.config.org_id}.{client.config.entity_id}"
+        await _send_command(nats_server.url, subject, b'{"type": "grab", "command_id": "g-1"}')
+        await _send_command(nats_server.url, subject, b'{"type": "stop"}')
+        assert (await asyncio.wait_for(handled.get(), 10))["type"] == "stop"
+        await emulator.wait_for_async(
+            lambda: any(m.subject.endswith(".command_failed") for m in emulator.events()), 10, "failure event"
+        )
+    (event,) = [m.json() for m in emulator.events() if m.subject.endswith(".command_failed")]
+    assert event["data"] == {
+        "command_id": "g-1",
+        "command_type": "grab",
+        "error": "gripper jammed",
+        "error_type": "RuntimeError",
+    }
+
+
+# --- the link ---
+
+
+async def test_subscriptions_and_publishing_survive_a_server_restart(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    async with AlienClient(make_config(emulator, nats_server, command_intake="core")) as client:
+        client.register_command_handler("ping", received.put)
+        subject = f"constellation.commands.{client.config.org_id}.{client.config.entity_id}"
+        nats_server.kill()
+        await asyncio.wait_for(_until(lambda: not client.link.connected.is_set()), 10)
+        queued = await client.publish_telemetry({"during": "outage"})
+        nats_server.restart()
+        await asyncio.wait_for(client.link.connected.wait(), 20)
+        assert client.link.reconnects >= 1
+        assert await client.flush(20)
+        await _send_command(nats_server.url, subject, b'{"type": "ping"}')
+        assert (await asyncio.wait_for(received.get(), 10))["type"] == "ping"
+    await emulator.wait_for_async(
+        lambda: any(m.headers.get("Nats-Msg-Id") == queued for m in emulator.telemetry()), 20, "outage telemetry"
+    )
+
+
+async def test_first_connect_waits_for_a_late_nats_server(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    async with AlienClient(make_config(emulator, nats_server)):
+        pass  # registered; the ids are saved
+    nats_server.stop()
+    checks_before = len([r for r in emulator.requests() if r.method == "GET"])
+    client = AlienClient(make_config(emulator, nats_server))
+    starting = asyncio.create_task(client.initialize())
+    # the saved entity is verified over REST, then the client waits for NATS instead of failing
+    await asyncio.wait_for(
+        _until(lambda: len([r for r in emulator.requests() if r.method == "GET"]) > checks_before), 10
+    )
+    await asyncio.sleep(0.5)  # give a wrong implementation time to fail; nothing to wait for here
+    assert not starting.done()
+    nats_server.restart()
+    await asyncio.wait_for(starting, 20)
+    assert client.link.is_connected
+    await client.close()
+
+
+async def test_wrong_nats_credentials_fail_fast(make_emulator: Any, make_config: Callable[..., AlienConfig]) -> None:
+    from alien.testing import NatsServer
+
+    with NatsServer(token="right-token") as secured:
+        emulator = make_emulator(dialect="v0.0.1", nats_url=secured.url, nats_options={"token": "right-token"})
+        client = AlienClient(make_config(emulator, secured, nats_token="wrong-token"))
+        with pytest.raises(NatsAuthError) as info:
+            await asyncio.wait_for(client.initialize(), 15)
+        await client.close()
+        assert "wrong-token" not in str(info.value)
+        good = AlienClient(make_config(emulator, secured, nats_token="right-token"))
+        async with good:
+            assert good.link.is_connected
+        emulator.stop()  # before its nats-server goes away
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    """Bounded by the caller's wait_for; checks on each loop turn of a short tick."""
+    while not predicate():
+        await asyncio.sleep(0.02)

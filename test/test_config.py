@@ -1,0 +1,162 @@
+"""AlienConfig: the design document's fields, env vars, .env, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alien import AlienConfig, ConfigError, IdentityFileError
+
+
+def test_design_document_defaults() -> None:
+    config = AlienConfig()
+    assert config.mothership_url == "http://localhost:8080"
+    assert config.nats_url == "nats://localhost:4222"
+    assert config.bearer_token.get_secret_value() == "constellation-dev-token"
+    assert (config.org_name, config.org_type) == ("Alien Fleet", "commercial")
+    assert (config.entity_type, config.entity_name) == ("drone", None)
+    assert config.config_file == ".alien_config.json"
+    assert (config.org_id, config.entity_id) == (None, None)
+    assert (config.dialect, config.command_intake) == ("auto", "auto")
+
+
+def test_design_document_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "MOTHERSHIP_URL": "http://mothership.test:9000",
+        "NATS_URL": "nats://a:4222,nats://b:4222",
+        "API_BEARER_TOKEN": "tok-from-env",
+        "ORG_NAME": "My Drone Fleet",
+        "ORG_TYPE": "ngo",
+        "ENTITY_TYPE": "sensor",
+        "ENTITY_NAME": "DRONE-001",
+        "ALIEN_CONFIG_FILE": "ids.json",
+        "ALIEN_DIALECT": "v0.1",
+        "ALIEN_COMMAND_INTAKE": "core",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config = AlienConfig()
+    assert config.mothership_url == "http://mothership.test:9000"
+    assert config.nats_servers == ["nats://a:4222", "nats://b:4222"]
+    assert config.bearer_token.get_secret_value() == "tok-from-env"
+    assert (config.org_name, config.org_type, config.entity_type) == ("My Drone Fleet", "ngo", "sensor")
+    assert (config.entity_name, config.config_file) == ("DRONE-001", "ids.json")
+    assert (config.dialect, config.command_intake) == ("v0.1", "core")
+
+
+def test_dotenv_file_is_read_and_constructor_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("ORG_NAME=From Dotenv\nENTITY_NAME=dot-1\nUNRELATED_VARIABLE=x\n")
+    assert AlienConfig().org_name == "From Dotenv"
+    assert AlienConfig(org_name="Drone Squadron Alpha").org_name == "Drone Squadron Alpha"
+    monkeypatch.setenv("ORG_NAME", "From Env")
+    assert AlienConfig().org_name == "From Env"  # the environment beats .env
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "allowed"),
+    [
+        ("ALIEN_COMMAND_INTAKE", "sometimes", "'auto', 'core' or 'jetstream'"),
+        ("ALIEN_DIALECT", "v9", "'auto', 'v0.0.1' or 'v0.1'"),
+        ("ORG_TYPE", "pirates", "'military', 'civilian', 'commercial' or 'ngo'"),
+    ],
+)
+def test_invalid_choice_names_variable_and_allowed_values(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, allowed: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError) as info:
+        AlienConfig()
+    message = str(info.value)
+    assert env in message
+    assert allowed in message
+    assert repr(value) in message
+
+
+def test_unknown_entity_type_lists_allowed_values() -> None:
+    with pytest.raises(ConfigError) as info:
+        AlienConfig(entity_type="spaceship")
+    message = str(info.value)
+    assert "ENTITY_TYPE" in message and "'spaceship'" in message
+    for allowed in ("drone", "robot", "sensor", "aircraft_multirotor", "ground_vehicle_wheeled"):
+        assert allowed in message
+
+
+def test_friendly_and_server_entity_types_are_accepted() -> None:
+    for name in ("drone", "robot", "rover", "sensor", "aircraft_fixed_wing", "sensor_platform"):
+        assert AlienConfig(entity_type=name).entity_type == name
+
+
+def test_secrets_never_show_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = AlienConfig(
+        bearer_token="bearer-SECRET-1",
+        api_key="c4_test_SECRET-2",
+        nats_password="SECRET-3",
+        nats_nkey_seed="SUSECRET4",
+        nats_token="SECRET-5",
+    )
+    shown = repr(config) + str(config) + str(config.model_dump())
+    for secret in ("bearer-SECRET-1", "c4_test_SECRET-2", "SECRET-3", "SUSECRET4", "SECRET-5"):
+        assert secret not in shown
+    monkeypatch.setenv("API_BEARER_TOKEN", "x")
+    with pytest.raises(ConfigError) as info:
+        AlienConfig(nats_password=12345, request_attempts=0)
+    assert "12345" not in str(info.value)
+    assert "ALIEN_REQUEST_ATTEMPTS" in str(info.value)
+
+
+def test_mothership_url_must_be_http() -> None:
+    with pytest.raises(ConfigError, match="MOTHERSHIP_URL"):
+        AlienConfig(mothership_url="ftp://x")
+
+
+def test_save_then_load_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    saved = AlienConfig(config_file=str(path), entity_name="HAWK-1", org_id="org-1", entity_id="ent-1")
+    saved.save()
+    data = json.loads(path.read_text())
+    assert data["org_id"] == "org-1" and data["entity_id"] == "ent-1" and data["entity_name"] == "HAWK-1"
+    assert path.stat().st_mode & 0o777 == 0o600
+    loaded = AlienConfig(config_file=str(path))
+    loaded.load()
+    assert (loaded.org_id, loaded.entity_id) == ("org-1", "ent-1")
+
+
+def test_load_without_file_keeps_ids_empty(tmp_path: Path) -> None:
+    config = AlienConfig(config_file=str(tmp_path / "missing.json"))
+    config.load()
+    assert (config.org_id, config.entity_id) == (None, None)
+
+
+def test_pinned_org_ignores_an_entity_saved_for_another_org(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    AlienConfig(config_file=str(path), org_id="org-old", entity_id="ent-old").save()
+    pinned = AlienConfig(config_file=str(path), org_id="org-new")
+    pinned.load()
+    assert (pinned.org_id, pinned.entity_id) == ("org-new", None)
+    same = AlienConfig(config_file=str(path), org_id="org-old")
+    same.load()
+    assert same.entity_id == "ent-old"
+
+
+def test_corrupt_identity_file_is_named_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    path.write_text('{"org_id": "org-1", "entity_id": ')
+    config = AlienConfig(config_file=str(path))
+    with pytest.raises(IdentityFileError) as info:
+        config.load()
+    assert str(path) in str(info.value)
+    assert path.read_text() == '{"org_id": "org-1", "entity_id": '
+
+
+def test_env_example_documents_every_setting_with_its_default(tmp_path: Path) -> None:
+    import shutil
+
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    names = {line.split("=", 1)[0] for line in example.read_text().splitlines() if "=" in line and not line.startswith("#")}
+    for field, info in AlienConfig.model_fields.items():
+        env_names = [c for c in info.validation_alias.choices if c.isupper()]  # type: ignore[union-attr]
+        assert set(env_names) & names, f"{field} ({env_names}) is not in .env.example"
+    shutil.copy(example, tmp_path / ".env")
+    assert AlienConfig().model_dump() == AlienConfig(_env_file=None).model_dump()

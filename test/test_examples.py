@@ -1,0 +1,163 @@
+"""The examples and the demo, run as their own processes against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def _env(emulator: Any, nats_server: Any, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    env.update(
+        MOTHERSHIP_URL=emulator.url,
+        NATS_URL=nats_server.url,
+        ALIEN_CONFIG_FILE=str(tmp_path / "identity.json"),
+        ALIEN_REQUEST_ATTEMPTS="3",
+        ALIEN_RETRY_BACKOFF_S="0.05",
+        **extra,
+    )
+    if emulator.dialect == "v0.1":
+        env["ALIEN_API_KEY"] = next(iter(emulator.api_keys))
+    return env
+
+
+@pytest.mark.parametrize("dialect", ["v0.0.1", "v0.1"])
+def test_design_document_example_runs_unchanged(
+    make_emulator: Any, nats_server: Any, tmp_path: Path, dialect: str
+) -> None:
+    emulator = make_emulator(dialect=dialect)
+    env = _env(emulator, nats_server, tmp_path, ALIEN_EXAMPLE_ITERATIONS="3", ALIEN_EXAMPLE_INTERVAL_S="0.01")
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "basic_telemetry.py")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    emulator.wait_for(lambda: len(emulator.telemetry()) >= 6 and len(emulator.events()) >= 2, 10, "example output")
+
+    (org,) = [o for o in emulator.organizations() if o["name"] == "Drone Squadron Alpha"]
+    (entity,) = emulator.entities()
+    assert entity["entity_type"] == "aircraft_multirotor"
+    assert entity["status"] == "inactive"  # the example's finally: update_status("inactive")
+    telemetry = [m.json() for m in emulator.telemetry()]
+    positions = [t["data"]["position"] for t in telemetry if "position" in t["data"]]
+    readings = [t["data"] for t in telemetry if "battery_level" in t["data"]]
+    assert len(positions) == 3 and len(readings) == 3
+    assert all(abs(p["latitude"] - 40.7128) <= 0.01 for p in positions)
+    assert [r["battery_level"] for r in readings] == pytest.approx([85, 84.9, 84.8])
+    assert {m.subject for m in emulator.telemetry()} == {
+        f"constellation.telemetry.{org['org_id']}.{entity['entity_id']}"
+    }
+    statuses = [m.json()["data"]["status"] for m in emulator.events() if m.subject.endswith("status_changed")]
+    assert statuses == ["active", "inactive"]
+    assert len({m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}) == 6
+
+
+def test_command_handler_example_obeys_commands_and_stops_on_sigint(
+    make_emulator: Any, nats_server: Any, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import nats
+
+    emulator = make_emulator(dialect="v0.0.1")
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "command_handler.py")],
+        env=_env(emulator, nats_server, tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        assert "robot ready" in ready, proc.stderr.read() if proc.stderr else ""
+        ids = json.loads((tmp_path / "identity.json").read_text())
+        subject = f"constellation.commands.{ids['org_id']}.{ids['entity_id']}"
+
+        async def send() -> None:
+            nc = await nats.connect(nats_server.url)
+            await nc.publish(subject, b'{"type": "move", "params": {"latitude": 1.5, "longitude": 2.5}}')
+            await nc.publish(subject, b'{"type": "fly_to_moon"}')
+            await nc.flush()
+            await nc.close()
+
+        asyncio.run(send())
+        emulator.wait_for(
+            lambda: any(m.json()["data"].get("position", {}).get("latitude") == 1.5 for m in emulator.telemetry()),
+            15,
+            "position after move",
+        )
+        emulator.wait_for(
+            lambda: any(m.subject.endswith(".command_rejected") for m in emulator.events()), 10, "rejection"
+        )
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_fleet_simulation_registers_every_entity(make_emulator: Any, nats_server: Any, tmp_path: Path) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "fleet_simulation.py"),
+            "--entities",
+            "3",
+            "--iterations",
+            "4",
+            "--interval",
+            "0.01",
+            "--state-dir",
+            str(tmp_path / "fleet"),
+        ],
+        env=_env(emulator, nats_server, tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "fleet of 3: 30 messages acknowledged" in run.stdout  # 3 x (4 x 2 telemetry + 2 status events)
+    assert len(emulator.entities()) == 3
+    assert len({e["entity_id"] for e in emulator.entities()}) == 3
+    assert len([o for o in emulator.organizations() if o["name"] == "Simulated Fleet"]) == 1
+    emulator.wait_for(lambda: len(emulator.telemetry()) >= 24, 10, "fleet telemetry")
+    assert len({m.subject for m in emulator.telemetry()}) == 3
+
+
+@pytest.mark.parametrize("dialect", ["v0.0.1", "v0.1"])
+def test_demo_runs_on_embedded_defaults(dialect: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py"), "--dialect", dialect, "--iterations", "4", "--interval", "0.05"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "RESULT: everything arrived" in run.stdout
+    assert "operator: sent return_to_base" in run.stdout
+    assert "Received return to base command!" in run.stdout
