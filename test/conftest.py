@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from alien import AlienConfig
 
 pytest_plugins = ["alien.testing.fixtures"]
 
-# Nothing may leave this machine: ROS discovery stays on loopback (kilted ignores ROS_LOCALHOST_ONLY).
+# Nothing may leave this machine: ROS discovery stays on loopback (kilted ignores ROS_LOCALHOST_ONLY),
+# and a domain of this run's own so parallel runs do not see each other (scripts/test picks one).
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
 
 # Every environment variable AlienConfig reads; cleared so a developer's shell cannot leak in.
 _CONFIG_ENV = [

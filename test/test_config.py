@@ -154,7 +154,9 @@ def test_env_example_documents_every_setting_with_its_default(tmp_path: Path) ->
     import shutil
 
     example = Path(__file__).resolve().parents[1] / ".env.example"
-    names = {line.split("=", 1)[0] for line in example.read_text().splitlines() if "=" in line and not line.startswith("#")}
+    names = {
+        line.split("=", 1)[0] for line in example.read_text().splitlines() if "=" in line and not line.startswith("#")
+    }
     for field, info in AlienConfig.model_fields.items():
         env_names = [c for c in info.validation_alias.choices if c.isupper()]  # type: ignore[union-attr]
         assert set(env_names) & names, f"{field} ({env_names}) is not in .env.example"

@@ -77,33 +77,38 @@ def is_uuid(value: str) -> bool:
 
 
 async def legacy_org(http: Http, em: MothershipEmulator, org_type: str = "commercial") -> str:
-    status, _, body = await http("POST", f"{em.url}/api/v1/organizations",
-                                 json={"name": "Fleet", "org_type": org_type}, headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "POST", f"{em.url}/api/v1/organizations", json={"name": "Fleet", "org_type": org_type}, headers=LEGACY_AUTH
+    )
     assert status == 201, body
     return str(body["data"]["org_id"])
 
 
 async def legacy_entity(http: Http, em: MothershipEmulator, org_id: str, **fields: Any) -> dict[str, Any]:
     body = {"entity_type": "aircraft_multirotor", **fields}
-    status, _, resp = await http("POST", f"{em.url}/api/v1/entities", params={"org_id": org_id},
-                                 json=body, headers=LEGACY_AUTH)
+    status, _, resp = await http(
+        "POST", f"{em.url}/api/v1/entities", params={"org_id": org_id}, json=body, headers=LEGACY_AUTH
+    )
     assert status == 201, resp
     return dict(resp["data"])
 
 
 async def v01_entity(http: Http, em: MothershipEmulator, org_id: str = "default", **fields: Any) -> dict[str, Any]:
     body = {"entity_type": "aircraft_multirotor", "name": "hawk-1", **fields}
-    status, _, resp = await http("POST", f"{em.url}/api/v1/organizations/{org_id}/entities",
-                                 json=body, headers=V01_AUTH)
+    status, _, resp = await http(
+        "POST", f"{em.url}/api/v1/organizations/{org_id}/entities", json=body, headers=V01_AUTH
+    )
     assert status == 201, resp
     return dict(resp)
 
 
 # -- §1 dialect detection signals ------------------------------------------------------------
 
+
 @pytest.mark.asyncio
-async def test_legacy_health_is_an_envelope_without_auth_and_openapi_is_404(emulator: MothershipEmulator,
-                                                                            http: Http) -> None:
+async def test_legacy_health_is_an_envelope_without_auth_and_openapi_is_404(
+    emulator: MothershipEmulator, http: Http
+) -> None:
     status, ctype, body = await http("GET", f"{emulator.url}/health")
     assert (status, ctype) == (200, "application/json")
     assert body["success"] is True and body["data"]["status"] == "healthy"
@@ -121,7 +126,8 @@ async def test_v01_health_is_bare_and_openapi_is_served(emulator_v01: Mothership
     refs = [ref for ref in _walk_refs(doc)]
     assert refs and all(ref.removeprefix("#/components/schemas/") in doc["components"]["schemas"] for ref in refs)
     assert doc["components"]["schemas"]["CreateEntityRequest"]["properties"]["entity_type"]["enum"] == list(
-        ENTITY_TYPES_V01)
+        ENTITY_TYPES_V01
+    )
 
 
 def _walk_refs(node: Any) -> list[str]:
@@ -143,6 +149,11 @@ async def test_v01_api_health_needs_an_admin_key(make_emulator: Any, http: Http)
     assert (await http("GET", f"{em.url}/api/v1/health", headers={"X-API-Key": "c4_live_reader"}))[0] == 403
 
 
+@pytest.mark.parametrize("emulator", ["v0.1"], indirect=True)
+def test_emulator_fixture_takes_an_indirect_dialect(emulator: MothershipEmulator) -> None:
+    assert emulator.dialect == "v0.1" and emulator.api_keys == {DEFAULT_API_KEY: frozenset({"admin"})}
+
+
 def test_sync_callers_can_use_the_emulator(emulator: MothershipEmulator) -> None:
     """No event loop in the test thread (a ROS test): plain urllib works."""
     with urllib.request.urlopen(f"{emulator.url}/health", timeout=5) as resp:
@@ -151,14 +162,19 @@ def test_sync_callers_can_use_the_emulator(emulator: MothershipEmulator) -> None
 
 # -- §1 auth -----------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
-@pytest.mark.parametrize("headers, message", [
-    ({}, "Missing authorization header"),
-    ({"Authorization": "Token constellation-dev-token"}, "Invalid authorization format"),
-    ({"Authorization": "Bearer wrong"}, "Invalid token"),
-])
-async def test_legacy_bearer_auth(emulator: MothershipEmulator, http: Http, headers: dict[str, str],
-                                  message: str) -> None:
+@pytest.mark.parametrize(
+    "headers, message",
+    [
+        ({}, "Missing authorization header"),
+        ({"Authorization": "Token constellation-dev-token"}, "Invalid authorization format"),
+        ({"Authorization": "Bearer wrong"}, "Invalid token"),
+    ],
+)
+async def test_legacy_bearer_auth(
+    emulator: MothershipEmulator, http: Http, headers: dict[str, str], message: str
+) -> None:
     status, _, body = await http("GET", f"{emulator.url}/api/v1/organizations", headers=headers)
     assert status == 401
     assert body == {"success": False, "error": {"code": "UNAUTHORIZED", "message": message}}
@@ -166,14 +182,18 @@ async def test_legacy_bearer_auth(emulator: MothershipEmulator, http: Http, head
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("headers, detail", [
-    ({}, "Missing API key or Authorization header"),
-    ({"X-API-Key": "not-a-c4-key"}, "Invalid API key"),
-    ({"X-API-Key": "c4_test_unknown"}, "Invalid API key"),
-    ({"Authorization": "Bearer c4_test_unknown"}, "Invalid API key"),
-])
-async def test_v01_api_key_auth_401(emulator_v01: MothershipEmulator, http: Http, headers: dict[str, str],
-                                    detail: str) -> None:
+@pytest.mark.parametrize(
+    "headers, detail",
+    [
+        ({}, "Missing API key or Authorization header"),
+        ({"X-API-Key": "not-a-c4-key"}, "Invalid API key"),
+        ({"X-API-Key": "c4_test_unknown"}, "Invalid API key"),
+        ({"Authorization": "Bearer c4_test_unknown"}, "Invalid API key"),
+    ],
+)
+async def test_v01_api_key_auth_401(
+    emulator_v01: MothershipEmulator, http: Http, headers: dict[str, str], detail: str
+) -> None:
     status, ctype, body = await http("GET", f"{emulator_v01.url}/api/v1/organizations", headers=headers)
     assert (status, ctype) == (401, "application/problem+json")
     assert body == {"status": 401, "title": "Unauthorized", "detail": detail}
@@ -188,24 +208,29 @@ async def test_v01_key_accepted_as_header_or_bearer(emulator_v01: MothershipEmul
 
 @pytest.mark.asyncio
 async def test_v01_scopes_403(make_emulator: Any, http: Http) -> None:
-    em = make_emulator(dialect="v0.1", api_keys={
-        "c4_test_reader": {"entities:read", "organizations:read"},
-        "c4_test_orgwriter": {"organizations:write"},
-        "c4_live_admin": {"admin"},
-    })
+    em = make_emulator(
+        dialect="v0.1",
+        api_keys={
+            "c4_test_reader": {"entities:read", "organizations:read"},
+            "c4_test_orgwriter": {"organizations:write"},
+            "c4_live_admin": {"admin"},
+        },
+    )
     url = f"{em.url}/api/v1/organizations/default/entities"
     body = {"entity_type": "aircraft_multirotor"}
     status, ctype, problem = await http("POST", url, json=body, headers={"X-API-Key": "c4_test_reader"})
     assert (status, ctype, problem["detail"]) == (403, "application/problem+json", "Insufficient scope: entities:write")
     assert (await http("GET", url, headers={"X-API-Key": "c4_test_reader"}))[0] == 200
     org = {"name": "Fleet", "org_type": "commercial"}
-    status, _, problem = await http("POST", f"{em.url}/api/v1/organizations", json=org,
-                                    headers={"X-API-Key": "c4_test_orgwriter"})
+    status, _, problem = await http(
+        "POST", f"{em.url}/api/v1/organizations", json=org, headers={"X-API-Key": "c4_test_orgwriter"}
+    )
     assert status == 403 and "not authorized for all organizations" in problem["detail"]  # §1: admin only
     assert (await http("POST", url, json=body, headers={"X-API-Key": "c4_live_admin"}))[0] == 201  # admin implies all
 
 
 # -- §1 v0.0.1 resources -----------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_legacy_organizations(emulator: MothershipEmulator, http: Http) -> None:
@@ -213,34 +238,48 @@ async def test_legacy_organizations(emulator: MothershipEmulator, http: Http) ->
     assert (status, body) == (200, {"success": True, "data": None})  # Go's nil slice
     org_id = await legacy_org(http, emulator)
     assert is_uuid(org_id)
-    status, _, body = await http("GET", f"{emulator.url}/api/v1/organizations", params={"org_id": org_id},
-                                 headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "GET", f"{emulator.url}/api/v1/organizations", params={"org_id": org_id}, headers=LEGACY_AUTH
+    )
     assert status == 200 and body["data"]["name"] == "Fleet" and body["data"]["org_type"] == "commercial"
     status, _, body = await http("GET", f"{emulator.url}/api/v1/organizations", headers=LEGACY_AUTH)
     assert [o["org_id"] for o in body["data"]] == [org_id]
-    status, _, body = await http("GET", f"{emulator.url}/api/v1/organizations",
-                                 params={"org_id": str(uuid.uuid4())}, headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "GET", f"{emulator.url}/api/v1/organizations", params={"org_id": str(uuid.uuid4())}, headers=LEGACY_AUTH
+    )
     assert status == 404 and body["error"]["code"] == "NOT_FOUND"
     assert emulator.organizations()[0]["org_id"] == org_id
 
 
 @pytest.mark.asyncio
-async def test_legacy_entity_metadata_is_a_json_string_and_position_is_flat(emulator: MothershipEmulator,
-                                                                            http: Http) -> None:
+async def test_legacy_entity_metadata_is_a_json_string_and_position_is_flat(
+    emulator: MothershipEmulator, http: Http
+) -> None:
     org_id = await legacy_org(http, emulator)
-    created = await legacy_entity(http, emulator, org_id, status="active", priority="high",
-                                  position={"latitude": 40.7, "longitude": -74.0, "altitude": 100.0},
-                                  metadata={"name": "HAWK-1", "client": "alien"})
+    created = await legacy_entity(
+        http,
+        emulator,
+        org_id,
+        status="active",
+        priority="high",
+        position={"latitude": 40.7, "longitude": -74.0, "altitude": 100.0},
+        metadata={"name": "HAWK-1", "client": "alien"},
+    )
     assert is_uuid(created["entity_id"])
     assert isinstance(created["metadata"], str)  # §1: a JSON-encoded string
     assert json.loads(created["metadata"]) == {"name": "HAWK-1", "client": "alien"}
     assert (created["latitude"], created["longitude"], created["altitude"]) == (40.7, -74.0, 100.0)
     assert "position" not in created and (created["status"], created["priority"]) == ("active", "high")
-    status, _, body = await http("GET", f"{emulator.url}/api/v1/entities",
-                                 params={"org_id": org_id, "entity_id": created["entity_id"]}, headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "GET",
+        f"{emulator.url}/api/v1/entities",
+        params={"org_id": org_id, "entity_id": created["entity_id"]},
+        headers=LEGACY_AUTH,
+    )
     assert status == 200 and body["data"]["metadata"] == created["metadata"]
-    status, _, body = await http("GET", f"{emulator.url}/api/v1/entities", params={"org_id": org_id},
-                                 headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "GET", f"{emulator.url}/api/v1/entities", params={"org_id": org_id}, headers=LEGACY_AUTH
+    )
     assert [e["entity_id"] for e in body["data"]] == [created["entity_id"]]
     defaults = await legacy_entity(http, emulator, org_id)
     assert (defaults["status"], defaults["priority"], defaults["metadata"]) == ("unknown", "normal", "{}")
@@ -260,31 +299,46 @@ async def test_legacy_enums_accept_exactly_the_contract_lists(emulator: Mothersh
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("field, value", [
-    ("entity_type", "drone"), ("entity_type", "robot"), ("entity_type", "sensor"),
-    ("entity_type", "aircraft_airship"),  # later versions only
-    ("status", "returning"), ("priority", "urgent"),
-])
-async def test_legacy_enum_violation_is_500_create_failed(emulator: MothershipEmulator, http: Http,
-                                                          field: str, value: str) -> None:
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("entity_type", "drone"),
+        ("entity_type", "robot"),
+        ("entity_type", "sensor"),
+        ("entity_type", "aircraft_airship"),  # later versions only
+        ("status", "returning"),
+        ("priority", "urgent"),
+    ],
+)
+async def test_legacy_enum_violation_is_500_create_failed(
+    emulator: MothershipEmulator, http: Http, field: str, value: str
+) -> None:
     org_id = await legacy_org(http, emulator)
     body = {"entity_type": "aircraft_multirotor", field: value}
-    status, _, resp = await http("POST", f"{emulator.url}/api/v1/entities", params={"org_id": org_id},
-                                 json=body, headers=LEGACY_AUTH)
+    status, _, resp = await http(
+        "POST", f"{emulator.url}/api/v1/entities", params={"org_id": org_id}, json=body, headers=LEGACY_AUTH
+    )
     assert status == 500 and resp["success"] is False and resp["error"]["code"] == "CREATE_FAILED"
     assert emulator.entities() == []
 
 
 @pytest.mark.asyncio
 async def test_legacy_bad_org_type_and_unknown_org_are_500(emulator: MothershipEmulator, http: Http) -> None:
-    status, _, body = await http("POST", f"{emulator.url}/api/v1/organizations",
-                                 json={"name": "x", "org_type": "company"}, headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "POST", f"{emulator.url}/api/v1/organizations", json={"name": "x", "org_type": "company"}, headers=LEGACY_AUTH
+    )
     assert status == 500 and body["error"]["code"] == "CREATE_FAILED"
-    status, _, body = await http("POST", f"{emulator.url}/api/v1/entities", params={"org_id": str(uuid.uuid4())},
-                                 json={"entity_type": "aircraft_multirotor"}, headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "POST",
+        f"{emulator.url}/api/v1/entities",
+        params={"org_id": str(uuid.uuid4())},
+        json={"entity_type": "aircraft_multirotor"},
+        headers=LEGACY_AUTH,
+    )
     assert status == 500 and body["error"]["code"] == "CREATE_FAILED"  # §1: foreign key
-    status, _, body = await http("POST", f"{emulator.url}/api/v1/entities",
-                                 json={"entity_type": "aircraft_multirotor"}, headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "POST", f"{emulator.url}/api/v1/entities", json={"entity_type": "aircraft_multirotor"}, headers=LEGACY_AUTH
+    )
     assert status == 400 and body["error"]["code"] == "MISSING_ORG_ID"
 
 
@@ -293,24 +347,47 @@ async def test_legacy_put_flat_subset_and_delete(emulator: MothershipEmulator, h
     org_id = await legacy_org(http, emulator)
     entity_id = (await legacy_entity(http, emulator, org_id))["entity_id"]
     where = {"org_id": org_id, "entity_id": entity_id}
-    update = {"status": "maintenance", "priority": "low", "entity_type": "ground_vehicle_wheeled", "is_live": True,
-              "latitude": 1.5, "longitude": 2.5, "altitude": 30.0, "heading": 90.0, "velocity": 4.0,
-              "metadata": {"k": "v"}, "components": {"gps": True}, "tags": ["a", "b"]}
-    status, _, body = await http("PUT", f"{emulator.url}/api/v1/entities", params=where, json=update,
-                                 headers=LEGACY_AUTH)
+    update = {
+        "status": "maintenance",
+        "priority": "low",
+        "entity_type": "ground_vehicle_wheeled",
+        "is_live": True,
+        "latitude": 1.5,
+        "longitude": 2.5,
+        "altitude": 30.0,
+        "heading": 90.0,
+        "velocity": 4.0,
+        "metadata": {"k": "v"},
+        "components": {"gps": True},
+        "tags": ["a", "b"],
+    }
+    status, _, body = await http(
+        "PUT", f"{emulator.url}/api/v1/entities", params=where, json=update, headers=LEGACY_AUTH
+    )
     assert status == 200, body
     data = body["data"]
-    for key in ("status", "priority", "entity_type", "is_live", "latitude", "longitude", "altitude", "heading",
-                "velocity"):
+    for key in (
+        "status",
+        "priority",
+        "entity_type",
+        "is_live",
+        "latitude",
+        "longitude",
+        "altitude",
+        "heading",
+        "velocity",
+    ):
         assert data[key] == update[key]
     assert json.loads(data["metadata"]) == {"k": "v"} and json.loads(data["tags"]) == ["a", "b"]
     for bad in ({"status": "returning"}, {"heading": 400}, {}):
-        status, _, body = await http("PUT", f"{emulator.url}/api/v1/entities", params=where, json=bad,
-                                     headers=LEGACY_AUTH)
+        status, _, body = await http(
+            "PUT", f"{emulator.url}/api/v1/entities", params=where, json=bad, headers=LEGACY_AUTH
+        )
         assert status == 500 and body["error"]["code"] == "UPDATE_FAILED", bad
     missing = {"org_id": org_id, "entity_id": str(uuid.uuid4())}
-    status, _, body = await http("PUT", f"{emulator.url}/api/v1/entities", params=missing, json={"status": "active"},
-                                 headers=LEGACY_AUTH)
+    status, _, body = await http(
+        "PUT", f"{emulator.url}/api/v1/entities", params=missing, json={"status": "active"}, headers=LEGACY_AUTH
+    )
     assert status == 404 and body["error"]["code"] == "NOT_FOUND"
     status, _, body = await http("DELETE", f"{emulator.url}/api/v1/entities", params=where, headers=LEGACY_AUTH)
     assert status == 200 and body["success"] is True
@@ -321,14 +398,17 @@ async def test_legacy_put_flat_subset_and_delete(emulator: MothershipEmulator, h
 
 # -- §1 v0.1 resources -------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_v01_bare_bodies_and_path_scoped_routes(emulator_v01: MothershipEmulator, http: Http) -> None:
     em = emulator_v01
-    status, _, org = await http("POST", f"{em.url}/api/v1/organizations",
-                                json={"name": "Fleet", "org_type": "commercial"}, headers=V01_AUTH)
+    status, _, org = await http(
+        "POST", f"{em.url}/api/v1/organizations", json={"name": "Fleet", "org_type": "commercial"}, headers=V01_AUTH
+    )
     assert status == 201 and is_uuid(org["org_id"]) and "success" not in org
-    created = await v01_entity(http, em, org["org_id"], status="active", metadata={"a": 1},
-                               position={"latitude": 10.0, "longitude": 20.0})
+    created = await v01_entity(
+        http, em, org["org_id"], status="active", metadata={"a": 1}, position={"latitude": 10.0, "longitude": 20.0}
+    )
     assert is_uuid(created["entity_id"]) and created["name"] == "hawk-1" and "data" not in created
     assert (created["latitude"], created["longitude"]) == (10.0, 20.0)
     base = f"{em.url}/api/v1/organizations/{org['org_id']}/entities"
@@ -351,18 +431,23 @@ async def test_v01_enums_accepted(emulator_v01: MothershipEmulator, http: Http) 
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("field, value, message", [
-    ("entity_type", "drone", "expected value to be one of"),
-    ("status", "pending", "expected value to be one of"),  # valid in the database, not in the v0.1 API
-    ("status", "returning", "expected value to be one of"),
-    ("priority", "urgent", "expected value to be one of"),
-    ("battery_level", 80, "unexpected property"),
-])
-async def test_v01_validation_is_422_problem(emulator_v01: MothershipEmulator, http: Http, field: str,
-                                             value: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("entity_type", "drone", "expected value to be one of"),
+        ("status", "pending", "expected value to be one of"),  # valid in the database, not in the v0.1 API
+        ("status", "returning", "expected value to be one of"),
+        ("priority", "urgent", "expected value to be one of"),
+        ("battery_level", 80, "unexpected property"),
+    ],
+)
+async def test_v01_validation_is_422_problem(
+    emulator_v01: MothershipEmulator, http: Http, field: str, value: Any, message: str
+) -> None:
     body = {"entity_type": "aircraft_multirotor", field: value}
-    status, ctype, problem = await http("POST", f"{emulator_v01.url}/api/v1/organizations/default/entities",
-                                        json=body, headers=V01_AUTH)
+    status, ctype, problem = await http(
+        "POST", f"{emulator_v01.url}/api/v1/organizations/default/entities", json=body, headers=V01_AUTH
+    )
     assert (status, ctype) == (422, "application/problem+json")
     assert problem["status"] == 422 and problem["title"] == "Unprocessable Entity" and "detail" in problem
     assert [(e["location"], message in e["message"]) for e in problem["errors"]] == [(f"body.{field}", True)]
@@ -370,11 +455,16 @@ async def test_v01_validation_is_422_problem(emulator_v01: MothershipEmulator, h
 
 @pytest.mark.asyncio
 async def test_v01_missing_entity_type_and_unknown_org(emulator_v01: MothershipEmulator, http: Http) -> None:
-    status, _, problem = await http("POST", f"{emulator_v01.url}/api/v1/organizations/default/entities",
-                                    json={"name": "x"}, headers=V01_AUTH)
+    status, _, problem = await http(
+        "POST", f"{emulator_v01.url}/api/v1/organizations/default/entities", json={"name": "x"}, headers=V01_AUTH
+    )
     assert status == 422 and "entity_type" in problem["errors"][0]["message"]
-    status, ctype, problem = await http("POST", f"{emulator_v01.url}/api/v1/organizations/nope/entities",
-                                        json={"entity_type": "aircraft_multirotor"}, headers=V01_AUTH)
+    status, ctype, problem = await http(
+        "POST",
+        f"{emulator_v01.url}/api/v1/organizations/nope/entities",
+        json={"entity_type": "aircraft_multirotor"},
+        headers=V01_AUTH,
+    )
     assert (status, ctype, problem["status"]) == (500, "application/problem+json", 500)
 
 
@@ -382,8 +472,12 @@ async def test_v01_missing_entity_type_and_unknown_org(emulator_v01: MothershipE
 async def test_v01_update_and_delete(emulator_v01: MothershipEmulator, http: Http) -> None:
     created = await v01_entity(http, emulator_v01)
     url = f"{emulator_v01.url}/api/v1/organizations/default/entities/{created['entity_id']}"
-    status, _, body = await http("PUT", url, headers=V01_AUTH, json={
-        "status": "inactive", "name": "hawk-2", "is_live": True, "position": {"latitude": 1.0, "longitude": 2.0}})
+    status, _, body = await http(
+        "PUT",
+        url,
+        headers=V01_AUTH,
+        json={"status": "inactive", "name": "hawk-2", "is_live": True, "position": {"latitude": 1.0, "longitude": 2.0}},
+    )
     assert status == 200, body
     assert (body["status"], body["name"], body["is_live"], body["latitude"]) == ("inactive", "hawk-2", True, 1.0)
     status, _, problem = await http("PUT", url, headers=V01_AUTH, json={"entity_type": "aircraft_vtol"})
@@ -400,6 +494,7 @@ async def test_v01_update_and_delete(emulator_v01: MothershipEmulator, http: Htt
 
 # -- entity events and KV ----------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 @BOTH
 async def test_entity_changes_publish_entity_events(emulator: MothershipEmulator, http: Http) -> None:
@@ -407,13 +502,22 @@ async def test_entity_changes_publish_entity_events(emulator: MothershipEmulator
     if em.dialect == "v0.0.1":
         org_id = await legacy_org(http, em)
         entity_id = (await legacy_entity(http, em, org_id))["entity_id"]
-        await http("PUT", f"{em.url}/api/v1/entities", params={"org_id": org_id, "entity_id": entity_id},
-                   json={"status": "active"}, headers=LEGACY_AUTH)
+        await http(
+            "PUT",
+            f"{em.url}/api/v1/entities",
+            params={"org_id": org_id, "entity_id": entity_id},
+            json={"status": "active"},
+            headers=LEGACY_AUTH,
+        )
     else:
         org_id = "default"
         entity_id = (await v01_entity(http, em))["entity_id"]
-        await http("PUT", f"{em.url}/api/v1/organizations/default/entities/{entity_id}",
-                   json={"status": "active"}, headers=V01_AUTH)
+        await http(
+            "PUT",
+            f"{em.url}/api/v1/organizations/default/entities/{entity_id}",
+            json={"status": "active"},
+            headers=V01_AUTH,
+        )
     em.delete_entity(org_id, entity_id)
     await em.wait_for_async(lambda: len(em.entity_events()) == 3, what="3 entity events")
     events = [m.json() for m in em.entity_events()]
@@ -441,6 +545,7 @@ async def test_kv_bucket_exists_only_for_v01(emulator: MothershipEmulator, js: A
 
 # -- §2 streams and consumers ------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 @BOTH
 async def test_stream_configs_match_the_contract(emulator: MothershipEmulator, js: Any) -> None:
@@ -450,11 +555,18 @@ async def test_stream_configs_match_the_contract(emulator: MothershipEmulator, j
         "CONSTELLATION_TELEMETRY": (
             "constellation.telemetry.>",
             RetentionPolicy.INTEREST if emulator.dialect == "v0.0.1" else RetentionPolicy.LIMITS,
-            30, 64 * 1024 if emulator.dialect == "v0.0.1" else 128 * 1024, "old"),
+            30,
+            64 * 1024 if emulator.dialect == "v0.0.1" else 128 * 1024,
+            "old",
+        ),
         "CONSTELLATION_COMMANDS": ("constellation.commands.>", RetentionPolicy.WORK_QUEUE, 60, 32 * 1024, "new"),
     }
-    consumers = {"CONSTELLATION_ENTITIES": "entity-processor", "CONSTELLATION_EVENTS": "event-processor",
-                 "CONSTELLATION_TELEMETRY": "telemetry-processor", "CONSTELLATION_COMMANDS": "command-processor"}
+    consumers = {
+        "CONSTELLATION_ENTITIES": "entity-processor",
+        "CONSTELLATION_EVENTS": "event-processor",
+        "CONSTELLATION_TELEMETRY": "telemetry-processor",
+        "CONSTELLATION_COMMANDS": "command-processor",
+    }
     for name, (subject, retention, window, max_msg, discard) in expected.items():
         config = (await js.stream_info(name)).config
         assert config.subjects == [subject]
@@ -480,12 +592,14 @@ async def test_duplicate_msg_id_within_window_is_flagged(emulator: MothershipEmu
 
 
 @pytest.mark.asyncio
-async def test_command_processor_drains_commands_and_refuses_a_second_consumer(emulator: MothershipEmulator,
-                                                                               js: Any) -> None:
+async def test_command_processor_drains_commands_and_refuses_a_second_consumer(
+    emulator: MothershipEmulator, js: Any
+) -> None:
     subject = "constellation.commands.org-1.ent-1"
     with pytest.raises(nats.js.errors.BadRequestError) as refused:
-        await js.add_consumer("CONSTELLATION_COMMANDS",
-                              ConsumerConfig(durable_name="alien-ent-1", filter_subject=subject))
+        await js.add_consumer(
+            "CONSTELLATION_COMMANDS", ConsumerConfig(durable_name="alien-ent-1", filter_subject=subject)
+        )
     assert refused.value.err_code == 10100  # §2: filtered consumer not unique on workqueue stream
     ack = await js.publish(subject, json.dumps({"type": "return_to_base"}).encode(), headers={"Nats-Msg-Id": "c1"})
     await emulator.wait_for_async(lambda: len(emulator.commands()) == 1, what="command recorded")
@@ -534,8 +648,15 @@ async def test_events_are_consumed_and_oversized_commands_refused(emulator: Moth
 
 
 @pytest.mark.asyncio
-async def test_emulator_survives_a_nats_server_restart(emulator: MothershipEmulator, nats_server: NatsServer) -> None:
-    nats_server.restart()
+@pytest.mark.parametrize("crash", [False, True], ids=["restart", "kill-and-start"])
+async def test_emulator_survives_a_nats_server_restart(
+    emulator: MothershipEmulator, nats_server: NatsServer, crash: bool
+) -> None:
+    if crash:  # no goodbye from the server: the processors notice the silence and recover
+        nats_server.kill()
+        nats_server.start()
+    else:
+        nats_server.restart()
     nc = await nats.connect(nats_server.url)
     try:
         await nc.jetstream().publish("constellation.commands.org-1.ent-1", b'{"type":"after-restart"}')
@@ -543,6 +664,18 @@ async def test_emulator_survives_a_nats_server_restart(emulator: MothershipEmula
         await nc.close()
     await emulator.wait_for_async(lambda: len(emulator.commands()) == 1, timeout=15, what="command after restart")
     await emulator.wait_for_async(lambda: emulator.nats_connected, timeout=15, what="emulator reconnected")
+
+
+@pytest.mark.asyncio
+async def test_health_reports_the_nats_link(emulator: MothershipEmulator, nats_server: NatsServer, http: Http) -> None:
+    nats_server.kill()
+    await emulator.wait_for_async(lambda: not emulator.nats_connected, what="emulator sees NATS down")
+    status, _, body = await http("GET", f"{emulator.url}/health")
+    assert status == 503 and body["data"]["status"] == "unhealthy"
+    assert body["data"]["details"]["nats"].startswith("unhealthy")
+    nats_server.start()
+    await emulator.wait_for_async(lambda: emulator.nats_connected, what="emulator reconnected")
+    assert (await http("GET", f"{emulator.url}/health"))[0] == 200
 
 
 @pytest.mark.asyncio
@@ -567,6 +700,7 @@ async def test_restart_on_an_existing_store_reuses_the_streams(nats_server: Nats
 
 
 # -- faults and records ------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 @BOTH
@@ -602,7 +736,11 @@ async def test_requests_record_header_names_but_never_values(emulator: Mothershi
     await http("GET", f"{emulator.url}/api/v1/organizations", params={"org_id": "x"}, headers=LEGACY_AUTH)
     record = emulator.requests()[-1]
     assert (record.method, record.path, record.query, record.status) == (
-        "GET", "/api/v1/organizations", {"org_id": "x"}, 404)
+        "GET",
+        "/api/v1/organizations",
+        {"org_id": "x"},
+        404,
+    )
     assert "Authorization" in record.header_names
     assert DEFAULT_BEARER_TOKEN not in repr(emulator.requests())
 
@@ -635,6 +773,7 @@ async def test_emulator_on_an_authenticated_nats_server(make_emulator: Any, http
 
 # -- python -m alien.testing -------------------------------------------------------------------
 
+
 def _read_until(proc: subprocess.Popen[bytes], needle: str, timeout: float) -> list[str]:
     """Lines of proc's stdout until one contains needle (bounded; raw reads, no buffering surprises)."""
     assert proc.stdout is not None
@@ -654,8 +793,12 @@ def _read_until(proc: subprocess.Popen[bytes], needle: str, timeout: float) -> l
 
 def test_main_runs_in_the_foreground_until_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "alien.testing", "--dialect", "v0.1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alien.testing", "--dialect", "v0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         lines = _read_until(proc, "Ctrl-C", timeout=20)
         url = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("mothership emulator"))
@@ -669,8 +812,12 @@ def test_main_runs_in_the_foreground_until_sigterm() -> None:
             urllib.request.urlopen(f"{url}/health", timeout=2)
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.terminate()  # lets it stop its nats-server; SIGKILL would orphan that child
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def test_async_waiting_does_not_block_the_loop(emulator: MothershipEmulator) -> None:

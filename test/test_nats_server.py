@@ -32,8 +32,9 @@ async def _quiet(exc: Exception) -> None:
 
 
 async def connect(url: str, **options: Any) -> NATS:
-    return await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0,
-                              connect_timeout=2, error_cb=_quiet, **options)
+    return await nats.connect(
+        url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2, error_cb=_quiet, **options
+    )
 
 
 async def round_trip(url: str, **options: Any) -> None:
@@ -182,8 +183,7 @@ async def test_tls_client_certificates_verified(tmp_path: Path) -> None:
     with NatsServer(tls=tls) as server:
         await round_trip(server.url, **{k: v for k, v in server.connect_options().items() if k != "servers"})
         with pytest.raises((nats.errors.Error, OSError)):
-            await round_trip(server.url, tls=tls.client_ssl_context(with_client_cert=False),
-                             tls_hostname="127.0.0.1")
+            await round_trip(server.url, tls=tls.client_ssl_context(with_client_cert=False), tls_hostname="127.0.0.1")
 
 
 def test_start_failure_reports_server_log() -> None:

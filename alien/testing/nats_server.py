@@ -7,6 +7,7 @@ with the mothership's domain ``constellation`` (MOTHERSHIP_CONTRACT.md §2).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +41,7 @@ _BINARY_ENV = "ALIEN_NATS_SERVER_BIN"
 _POLL_INTERVAL_S = 0.02
 _STOP_TIMEOUT_S = 10.0
 _PORT_RETRIES = 3
+_LIVE: weakref.WeakSet[NatsServer] = weakref.WeakSet()  # stopped at interpreter exit if forgotten
 
 
 class NatsServerError(RuntimeError):
@@ -346,9 +349,11 @@ class NatsServer:
         self._log_file = open(log_path, "ab")  # closed in _terminate(), with the process
         self._proc = subprocess.Popen(
             [self._binary, "-c", str(conf)],
+            # Same process group as the caller on purpose: whoever kills the test run's group
+            # (CI, a terminal) takes the server down too instead of leaving it orphaned.
             stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
-            start_new_session=True,  # Ctrl-C in a terminal must not hit the server mid-test
         )
+        _LIVE.add(self)
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -385,6 +390,7 @@ class NatsServer:
         self._proc.send_signal(sig)
 
     def _terminate(self, sig: signal.Signals) -> None:
+        _LIVE.discard(self)
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             if sig != signal.SIGKILL:
@@ -398,6 +404,12 @@ class NatsServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+@atexit.register
+def _stop_forgotten_servers() -> None:
+    for server in list(_LIVE):
+        server.stop()
 
 
 def _http_ok(url: str) -> bool:

@@ -42,7 +42,7 @@ class _Outcome(enum.Enum):
 
 
 class PullProcessor:
-    """Consume ``spec.consumer`` on ``spec.name``: record each message, then ack it."""
+    """Consume ``spec.consumer`` on ``spec.name``: ack each message, then record it."""
 
     def __init__(
         self,

@@ -1,0 +1,248 @@
+"""The alien_bridge node in-process: real rclpy over DDS, real nats-server, the emulator."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from ros_support import republish_until, ros_context, spin_until, wait_matched
+from sensor_msgs.msg import BatteryState, Imu, NavSatFix, NavSatStatus
+
+from alien_ros.bridge_node import BridgeNode
+
+
+@pytest.fixture
+def ros() -> Iterator[dict[str, Any]]:
+    with ros_context() as context:
+        executor = SingleThreadedExecutor(context=context)
+        helper = Node("test_peer", context=context)
+        executor.add_node(helper)
+        yield {"context": context, "executor": executor, "helper": helper}
+        executor.remove_node(helper)
+        helper.destroy_node()
+        executor.shutdown()
+
+
+@pytest.fixture
+def start_bridge(
+    ros: dict[str, Any], make_emulator: Any, nats_server: Any, tmp_path: Any
+) -> Iterator[Callable[..., BridgeNode]]:
+    """Starts bridges; shuts them down before the emulator and nats-server go away."""
+    started: list[BridgeNode] = []
+
+    def start(emulator: Any, **params: Any) -> BridgeNode:
+        values = {
+            "mothership_url": emulator.url,
+            "nats_url": nats_server.url,
+            "identity_file": str(tmp_path / "identity.json"),
+            "entity_type": "robot",
+            "entity_name": "bridge-test",
+            **params,
+        }
+        overrides = [Parameter(k, value=v) for k, v in values.items()]
+        node = BridgeNode(context=ros["context"], parameter_overrides=overrides)
+        started.append(node)
+        ros["executor"].add_node(node)
+        spin_until(ros["executor"], node.alien.ready.is_set, 20, "the bridge to register and connect")
+        return node
+
+    yield start
+    for node in started:
+        node.shutdown()
+        ros["executor"].remove_node(node)
+        node.destroy_node()
+
+
+def _fix(lat: float, lon: float, alt: float = 10.0, status: int = NavSatStatus.STATUS_FIX) -> NavSatFix:
+    msg = NavSatFix()
+    msg.header.frame_id = "gps"
+    msg.header.stamp.sec = 1_790_000_000
+    msg.status.status = status
+    msg.status.service = NavSatStatus.SERVICE_GPS
+    msg.latitude, msg.longitude, msg.altitude = lat, lon, alt
+    return msg
+
+
+def _telemetry_with(emulator: Any, key: str) -> list[dict[str, Any]]:
+    return [m.json()["data"][key] for m in emulator.telemetry() if key in m.json().get("data", {})]
+
+
+def _events(emulator: Any, event_type: str) -> list[dict[str, Any]]:
+    return [m.json()["data"] for m in emulator.events() if m.json().get("event_type") == event_type]
+
+
+def test_fix_battery_and_diagnostics_become_telemetry(
+    ros: dict[str, Any], make_emulator: Any, start_bridge: Any
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    bridge = start_bridge(emulator, **{"fix.rate_hz": 0.0, "battery.rate_hz": 0.0, "diagnostics.rate_hz": 0.0})
+    helper, executor = ros["helper"], ros["executor"]
+    fix_pub = helper.create_publisher(NavSatFix, "fix", qos_profile_sensor_data)
+    battery_pub = helper.create_publisher(BatteryState, "battery_state", 10)
+    diag_pub = helper.create_publisher(DiagnosticArray, "/diagnostics", 10)
+    battery = BatteryState()
+    battery.voltage, battery.percentage, battery.charge = 12.4, 0.5, math.nan
+    battery.power_supply_status = BatteryState.POWER_SUPPLY_STATUS_DISCHARGING
+    diag = DiagnosticArray(
+        status=[
+            DiagnosticStatus(
+                level=DiagnosticStatus.WARN,
+                name="motor",
+                message="hot",
+                hardware_id="m1",
+                values=[KeyValue(key="temp", value="81")],
+            )
+        ]
+    )
+
+    def publish_all() -> None:
+        fix_pub.publish(_fix(47.3977, 8.5456))
+        battery_pub.publish(battery)
+        diag_pub.publish(diag)
+
+    def arrived() -> bool:
+        return all(_telemetry_with(emulator, key) for key in ("position", "power", "health"))
+
+    republish_until(executor, publish_all, arrived, 20, "position, power and health telemetry")
+    position = _telemetry_with(emulator, "position")[-1]
+    assert (position["latitude"], position["longitude"], position["altitude"]) == (47.3977, 8.5456, 10.0)
+    assert position["fix"] == "FIX" and position["services"] == ["GPS"]
+    power = _telemetry_with(emulator, "power")[-1]
+    assert power["voltage"] == pytest.approx(12.4) and power["percentage"] == pytest.approx(50.0)
+    assert power["status"] == "DISCHARGING" and power["charge"] is None  # NaN -> null
+    health = _telemetry_with(emulator, "health")[-1]
+    assert health["level"] == "WARN" and health["statuses"][0]["values"] == {"temp": "81"}
+    assert all(s["hardware_id"] != "alien_bridge" for s in health["statuses"])  # its own status is not echoed
+    spin_until(executor, lambda: bool(_events(emulator, "diagnostic_level_changed")), 10, "level change event")
+    change = _events(emulator, "diagnostic_level_changed")[0]
+    assert (change["name"], change["previous"], change["level"]) == ("motor", None, "WARN")
+    subject = {m.subject for m in emulator.telemetry()}
+    assert subject == {
+        f"constellation.telemetry.{bridge.alien.client.config.org_id}.{bridge.alien.client.config.entity_id}"
+    }
+
+
+def test_rate_limit_sends_the_latest_fix(ros: dict[str, Any], make_emulator: Any, start_bridge: Any) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    bridge = start_bridge(emulator, **{"fix.rate_hz": 2.0, "fix.qos": "reliable"})
+    helper, executor = ros["helper"], ros["executor"]
+    pub = helper.create_publisher(NavSatFix, "fix", 50)
+    wait_matched(executor, pub, lambda: bridge.inputs[0].subscription)
+    for i in range(20):
+        pub.publish(_fix(10.0 + i / 1000, 20.0))
+    # the reader keeps the last 10 (KEEP_LAST depth 10): the newest always gets through
+    spin_until(
+        executor,
+        lambda: any(p["latitude"] == 10.019 for p in _telemetry_with(emulator, "position")),
+        10,
+        "the latest fix to be sent",
+    )
+    assert bridge.received["fix"] >= 10
+    sent = [p["latitude"] for p in _telemetry_with(emulator, "position")]
+    assert sent[-1] == 10.019 and sent[0] < 10.019  # the first received went at once, the latest at period end
+    assert len(sent) <= 3  # 20 fixes within one period -> first, latest (and at most one more)
+
+
+@pytest.mark.parametrize(
+    ("publisher_qos", "expected"),
+    [(qos_profile_sensor_data, ReliabilityPolicy.BEST_EFFORT), (QoSProfile(depth=10), ReliabilityPolicy.RELIABLE)],
+)
+def test_qos_auto_matches_the_publishers(
+    ros: dict[str, Any], make_emulator: Any, start_bridge: Any, publisher_qos: QoSProfile, expected: ReliabilityPolicy
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    helper, executor = ros["helper"], ros["executor"]
+    pub = helper.create_publisher(NavSatFix, "fix", publisher_qos)  # before the bridge: auto sees it
+    bridge = start_bridge(emulator, **{"fix.rate_hz": 0.0})
+    spin_until(executor, lambda: bridge.inputs[0].profile.reliability == expected, 5, f"qos {expected.name}")
+
+    republish_until(
+        executor,
+        lambda: pub.publish(_fix(1.0, 2.0)),
+        lambda: bool(_telemetry_with(emulator, "position")),
+        15,
+        "a fix through the matched subscription",
+    )
+
+
+def test_node_reports_its_own_health_on_diagnostics(ros: dict[str, Any], make_emulator: Any, start_bridge: Any) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    seen: list[DiagnosticStatus] = []
+    ros["helper"].create_subscription(
+        DiagnosticArray,
+        "/diagnostics",
+        lambda m: seen.extend(s for s in m.status if s.hardware_id == "alien_bridge"),
+        10,
+    )
+    bridge = start_bridge(emulator, status_period_s=0.2)
+    spin_until(ros["executor"], lambda: any(s.level == DiagnosticStatus.OK for s in seen), 10, "an OK status")
+    status = next(s for s in seen if s.level == DiagnosticStatus.OK)
+    values = {kv.key: kv.value for kv in status.values}
+    assert values["state"] == "connected"
+    assert values["entity_id"] == bridge.alien.client.config.entity_id
+    assert values["command_intake"] == "core"
+    for key in ("queue_depth", "published", "dropped", "last_publish_latency_ms", "reconnects"):
+        assert key in values
+
+
+def test_fix_lost_and_regained_become_events(ros: dict[str, Any], make_emulator: Any, start_bridge: Any) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    bridge = start_bridge(emulator, **{"fix.rate_hz": 0.0, "fix.qos": "reliable"})
+    helper, executor = ros["helper"], ros["executor"]
+    pub = helper.create_publisher(NavSatFix, "fix", 10)
+    wait_matched(executor, pub, lambda: bridge.inputs[0].subscription)
+    for msg in (_fix(1.0, 1.0), _fix(math.nan, 1.0), _fix(1.0, 1.0, status=NavSatStatus.STATUS_NO_FIX), _fix(1.5, 1.0)):
+        pub.publish(msg)
+    spin_until(executor, lambda: bool(_events(emulator, "fix_regained")), 15, "fix_regained")
+    assert [e["reason"] for e in _events(emulator, "fix_lost")] == ["non_finite"]
+    assert [p["latitude"] for p in _telemetry_with(emulator, "position")] == [1.0, 1.5]
+
+
+def test_a_yaml_mapped_topic_arrives_as_json(ros: dict[str, Any], make_emulator: Any, start_bridge: Any) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    bridge = start_bridge(
+        emulator,
+        mappings=["imu"],
+        **{
+            "mappings.imu.topic": "imu/data",
+            "mappings.imu.type": "sensor_msgs/msg/Imu",
+            "mappings.imu.rate_hz": 0.0,
+            "mappings.imu.qos": "reliable",
+        },
+    )
+    helper, executor = ros["helper"], ros["executor"]
+    pub = helper.create_publisher(Imu, "imu/data", 10)
+    wait_matched(executor, pub, lambda: bridge.inputs[-1].subscription)
+    imu = Imu()
+    imu.linear_acceleration.z = 9.81
+    imu.orientation_covariance[0] = math.nan
+    pub.publish(imu)
+    spin_until(executor, lambda: bool(_telemetry_with(emulator, "imu")), 10, "imu telemetry")
+    data = _telemetry_with(emulator, "imu")[0]
+    assert data["linear_acceleration"]["z"] == pytest.approx(9.81)
+    assert data["orientation_covariance"][0] is None
+    assert len(data["orientation_covariance"]) == 9
+
+
+def test_a_mapping_naming_a_missing_type_fails_at_startup(
+    ros: dict[str, Any], make_emulator: Any, nats_server: Any
+) -> None:
+    from alien_ros.message_types import MessageTypeError
+
+    emulator = make_emulator(dialect="v0.0.1")
+    overrides = [
+        Parameter("mothership_url", value=emulator.url),
+        Parameter("nats_url", value=nats_server.url),
+        Parameter("mappings", value=["odd"]),
+        Parameter("mappings.odd.topic", value="odd"),
+        Parameter("mappings.odd.type", value="nav2_msgs/msg/NotInstalled"),
+    ]
+    with pytest.raises(MessageTypeError, match="nav2_msgs"):
+        BridgeNode(context=ros["context"], parameter_overrides=overrides)
