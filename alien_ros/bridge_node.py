@@ -28,7 +28,7 @@ from alien_ros.conversions import (
     message_to_dict,
 )
 from alien_ros.message_types import resolve_message_type
-from alien_ros.parameters import BridgeSettings, declare_and_read, refuse_runtime_changes
+from alien_ros.parameters import BridgeSettings, declare_and_read, log_defaults, refuse_runtime_changes
 from alien_ros.qos import describe, profile_for
 
 NODE_NAME = "alien_bridge"
@@ -69,6 +69,9 @@ class BridgeNode(Node):
         self.settings: BridgeSettings = declare_and_read(self)
         refuse_runtime_changes(self)
         config = AlienConfig(**self.settings.config_overrides)
+        log_defaults(
+            self, self.settings, {k: str(v) if v is not None else None for k, v in config.model_dump().items()}
+        )
         self.alien = ThreadedClient(config, device_id=self.get_fully_qualified_name())
         self.fix_tracker = FixTracker()
         self.level_tracker = DiagnosticLevelTracker()
@@ -115,7 +118,9 @@ class BridgeNode(Node):
         if own and len(own) == len(msg.status):
             return  # our own status report, echoed back through /diagnostics
         if own:
-            msg = DiagnosticArray(header=msg.header, status=[s for s in msg.status if s.hardware_id != STATUS_HARDWARE_ID])
+            msg = DiagnosticArray(
+                header=msg.header, status=[s for s in msg.status if s.hardware_id != STATUS_HARDWARE_ID]
+            )
         self._count("diagnostics")
         for change in self.level_tracker.update(msg):
             self.alien.event(change.pop("event"), change)
@@ -169,7 +174,9 @@ def _status(node_name: str, snap: ClientSnapshot, received: dict[str, int], fixe
         "rejected": snap.rejected,
         "reconnects": snap.reconnects,
         "fixes_not_sent": fixes_dropped,
-        "last_publish_latency_ms": "" if snap.last_publish_latency_s is None else f"{snap.last_publish_latency_s * 1000:.2f}",
+        "last_publish_latency_ms": ""
+        if snap.last_publish_latency_s is None
+        else f"{snap.last_publish_latency_s * 1000:.2f}",
         **{f"received.{k}": v for k, v in received.items()},
     }
     return DiagnosticStatus(

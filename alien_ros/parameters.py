@@ -104,10 +104,21 @@ def declare_and_read(node: Node) -> BridgeSettings:
         settings.values[name] = _declare(node, name, default, description, settings)
     for name in [m for m in settings.values["mappings"] if m]:
         settings.mappings.append(_mapping(node, name, settings))
-    for name in settings.defaulted:
-        shown = node.get_parameter(name).value
-        node.get_logger().info(f"parameter '{name}' not set, using default {shown!r}")
     return settings
+
+
+def log_defaults(node: Node, settings: BridgeSettings, effective: dict[str, Any]) -> None:
+    """One line per parameter left unset, with the value in force (mqtt_client style).
+
+    `effective` maps AlienConfig fields to their values, so a connection setting shows where
+    its value came from instead of an empty string.
+    """
+    for name in settings.defaulted:
+        if name in CONNECTION_PARAMETERS:
+            value = effective.get(CONNECTION_PARAMETERS[name][0])
+            node.get_logger().info(f"parameter '{name}' not set, using the environment / .env / default: {value!r}")
+        else:
+            node.get_logger().info(f"parameter '{name}' not set, using default {node.get_parameter(name).value!r}")
 
 
 def _mapping(node: Node, name: str, settings: BridgeSettings) -> TopicMapping:

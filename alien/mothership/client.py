@@ -81,10 +81,17 @@ class MothershipClient:
         return detected
 
     async def health(self) -> dict[str, Any]:
-        """The server's health answer (v0.1.x asks for the API key on /api/v1/health)."""
+        """The server's health answer, as detailed as the credentials allow."""
         spec = await self._spec()
-        path = "/api/v1/health" if spec.name == "v0.1" else "/health"
-        response = await self._transport.request("GET", path, headers=self._auth_headers(spec))
+        if spec.name == "v0.1":
+            # /api/v1/health has the details but needs the admin scope; /health needs nothing
+            response = await self._transport.request(
+                "GET", "/api/v1/health", headers=self._auth_headers(spec), accept_statuses=frozenset({401, 403})
+            )
+            if response.status in (401, 403):
+                response = await self._transport.request("GET", "/health")
+        else:
+            response = await self._transport.request("GET", "/health")
         body = response.body
         if isinstance(body, dict) and "success" in body:
             return dict(body.get("data") or {})

@@ -267,13 +267,19 @@ class NatsServer:
         self._terminate(signal.SIGTERM)
         self.start(timeout)
 
-    def pause(self) -> None:
-        """SIGSTOP: connections stay open but nothing is answered (a cut network path)."""
-        self._signal(signal.SIGSTOP)
+    def pause(self, timeout: float = 5.0) -> None:
+        """SIGSTOP: connections stay open but nothing is answered (a cut network path).
 
-    def resume(self) -> None:
-        """SIGCONT after pause()."""
+        Returns once the kernel reports the process stopped: signal delivery is asynchronous,
+        and a server thread still running on another core would answer one more message.
+        """
+        self._signal(signal.SIGSTOP)
+        self._wait_state(stopped=True, timeout=timeout)
+
+    def resume(self, timeout: float = 5.0) -> None:
+        """SIGCONT after pause(); returns once the process runs again."""
         self._signal(signal.SIGCONT)
+        self._wait_state(stopped=False, timeout=timeout)
 
     def log_tail(self, max_chars: int = 2000) -> str:
         """The end of the server's log (it never contains credentials: no trace logging)."""
@@ -383,6 +389,18 @@ class NatsServer:
             except subprocess.TimeoutExpired:
                 pass
 
+    def _wait_state(self, *, stopped: bool, timeout: float) -> None:
+        """Bounded poll of every thread's /proc state (Linux); elsewhere the signal alone has to do."""
+        assert self._proc is not None
+        tasks = Path(f"/proc/{self._proc.pid}/task")
+        deadline = time.monotonic() + timeout
+        while tasks.is_dir():
+            if all(state == stopped for state in _thread_stop_states(tasks)):
+                return
+            if time.monotonic() > deadline:
+                raise NatsServerError(f"nats-server did not {'stop' if stopped else 'continue'} in {timeout}s")
+            time.sleep(0.001)  # bounded poll interval on kernel state, not a synchronisation guess
+
     def _signal(self, sig: signal.Signals) -> None:
         if not self.running:
             raise NatsServerError("nats-server is not running")
@@ -404,6 +422,17 @@ class NatsServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+def _thread_stop_states(tasks: Path) -> list[bool]:
+    """For each live thread, whether it is stopped (the state letter follows the parenthesised name)."""
+    states = []
+    for stat in tasks.glob("*/stat"):
+        try:
+            states.append(stat.read_text().rsplit(")", 1)[-1].split()[0] in ("T", "t"))
+        except (OSError, IndexError):
+            continue  # the thread just exited
+    return states
 
 
 @atexit.register

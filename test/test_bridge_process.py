@@ -1,0 +1,131 @@
+"""The bridge as users run it: its console script in a process of its own, a params file, SIGINT.
+
+The publishers live in this (test) process, the node in another: real DDS discovery over
+loopback between two processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from ros_support import republish_until, ros_context
+from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bridge_command() -> list[str]:
+    script = shutil.which("bridge", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "alien_ros.main"]
+
+
+@pytest.fixture
+def ros_peer() -> Iterator[tuple[Node, SingleThreadedExecutor]]:
+    with ros_context() as context:
+        executor = SingleThreadedExecutor(context=context)
+        node = Node("robot_under_test", context=context)
+        executor.add_node(node)
+        yield node, executor
+        executor.remove_node(node)
+        node.destroy_node()
+        executor.shutdown()
+
+
+def _params_file(tmp_path: Path, emulator: Any, nats_server: Any) -> Path:
+    """The package's own config/bridge.yaml, with this test's servers and topics filled in."""
+    params = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text())
+    values = params["alien_bridge"]["ros__parameters"]
+    values.update(
+        mothership_url=emulator.url,
+        nats_url=nats_server.url,
+        identity_file=str(tmp_path / "identity.json"),
+        entity_type="rover",
+        entity_name="rover-7",
+        fix_topic="gps/fix",
+        **{"fix.rate_hz": 0.0, "battery.rate_hz": 0.0},
+    )
+    del values["battery_topic"]  # left to its default: the node must say so once
+    path = tmp_path / "bridge.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_console_script_bridges_another_process_and_stops_cleanly_on_sigint(
+    ros_peer: tuple[Node, SingleThreadedExecutor], make_emulator: Any, nats_server: Any, tmp_path: Path
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    node, executor = ros_peer
+    fix_pub = node.create_publisher(NavSatFix, "gps/fix", 10)
+    battery_pub = node.create_publisher(BatteryState, "battery_state", 10)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    proc = subprocess.Popen(
+        [*_bridge_command(), "--ros-args", "--params-file", str(_params_file(tmp_path, emulator, nats_server))],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        fix = NavSatFix(latitude=51.5007, longitude=-0.1246, altitude=15.0)
+        fix.status.status = NavSatStatus.STATUS_FIX
+        battery = BatteryState(voltage=24.1, percentage=0.73, present=True)
+
+        def publish() -> None:
+            fix_pub.publish(fix)
+            battery_pub.publish(battery)
+
+        def arrived() -> bool:
+            data = [m.json()["data"] for m in emulator.telemetry()]
+            return any("position" in d for d in data) and any("power" in d for d in data)
+
+        republish_until(executor, publish, arrived, 30, "telemetry from the bridge process", period=0.5)
+        data = [m.json()["data"] for m in emulator.telemetry()]
+        position = next(d["position"] for d in data if "position" in d)
+        power = next(d["power"] for d in data if "power" in d)
+        assert (position["latitude"], position["longitude"]) == (51.5007, -0.1246)
+        assert power["voltage"] == pytest.approx(24.1) and power["percentage"] == pytest.approx(73.0)
+        (entity,) = emulator.entities()
+        assert entity["entity_type"] == "ground_vehicle_wheeled"
+        boot = [m.json() for m in emulator.events() if m.json()["event_type"] == "bootsequence"]
+        assert boot and boot[0]["entity_id"] == entity["entity_id"]
+
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+    emulator.wait_for(
+        lambda: any(m.json()["event_type"] == "shutdown" for m in emulator.events()), 10, "the shutdown event"
+    )
+    (entity,) = emulator.entities()
+    assert entity["status"] == "inactive"
+    assert "parameter 'battery_topic' not set, using default 'battery_state'" in output  # defaults logged once
+    assert output.count("parameter 'battery_topic' not set") == 1
+
+
+def test_bad_parameter_is_a_clear_error_and_exit_code(make_emulator: Any, nats_server: Any, tmp_path: Path) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    run = subprocess.run(
+        [*_bridge_command(), "--ros-args", "-p", f"mothership_url:={emulator.url}", "-p", "fix.qos:=sometimes"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "fix.qos" in run.stderr and "sometimes" in run.stderr and "best_effort" in run.stderr
