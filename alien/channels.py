@@ -73,9 +73,7 @@ class TelemetryChannels:
                 channel.handle = None
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {
-            name: {"sent": ch.sent, "coalesced": ch.throttle.coalesced} for name, ch in self._channels.items()
-        }
+        return {name: {"sent": ch.sent, "coalesced": ch.throttle.coalesced} for name, ch in self._channels.items()}
 
     def _flush(self, channel: _Channel) -> None:
         channel.handle = None

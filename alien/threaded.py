@@ -177,9 +177,7 @@ class ThreadedClient:
             await asyncio.gather(self._startup, return_exceptions=True)
         self.channels.stop()
         if self.state == "connected":
-            self.client.queue_event(
-                "shutdown", {"device_id": self.device_id, "timestamp": utc_timestamp()}
-            )
+            self.client.queue_event("shutdown", {"device_id": self.device_id, "timestamp": utc_timestamp()})
             try:
                 await asyncio.wait_for(self.client.update_status("inactive"), timeout / 2)
             except Exception as exc:  # noqa: BLE001 - the shutdown event already says it

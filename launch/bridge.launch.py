@@ -16,19 +16,21 @@ from launch_ros.actions import Node
 
 def generate_launch_description() -> LaunchDescription:
     default_params = os.path.join(get_package_share_directory("alien_ros"), "config", "bridge.yaml")
-    return LaunchDescription([
-        DeclareLaunchArgument("namespace", default_value="", description="namespace of the node and its topics"),
-        DeclareLaunchArgument("params_file", default_value=default_params, description="parameters file"),
-        DeclareLaunchArgument("log_level", default_value="info", description="debug | info | warn | error"),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock"),
-        Node(
-            package="alien_ros",
-            executable="bridge",
-            name="alien_bridge",
-            namespace=LaunchConfiguration("namespace"),
-            parameters=[LaunchConfiguration("params_file"), {"use_sim_time": LaunchConfiguration("use_sim_time")}],
-            arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-            output="screen",
-            emulate_tty=True,
-        ),
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument("namespace", default_value="", description="namespace of the node and its topics"),
+            DeclareLaunchArgument("params_file", default_value=default_params, description="parameters file"),
+            DeclareLaunchArgument("log_level", default_value="info", description="debug | info | warn | error"),
+            DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock"),
+            Node(
+                package="alien_ros",
+                executable="bridge",
+                name="alien_bridge",
+                namespace=LaunchConfiguration("namespace"),
+                parameters=[LaunchConfiguration("params_file"), {"use_sim_time": LaunchConfiguration("use_sim_time")}],
+                arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+                output="screen",
+                emulate_tty=True,
+            ),
+        ]
+    )

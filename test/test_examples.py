@@ -75,18 +75,20 @@ def test_command_handler_example_obeys_commands_and_stops_on_sigint(
     import nats
 
     emulator = make_emulator(dialect="v0.0.1")
+    log_path = tmp_path / "robot.log"
+    log = log_path.open("w")  # a file, not a pipe: a full pipe would block the robot's logging
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "command_handler.py")],
         env=_env(emulator, nats_server, tmp_path),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     try:
         assert proc.stdout is not None
         ready = proc.stdout.readline()
-        assert "robot ready" in ready, proc.stderr.read() if proc.stderr else ""
+        assert "robot ready" in ready, log_path.read_text()
         ids = json.loads((tmp_path / "identity.json").read_text())
         subject = f"constellation.commands.{ids['org_id']}.{ids['entity_id']}"
 
@@ -98,11 +100,14 @@ def test_command_handler_example_obeys_commands_and_stops_on_sigint(
             await nc.close()
 
         asyncio.run(send())
-        emulator.wait_for(
-            lambda: any(m.json()["data"].get("position", {}).get("latitude") == 1.5 for m in emulator.telemetry()),
-            15,
-            "position after move",
-        )
+        try:
+            emulator.wait_for(
+                lambda: any(m.json()["data"].get("position", {}).get("latitude") == 1.5 for m in emulator.telemetry()),
+                15,
+                "position after move",
+            )
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; robot log:\n{log_path.read_text()}") from None
         emulator.wait_for(
             lambda: any(m.subject.endswith(".command_rejected") for m in emulator.events()), 10, "rejection"
         )
@@ -112,6 +117,7 @@ def test_command_handler_example_obeys_commands_and_stops_on_sigint(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 def test_fleet_simulation_registers_every_entity(make_emulator: Any, nats_server: Any, tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--nats-port", type=int, default=0, help="NATS client port, 0 = a free port")
     parser.add_argument("--http-port", type=int, default=0, help="REST port, 0 = a free port")
     parser.add_argument("--store-dir", default=None, help="keep JetStream data here (default: temporary)")
-    parser.add_argument("--no-command-processor", action="store_true",
-                        help="do not run the server's command-processor consumer")
+    parser.add_argument(
+        "--no-command-processor", action="store_true", help="do not run the server's command-processor consumer"
+    )
     return parser
 
 
@@ -42,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except NatsServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    emulator = MothershipEmulator(nats_server.url, dialect=args.dialect, port=args.http_port,
-                                  command_processor=not args.no_command_processor)
+    emulator = MothershipEmulator(
+        nats_server.url, dialect=args.dialect, port=args.http_port, command_processor=not args.no_command_processor
+    )
     try:
         emulator.start()
         print(f"mothership emulator ({args.dialect}): {emulator.url}")

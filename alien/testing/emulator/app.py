@@ -14,8 +14,13 @@ from alien.testing.emulator.records import Recorder, RequestRecord
 
 # Fault injection spares liveness/health and the dialect signal so detection still works.
 _FAULT_EXEMPT = frozenset({"/health", "/api/v1/health", "/api/openapi.json"})
-_LEGACY_CODES = {429: "RATE_LIMITED", 500: "INTERNAL_ERROR", 502: "BAD_GATEWAY",
-                 503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT"}
+_LEGACY_CODES = {
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,10 +75,15 @@ def build_app(ctx: ApiContext, recorder: Recorder, faults: Faults) -> web.Applic
             status = exc.status
             raise
         finally:
-            recorder.add_request(RequestRecord(
-                method=request.method, path=request.path, query=dict(request.query),
-                status=status, header_names=tuple(request.headers.keys()),
-            ))
+            recorder.add_request(
+                RequestRecord(
+                    method=request.method,
+                    path=request.path,
+                    query=dict(request.query),
+                    status=status,
+                    header_names=tuple(request.headers.keys()),
+                )
+            )
 
     @web.middleware
     async def inject(request: web.Request, handler: _Handler) -> web.StreamResponse:

@@ -21,10 +21,17 @@ DEFAULT_BEARER_TOKEN = "constellation-dev-token"
 DEFAULT_API_KEY = "c4_test_alien_dev"
 API_KEY_PREFIXES = ("c4_live_", "c4_test_")
 SCOPE_ADMIN = "admin"
-SCOPES = frozenset({
-    "organizations:read", "organizations:write", "entities:read", "entities:write",
-    "nats:publish", "nats:subscribe", SCOPE_ADMIN,
-})
+SCOPES = frozenset(
+    {
+        "organizations:read",
+        "organizations:write",
+        "entities:read",
+        "entities:write",
+        "nats:publish",
+        "nats:subscribe",
+        SCOPE_ADMIN,
+    }
+)
 # §1 v0.1: a first boot already has this organization.
 DEFAULT_ORG_ID = "default"
 SERVICE_NAME = "constellation-overwatch"
@@ -32,9 +39,20 @@ SERVICE_NAME = "constellation-overwatch"
 # §1 enumerations, enforced by the database (CHECK constraints).
 ORG_TYPES = ("military", "civilian", "commercial", "ngo")
 ENTITY_TYPES_V001 = (
-    "aircraft_fixed_wing", "aircraft_multirotor", "aircraft_vtol", "aircraft_helicopter",
-    "ground_vehicle_wheeled", "ground_vehicle_tracked", "surface_vessel_usv", "underwater_vehicle",
-    "sensor_platform", "payload_system", "operator_station", "waypoint", "no_fly_zone", "geofence",
+    "aircraft_fixed_wing",
+    "aircraft_multirotor",
+    "aircraft_vtol",
+    "aircraft_helicopter",
+    "ground_vehicle_wheeled",
+    "ground_vehicle_tracked",
+    "surface_vessel_usv",
+    "underwater_vehicle",
+    "sensor_platform",
+    "payload_system",
+    "operator_station",
+    "waypoint",
+    "no_fly_zone",
+    "geofence",
 )
 ENTITY_TYPES_V01 = (*ENTITY_TYPES_V001[:4], "aircraft_airship", *ENTITY_TYPES_V001[4:])
 DB_STATUSES = ("active", "inactive", "pending", "error", "maintenance", "unknown")
@@ -80,20 +98,66 @@ def stream_specs(dialect: Dialect) -> tuple[StreamSpec, ...]:
     legacy = dialect == "v0.0.1"
     hour = 3600.0
     return (
-        StreamSpec("CONSTELLATION_ENTITIES", "constellation.entities.>", RetentionPolicy.LIMITS,
-                   120.0, 1 * MIB, DiscardPolicy.OLD, 100_000, 256 * MIB, 7 * 24 * hour,
-                   True, True, "entity-processor", "entity_events"),
-        StreamSpec("CONSTELLATION_EVENTS", "constellation.events.>", RetentionPolicy.WORK_QUEUE,
-                   120.0, 256 * KIB, DiscardPolicy.OLD, 50_000, 128 * MIB, 24 * hour,
-                   False, True, "event-processor", "events"),
-        StreamSpec("CONSTELLATION_TELEMETRY", "constellation.telemetry.>",
-                   RetentionPolicy.INTEREST if legacy else RetentionPolicy.LIMITS,
-                   30.0, 64 * KIB if legacy else 128 * KIB, DiscardPolicy.OLD,
-                   25_000 if legacy else 100_000, 64 * MIB if legacy else 256 * MIB,
-                   hour if legacy else 2 * hour, True, True, "telemetry-processor", "telemetry"),
-        StreamSpec("CONSTELLATION_COMMANDS", "constellation.commands.>", RetentionPolicy.WORK_QUEUE,
-                   60.0, 32 * KIB, DiscardPolicy.NEW, 10_000, 32 * MIB, 15 * 60.0,
-                   False, False, "command-processor", "commands"),
+        StreamSpec(
+            "CONSTELLATION_ENTITIES",
+            "constellation.entities.>",
+            RetentionPolicy.LIMITS,
+            120.0,
+            1 * MIB,
+            DiscardPolicy.OLD,
+            100_000,
+            256 * MIB,
+            7 * 24 * hour,
+            True,
+            True,
+            "entity-processor",
+            "entity_events",
+        ),
+        StreamSpec(
+            "CONSTELLATION_EVENTS",
+            "constellation.events.>",
+            RetentionPolicy.WORK_QUEUE,
+            120.0,
+            256 * KIB,
+            DiscardPolicy.OLD,
+            50_000,
+            128 * MIB,
+            24 * hour,
+            False,
+            True,
+            "event-processor",
+            "events",
+        ),
+        StreamSpec(
+            "CONSTELLATION_TELEMETRY",
+            "constellation.telemetry.>",
+            RetentionPolicy.INTEREST if legacy else RetentionPolicy.LIMITS,
+            30.0,
+            64 * KIB if legacy else 128 * KIB,
+            DiscardPolicy.OLD,
+            25_000 if legacy else 100_000,
+            64 * MIB if legacy else 256 * MIB,
+            hour if legacy else 2 * hour,
+            True,
+            True,
+            "telemetry-processor",
+            "telemetry",
+        ),
+        StreamSpec(
+            "CONSTELLATION_COMMANDS",
+            "constellation.commands.>",
+            RetentionPolicy.WORK_QUEUE,
+            60.0,
+            32 * KIB,
+            DiscardPolicy.NEW,
+            10_000,
+            32 * MIB,
+            15 * 60.0,
+            False,
+            False,
+            "command-processor",
+            "commands",
+        ),
     )
 
 

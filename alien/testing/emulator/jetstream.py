@@ -51,19 +51,31 @@ _PUBLISH_TIMEOUT_S = 2.0
 
 def stream_config(spec: StreamSpec) -> StreamConfig:
     return StreamConfig(
-        name=spec.name, subjects=[spec.subject], retention=spec.retention,
-        max_msgs=spec.max_msgs, max_bytes=spec.max_bytes, max_age=spec.max_age_s,
-        max_msg_size=spec.max_msg_size, storage=StorageType.FILE, num_replicas=1,
-        duplicate_window=spec.duplicate_window_s, allow_rollup_hdrs=spec.allow_rollup,
-        allow_direct=spec.allow_direct, discard=spec.discard,
+        name=spec.name,
+        subjects=[spec.subject],
+        retention=spec.retention,
+        max_msgs=spec.max_msgs,
+        max_bytes=spec.max_bytes,
+        max_age=spec.max_age_s,
+        max_msg_size=spec.max_msg_size,
+        storage=StorageType.FILE,
+        num_replicas=1,
+        duplicate_window=spec.duplicate_window_s,
+        allow_rollup_hdrs=spec.allow_rollup,
+        allow_direct=spec.allow_direct,
+        discard=spec.discard,
     )
 
 
 def consumer_config(spec: StreamSpec) -> ConsumerConfig:
     return ConsumerConfig(
-        durable_name=spec.consumer, filter_subject=spec.subject, ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=CONSUMER_ACK_WAIT_S, max_deliver=CONSUMER_MAX_DELIVER,
-        max_ack_pending=CONSUMER_MAX_ACK_PENDING, deliver_policy=DeliverPolicy.ALL,
+        durable_name=spec.consumer,
+        filter_subject=spec.subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=CONSUMER_ACK_WAIT_S,
+        max_deliver=CONSUMER_MAX_DELIVER,
+        max_ack_pending=CONSUMER_MAX_ACK_PENDING,
+        deliver_policy=DeliverPolicy.ALL,
         replay_policy=ReplayPolicy.INSTANT,
     )
 
@@ -111,10 +123,15 @@ class ServerObjects:
         try:
             return await self._js.key_value(KV_BUCKET)
         except nats.js.errors.BucketNotFoundError:
-            return await self._js.create_key_value(KeyValueConfig(
-                bucket=KV_BUCKET, description="Global state storage for fleets and swarms",
-                history=KV_HISTORY, max_bytes=512 * MIB, storage=StorageType.FILE,
-            ))
+            return await self._js.create_key_value(
+                KeyValueConfig(
+                    bucket=KV_BUCKET,
+                    description="Global state storage for fleets and swarms",
+                    history=KV_HISTORY,
+                    max_bytes=512 * MIB,
+                    storage=StorageType.FILE,
+                )
+            )
 
 
 class EntityEvents:
@@ -150,7 +167,10 @@ class EntityEvents:
             data["entity"] = view
         subject = self.subject(event_type, row["org_id"])
         event = {
-            "id": str(uuid.uuid4()), "type": event_type, "subject": subject, "data": data,
+            "id": str(uuid.uuid4()),
+            "type": event_type,
+            "subject": subject,
+            "data": data,
             "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
             "source": "entity-service",
         }

@@ -115,8 +115,10 @@ class LegacyApi:
         routes = {
             "/api/v1/organizations": {"POST": self._create_org, "GET": self._get_orgs},
             "/api/v1/entities": {
-                "POST": self._create_entity, "GET": self._get_entities,
-                "PUT": self._update_entity, "DELETE": self._delete_entity,
+                "POST": self._create_entity,
+                "GET": self._get_entities,
+                "PUT": self._update_entity,
+                "DELETE": self._delete_entity,
             },
         }
         if request.path == "/health":
@@ -152,8 +154,11 @@ class LegacyApi:
 
     # -- organizations -------------------------------------------------------------------------
     async def _create_org(self, request: web.Request) -> web.Response:
-        req = _decode_struct(await request.read(), "CreateOrganizationRequest",
-                             {"name": "string", "org_type": "string", "metadata": "map"})
+        req = _decode_struct(
+            await request.read(),
+            "CreateOrganizationRequest",
+            {"name": "string", "org_type": "string", "metadata": "map"},
+        )
         try:
             row = self._ctx.store.create_org(req.get("name", ""), req.get("org_type", ""), req.get("metadata"))
         except ConstraintError as exc:  # §1: an enum violation is a 500 CREATE_FAILED
@@ -175,10 +180,17 @@ class LegacyApi:
         org_id = request.query.get("org_id", "")
         if not org_id:
             return error(400, "MISSING_ORG_ID", "org_id is required")
-        req = _decode_struct(await request.read(), "CreateEntityRequest", {
-            "entity_type": "string", "status": "string", "priority": "string",
-            "position": "Position", "metadata": "map",
-        })
+        req = _decode_struct(
+            await request.read(),
+            "CreateEntityRequest",
+            {
+                "entity_type": "string",
+                "status": "string",
+                "priority": "string",
+                "position": "Position",
+                "metadata": "map",
+            },
+        )
         values: Row = {
             "entity_type": req.get("entity_type", ""),
             "status": req.get("status") or "unknown",
@@ -186,8 +198,11 @@ class LegacyApi:
             "metadata": go_json(req["metadata"]) if "metadata" in req else "{}",
         }
         if "position" in req:
-            position = _decode_struct(json.dumps(req["position"]).encode(), "Position",
-                                      {"latitude": "float64", "longitude": "float64", "altitude": "float64"})
+            position = _decode_struct(
+                json.dumps(req["position"]).encode(),
+                "Position",
+                {"latitude": "float64", "longitude": "float64", "altitude": "float64"},
+            )
             values["latitude"] = position.get("latitude", 0.0)
             values["longitude"] = position.get("longitude", 0.0)
             if position.get("altitude"):  # the server stores altitude 0 as NULL

@@ -116,10 +116,14 @@ class PullProcessor:
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
             # Not acked: the server redelivers after AckWait, as a real server would.
             log.warning("%s: ack failed (%s)", self._spec.consumer, type(exc).__name__)
-        self._record(ReceivedMessage(
-            subject=msg.subject, data=msg.data, headers=dict(msg.headers or {}),
-            stream_seq=msg.metadata.sequence.stream,
-        ))
+        self._record(
+            ReceivedMessage(
+                subject=msg.subject,
+                data=msg.data,
+                headers=dict(msg.headers or {}),
+                stream_seq=msg.metadata.sequence.stream,
+            )
+        )
 
     async def _recover(self) -> None:
         """After a lost request: wait for the link, then make sure stream and consumer exist."""

@@ -226,10 +226,17 @@ class MothershipEmulator:
             log.debug("emulator NATS error: %s", type(exc).__name__)
 
         options: dict[str, Any] = {
-            "servers": [self._nats_url], "name": "mothership-emulator", "allow_reconnect": True,
-            "max_reconnect_attempts": -1, "reconnect_time_wait": 0.1, "connect_timeout": 2,
-            "ping_interval": 5, "disconnected_cb": on_disconnect, "reconnected_cb": on_reconnect,
-            "error_cb": on_error, **self._nats_options,
+            "servers": [self._nats_url],
+            "name": "mothership-emulator",
+            "allow_reconnect": True,
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.1,
+            "connect_timeout": 2,
+            "ping_interval": 5,
+            "disconnected_cb": on_disconnect,
+            "reconnected_cb": on_reconnect,
+            "error_cb": on_error,
+            **self._nats_options,
         }
         self._nc = await nats.connect(**options)
         connected.set()
@@ -241,11 +248,17 @@ class MothershipEmulator:
         self._events = EntityEvents(js, self._dialect, self._store, objects)
         for spec in objects.specs:
             if objects.runs_consumer(spec):
-                processor = PullProcessor(self._nc, spec, partial(self._recorder.add_message, spec.kind),
-                                          partial(objects.ensure, spec), connected)
+                processor = PullProcessor(
+                    self._nc,
+                    spec,
+                    partial(self._recorder.add_message, spec.kind),
+                    partial(objects.ensure, spec),
+                    connected,
+                )
                 self._tasks.append(asyncio.create_task(processor.run(), name=spec.consumer))
-        ctx = ApiContext(self._dialect, self._store, self._bearer_token, self._api_keys,
-                         self._events, self._nats_problem)
+        ctx = ApiContext(
+            self._dialect, self._store, self._bearer_token, self._api_keys, self._events, self._nats_problem
+        )
         self._runner = web.AppRunner(build_app(ctx, self._recorder, self._faults), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)

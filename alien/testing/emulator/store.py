@@ -61,9 +61,12 @@ class Store:
             raise ConstraintError("CHECK constraint failed: org_type IN " + _sql_list(ORG_TYPES))
         stamp = now_iso()
         row: Row = {
-            "org_id": org_id or str(uuid.uuid4()), "name": name, "org_type": org_type,
+            "org_id": org_id or str(uuid.uuid4()),
+            "name": name,
+            "org_type": org_type,
             "metadata": "{}" if metadata is None else go_json(metadata),
-            "created_at": stamp, "updated_at": stamp,
+            "created_at": stamp,
+            "updated_at": stamp,
         }
         with self._cond:
             if row["org_id"] in self._orgs:
@@ -95,14 +98,24 @@ class Store:
         """Insert; ``values`` holds column values already defaulted by the API layer."""
         stamp = now_iso()
         row: Row = {
-            "entity_id": str(uuid.uuid4()), "org_id": org_id, "name": values.get("name"),
-            "entity_type": values.get("entity_type", ""), "status": values.get("status", "unknown"),
-            "priority": values.get("priority", "normal"), "is_live": False,
-            "latitude": values.get("latitude"), "longitude": values.get("longitude"),
-            "altitude": values.get("altitude"), "heading": None, "velocity": None,
-            "components": "{}", "tags": "", "metadata": values.get("metadata", "{}"),
+            "entity_id": str(uuid.uuid4()),
+            "org_id": org_id,
+            "name": values.get("name"),
+            "entity_type": values.get("entity_type", ""),
+            "status": values.get("status", "unknown"),
+            "priority": values.get("priority", "normal"),
+            "is_live": False,
+            "latitude": values.get("latitude"),
+            "longitude": values.get("longitude"),
+            "altitude": values.get("altitude"),
+            "heading": None,
+            "velocity": None,
+            "components": "{}",
+            "tags": "",
+            "metadata": values.get("metadata", "{}"),
             "video_config": values.get("video_config", "{}"),
-            "created_at": stamp, "updated_at": stamp,
+            "created_at": stamp,
+            "updated_at": stamp,
         }
         self._check_row(row)
         with self._cond:
@@ -166,7 +179,9 @@ class Store:
     def _check_row(self, row: Row) -> None:
         """The schema's CHECK constraints (§1: enum violations are database errors)."""
         for column, allowed in (
-            ("entity_type", self._entity_types), ("status", DB_STATUSES), ("priority", PRIORITIES),
+            ("entity_type", self._entity_types),
+            ("status", DB_STATUSES),
+            ("priority", PRIORITIES),
         ):
             if row[column] not in allowed:
                 raise ConstraintError(f"CHECK constraint failed: {column} IN " + _sql_list(allowed))
@@ -175,9 +190,7 @@ class Store:
             if value is None:
                 continue  # NULL passes a CHECK
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                raise ConstraintError(
-                    f"CHECK constraint failed: {column} >= {low:g} AND {column} <= {high:g}"
-                )
+                raise ConstraintError(f"CHECK constraint failed: {column} >= {low:g} AND {column} <= {high:g}")
 
 
 def _sql_list(values: tuple[str, ...]) -> str:

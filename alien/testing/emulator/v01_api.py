@@ -53,8 +53,10 @@ def _schema_link(request: web.Request, name: str) -> str:
 
 def huma_problem(request: web.Request, problem: Problem) -> web.Response:
     body: dict[str, Any] = {
-        "$schema": _schema_link(request, "ErrorModel"), "title": HTTPStatus(problem.status).phrase,
-        "status": problem.status, "detail": problem.detail,
+        "$schema": _schema_link(request, "ErrorModel"),
+        "title": HTTPStatus(problem.status).phrase,
+        "status": problem.status,
+        "detail": problem.detail,
     }
     if problem.errors:
         body["errors"] = [e.as_json() for e in problem.errors]
@@ -91,16 +93,15 @@ async def _read_body(request: web.Request, schema: v01_schema.Schema) -> dict[st
     raw = await request.read()
     ctype = request.headers.get("Content-Type", "")
     if ctype and "json" not in ctype:
-        raise Problem(415, "validation failed",
-                      [v01_schema.ErrorDetail(f"unknown content type {ctype}", "body", None)])
+        raise Problem(415, "validation failed", [v01_schema.ErrorDetail(f"unknown content type {ctype}", "body", None)])
     if not raw.strip():
-        raise Problem(422, "validation failed",
-                      [v01_schema.ErrorDetail("request body is required", "body", None)])
+        raise Problem(422, "validation failed", [v01_schema.ErrorDetail("request body is required", "body", None)])
     try:
         body = json.loads(raw)
     except ValueError as exc:
-        raise Problem(400, "validation failed",
-                      [v01_schema.ErrorDetail(str(exc), "body", raw.decode(errors="replace"))]) from exc
+        raise Problem(
+            400, "validation failed", [v01_schema.ErrorDetail(str(exc), "body", raw.decode(errors="replace"))]
+        ) from exc
     errors = v01_schema.validate(body, schema)
     if errors:
         raise Problem(422, "validation failed", errors)
@@ -216,8 +217,10 @@ class V01Api:
         org_id = _match(_ORG + "/entities", request.path, "org_id")
         body = await _read_body(request, v01_schema.CREATE_ENTITY)
         values: Row = {
-            "name": body.get("name", ""), "entity_type": body["entity_type"],
-            "status": body.get("status") or "unknown", "priority": body.get("priority") or "normal",
+            "name": body.get("name", ""),
+            "entity_type": body["entity_type"],
+            "status": body.get("status") or "unknown",
+            "priority": body.get("priority") or "normal",
             "metadata": go_json(body["metadata"]) if body.get("metadata") is not None else "{}",
             "video_config": go_json(body["video_config"]) if body.get("video_config") is not None else "{}",
             **_position_columns(body.get("position")),

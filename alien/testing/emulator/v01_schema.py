@@ -16,12 +16,18 @@ from alien.testing.emulator.contract import ENTITY_TYPES_V01, V01_API_STATUSES
 
 Schema = dict[str, Any]
 
-_SCHEMA_LINK: Schema = {"type": "string", "format": "uri", "readOnly": True,
-                        "description": "A URL to the JSON Schema for this object."}
+_SCHEMA_LINK: Schema = {
+    "type": "string",
+    "format": "uri",
+    "readOnly": True,
+    "description": "A URL to the JSON Schema for this object.",
+}
 _PRIORITY_ENUM = ["low", "normal", "high", "critical"]
 
 POSITION: Schema = {
-    "type": "object", "additionalProperties": False, "required": ["latitude", "longitude"],
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["latitude", "longitude"],
     "properties": {
         "latitude": {"type": "number", "format": "double", "minimum": -90, "maximum": 90},
         "longitude": {"type": "number", "format": "double", "minimum": -180, "maximum": 180},
@@ -29,12 +35,15 @@ POSITION: Schema = {
     },
 }
 VIDEO_CONFIG: Schema = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "properties": {
         "protocol": {"type": "string", "enum": ["rtsp", "rtmp", "srt", "hls"]},
         "port": {"type": "integer", "format": "int64"},
-        **{name: {"type": "string"} for name in (
-            "stream_url", "overlay_url", "webrtc_url", "overlay_webrtc_url", "hls_url")},
+        **{
+            name: {"type": "string"}
+            for name in ("stream_url", "overlay_url", "webrtc_url", "overlay_webrtc_url", "hls_url")
+        },
     },
 }
 _METADATA: Schema = {"type": "object", "additionalProperties": {}}
@@ -48,19 +57,28 @@ _COMMON_ENTITY: dict[str, Schema] = {
     "video_config": VIDEO_CONFIG,
 }
 CREATE_ENTITY: Schema = {
-    "type": "object", "additionalProperties": False, "required": ["entity_type"],
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["entity_type"],
     "properties": {**_COMMON_ENTITY, "entity_type": {"type": "string", "enum": list(ENTITY_TYPES_V01)}},
 }
 # No entity_type here: the v0.1 update cannot change it (sending it is "unexpected property").
 UPDATE_ENTITY: Schema = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "properties": {**_COMMON_ENTITY, "is_live": {"type": "boolean"}},
 }
 # org_type carries no enum tag in the v0.1 source; the database CHECK rejects bad values (500).
 CREATE_ORGANIZATION: Schema = {
-    "type": "object", "additionalProperties": False, "required": ["name", "org_type"],
-    "properties": {"$schema": _SCHEMA_LINK, "name": {"type": "string"}, "org_type": {"type": "string"},
-                   "metadata": _METADATA},
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "org_type"],
+    "properties": {
+        "$schema": _SCHEMA_LINK,
+        "name": {"type": "string"},
+        "org_type": {"type": "string"},
+        "metadata": _METADATA,
+    },
 }
 
 
