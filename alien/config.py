@@ -33,6 +33,7 @@ class AlienConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
+        env_prefix="ALIEN_",  # a field without an alias is ALIEN_<FIELD NAME>
         extra="ignore",
         env_ignore_empty=True,  # `ALIEN_API_KEY=` in .env means "not set", as in .env.example
         populate_by_name=True,
@@ -58,94 +59,66 @@ class AlienConfig(BaseSettings):
     )
     entity_type: str = Field(default="drone", validation_alias=_env("entity_type", "ENTITY_TYPE"))
     entity_name: str | None = Field(default=None, validation_alias=_env("entity_name", "ENTITY_NAME"))
-    config_file: str = Field(default=".alien_config.json", validation_alias=_env("config_file", "ALIEN_CONFIG_FILE"))
+    config_file: str = Field(default=".alien_config.json")
     # Saved state (filled by load() or registration). Setting them pins the identity.
-    org_id: str | None = Field(default=None, validation_alias=_env("org_id", "ALIEN_ORG_ID"))
-    entity_id: str | None = Field(default=None, validation_alias=_env("entity_id", "ALIEN_ENTITY_ID"))
+    org_id: str | None = Field(default=None)
+    entity_id: str | None = Field(default=None)
 
     # --- what real servers need (MOTHERSHIP_CONTRACT.md) ---
     dialect: Literal["auto", "v0.0.1", "v0.1"] = Field(
         default="auto",
         description="REST dialect; auto detects it (contract §1, 'Tell the dialects apart').",
-        validation_alias=_env("dialect", "ALIEN_DIALECT"),
     )
     api_key: SecretStr | None = Field(
         default=None,
         description="v0.1.x API key (c4_live_... / c4_test_...), sent as X-API-Key.",
-        validation_alias=_env("api_key", "ALIEN_API_KEY"),
     )
-    nats_token: SecretStr | None = Field(default=None, validation_alias=_env("nats_token", "ALIEN_NATS_TOKEN"))
-    nats_user: str | None = Field(default=None, validation_alias=_env("nats_user", "ALIEN_NATS_USER"))
-    nats_password: SecretStr | None = Field(default=None, validation_alias=_env("nats_password", "ALIEN_NATS_PASSWORD"))
-    nats_nkey_seed: SecretStr | None = Field(
-        default=None, validation_alias=_env("nats_nkey_seed", "ALIEN_NATS_NKEY_SEED")
-    )
-    nats_nkey_seed_file: Path | None = Field(
-        default=None, validation_alias=_env("nats_nkey_seed_file", "ALIEN_NATS_NKEY_SEED_FILE")
-    )
-    nats_creds_file: Path | None = Field(
-        default=None, validation_alias=_env("nats_creds_file", "ALIEN_NATS_CREDS_FILE")
-    )
-    nats_tls_ca: Path | None = Field(default=None, validation_alias=_env("nats_tls_ca", "ALIEN_NATS_TLS_CA"))
-    nats_tls_cert: Path | None = Field(default=None, validation_alias=_env("nats_tls_cert", "ALIEN_NATS_TLS_CERT"))
-    nats_tls_key: Path | None = Field(default=None, validation_alias=_env("nats_tls_key", "ALIEN_NATS_TLS_KEY"))
+    nats_token: SecretStr | None = Field(default=None)
+    nats_user: str | None = Field(default=None)
+    nats_password: SecretStr | None = Field(default=None)
+    nats_nkey_seed: SecretStr | None = Field(default=None)
+    nats_nkey_seed_file: Path | None = Field(default=None)
+    nats_creds_file: Path | None = Field(default=None)
+    nats_tls_ca: Path | None = Field(default=None)
+    nats_tls_cert: Path | None = Field(default=None)
+    nats_tls_key: Path | None = Field(default=None)
     http_tls_ca: Path | None = Field(
         default=None,
         description="CA bundle to verify an HTTPS mothership with (system CAs otherwise).",
-        validation_alias=_env("http_tls_ca", "ALIEN_HTTP_TLS_CA"),
     )
     jetstream_domain: str | None = Field(
         default=None,
         description="Only needed through a leaf node; a direct connection uses the local domain.",
-        validation_alias=_env("jetstream_domain", "ALIEN_JETSTREAM_DOMAIN"),
     )
-    data_dir: Path = Field(default=Path(".alien"), validation_alias=_env("data_dir", "ALIEN_DATA_DIR"))
+    data_dir: Path = Field(default=Path(".alien"))
     command_intake: Literal["auto", "core", "jetstream"] = Field(
         default="auto",
         description="core works on real servers; jetstream needs a commands stream that allows "
         "a second consumer; auto tries jetstream and falls back (contract §2).",
-        validation_alias=_env("command_intake", "ALIEN_COMMAND_INTAKE"),
     )
     reregister_deleted_entity: bool = Field(
         default=True,
         description="Register again (and rewrite the identity file) when the server 404s the saved entity.",
-        validation_alias=_env("reregister_deleted_entity", "ALIEN_REREGISTER_DELETED_ENTITY"),
     )
-    request_timeout_s: float = Field(
-        default=10.0, gt=0, validation_alias=_env("request_timeout_s", "ALIEN_REQUEST_TIMEOUT_S")
-    )
-    request_attempts: int = Field(default=5, ge=1, validation_alias=_env("request_attempts", "ALIEN_REQUEST_ATTEMPTS"))
-    retry_backoff_s: float = Field(default=0.5, gt=0, validation_alias=_env("retry_backoff_s", "ALIEN_RETRY_BACKOFF_S"))
-    retry_backoff_max_s: float = Field(
-        default=10.0, gt=0, validation_alias=_env("retry_backoff_max_s", "ALIEN_RETRY_BACKOFF_MAX_S")
-    )
-    nats_connect_timeout_s: float = Field(
-        default=5.0, gt=0, validation_alias=_env("nats_connect_timeout_s", "ALIEN_NATS_CONNECT_TIMEOUT_S")
-    )
-    nats_reconnect_wait_s: float = Field(
-        default=1.0, gt=0, validation_alias=_env("nats_reconnect_wait_s", "ALIEN_NATS_RECONNECT_WAIT_S")
-    )
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    request_attempts: int = Field(default=5, ge=1)
+    retry_backoff_s: float = Field(default=0.5, gt=0)
+    retry_backoff_max_s: float = Field(default=10.0, gt=0)
+    nats_connect_timeout_s: float = Field(default=5.0, gt=0)
+    nats_reconnect_wait_s: float = Field(default=1.0, gt=0)
     nats_ping_interval_s: float = Field(
         default=10.0,
         gt=0,
         description="A dead link is noticed after ping_interval x max_outstanding_pings.",
-        validation_alias=_env("nats_ping_interval_s", "ALIEN_NATS_PING_INTERVAL_S"),
     )
-    nats_max_outstanding_pings: int = Field(
-        default=3, ge=1, validation_alias=_env("nats_max_outstanding_pings", "ALIEN_NATS_MAX_OUTSTANDING_PINGS")
-    )
-    publish_timeout_s: float = Field(
-        default=5.0, gt=0, validation_alias=_env("publish_timeout_s", "ALIEN_PUBLISH_TIMEOUT_S")
-    )
+    nats_max_outstanding_pings: int = Field(default=3, ge=1)
+    publish_timeout_s: float = Field(default=5.0, gt=0)
     publish_window: int = Field(
         default=256,
         ge=1,
         description="publish_async calls in flight at once.",
-        validation_alias=_env("publish_window", "ALIEN_PUBLISH_WINDOW"),
     )
-    outbox_max_messages: int = Field(
-        default=10_000, ge=1, validation_alias=_env("outbox_max_messages", "ALIEN_OUTBOX_MAX_MESSAGES")
-    )
+    outbox_max_messages: int = Field(default=10_000, ge=1)
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -206,21 +179,24 @@ class AlienConfig(BaseSettings):
             self.entity_id = saved.entity_id
 
 
+def env_names(field: str) -> list[str]:
+    """The environment variables that set `field`: its design-document name(s), else ALIEN_<FIELD>."""
+    alias = AlienConfig.model_fields[field].validation_alias
+    named = [c for c in alias.choices if isinstance(c, str) and c.isupper()] if isinstance(alias, AliasChoices) else []
+    return named or [f"ALIEN_{field.upper()}"]
+
+
 def _describe(exc: pydantic.ValidationError, model: type[AlienConfig]) -> str:
     """One line per bad setting, naming the environment variable and what is allowed."""
     lines = []
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else "?"
         info = model.model_fields.get(field)
-        alias = info.validation_alias if info else None
-        env_names = (
-            [c for c in alias.choices if isinstance(c, str) and c.isupper()] if isinstance(alias, AliasChoices) else []
-        )
-        name = f"{env_names[0]} ({field})" if env_names else field
+        name = f"{env_names(field)[0]} ({field})" if info else field
         message = str(err["msg"]).removeprefix("Value error, ")
         secret = info is not None and "Secret" in repr(info.annotation)
         shown = "" if secret or "input" not in err else f"; got {err['input']!r}"
-        if message.startswith(f"{env_names[0] if env_names else ''} ({field}):"):
+        if message.startswith(f"{name}:"):
             lines.append(message)  # already phrased by our own validator
         else:
             lines.append(f"{name}: {message}{shown}")

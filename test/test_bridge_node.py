@@ -200,7 +200,12 @@ def test_fix_lost_and_regained_become_events(ros: dict[str, Any], make_emulator:
     wait_matched(executor, pub, lambda: bridge.inputs[0].subscription)
     for msg in (_fix(1.0, 1.0), _fix(math.nan, 1.0), _fix(1.0, 1.0, status=NavSatStatus.STATUS_NO_FIX), _fix(1.5, 1.0)):
         pub.publish(msg)
-    spin_until(executor, lambda: bool(_events(emulator, "fix_regained")), 15, "fix_regained")
+    spin_until(
+        executor,
+        lambda: bool(_events(emulator, "fix_regained")) and len(_telemetry_with(emulator, "position")) >= 2,
+        15,
+        "fix_regained and the second position",
+    )
     assert [e["reason"] for e in _events(emulator, "fix_lost")] == ["non_finite"]
     assert [p["latitude"] for p in _telemetry_with(emulator, "position")] == [1.0, 1.5]
 

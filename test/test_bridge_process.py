@@ -61,8 +61,13 @@ def _params_file(tmp_path: Path, emulator: Any, nats_server: Any) -> Path:
     return path
 
 
-def test_console_script_bridges_another_process_and_stops_cleanly_on_sigint(
-    ros_peer: tuple[Node, SingleThreadedExecutor], make_emulator: Any, nats_server: Any, tmp_path: Path
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_console_script_bridges_another_process_and_stops_cleanly(
+    ros_peer: tuple[Node, SingleThreadedExecutor],
+    make_emulator: Any,
+    nats_server: Any,
+    tmp_path: Path,
+    stop_signal: signal.Signals,
 ) -> None:
     emulator = make_emulator(dialect="v0.0.1")
     node, executor = ros_peer
@@ -98,10 +103,13 @@ def test_console_script_bridges_another_process_and_stops_cleanly_on_sigint(
         assert power["voltage"] == pytest.approx(24.1) and power["percentage"] == pytest.approx(73.0)
         (entity,) = emulator.entities()
         assert entity["entity_type"] == "ground_vehicle_wheeled"
+        emulator.wait_for(
+            lambda: any(m.json()["event_type"] == "bootsequence" for m in emulator.events()), 10, "bootsequence"
+        )
         boot = [m.json() for m in emulator.events() if m.json()["event_type"] == "bootsequence"]
-        assert boot and boot[0]["entity_id"] == entity["entity_id"]
+        assert boot[0]["entity_id"] == entity["entity_id"]
 
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         output, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from alien import AlienConfig, ConfigError, IdentityFileError
+from alien.config import env_names
 
 
 def test_design_document_defaults() -> None:
@@ -157,8 +158,7 @@ def test_env_example_documents_every_setting_with_its_default(tmp_path: Path) ->
     names = {
         line.split("=", 1)[0] for line in example.read_text().splitlines() if "=" in line and not line.startswith("#")
     }
-    for field, info in AlienConfig.model_fields.items():
-        env_names = [c for c in info.validation_alias.choices if c.isupper()]  # type: ignore[union-attr]
-        assert set(env_names) & names, f"{field} ({env_names}) is not in .env.example"
+    for field in AlienConfig.model_fields:
+        assert set(env_names(field)) & names, f"{field} ({env_names(field)}) is not in .env.example"
     shutil.copy(example, tmp_path / ".env")
     assert AlienConfig().model_dump() == AlienConfig(_env_file=None).model_dump()
