@@ -74,6 +74,19 @@ def _finite_list(values: Any) -> list[float | None]:
     return [item if math.isfinite(item) else None for item in items]
 
 
+def _float32(value: float) -> float | None:
+    """A float32 field as the number it was written as: 7 significant digits, no binary noise.
+
+    (24.3 stored as float32 reads back as 24.299999237060547; float32 carries ~7 digits.)
+    """
+    return float(f"{value:.7g}") if math.isfinite(value) else None
+
+
+def _float32_list(values: Any) -> list[float | None]:
+    items: list[float] = values.tolist() if hasattr(values, "tolist") else list(values)
+    return [_float32(item) for item in items]
+
+
 def _enum_names(cls: type, prefix: str) -> dict[int, str]:
     """Value -> name for the constants of a message class, e.g. BatteryState 'POWER_SUPPLY_STATUS_'.
 
@@ -196,20 +209,21 @@ def battery_state_to_power(msg: BatteryState) -> JsonDict:
     Percentages outside 0..1 are converted, not clamped: hiding a miscalibrated gauge would be worse.
     """
     return {
-        "voltage": _finite(msg.voltage),
-        "current": _finite(msg.current),
-        "charge": _finite(msg.charge),
-        "capacity": _finite(msg.capacity),
-        "design_capacity": _finite(msg.design_capacity),
+        # BatteryState's numbers are float32: shown with the digits they carry (see _float32)
+        "voltage": _float32(msg.voltage),
+        "current": _float32(msg.current),
+        "charge": _float32(msg.charge),
+        "capacity": _float32(msg.capacity),
+        "design_capacity": _float32(msg.design_capacity),
         # Two decimals drop float32 noise (0.87 is 0.8700000047...); round() keeps NaN/inf for _finite.
         "percentage": _finite(round(msg.percentage * 100.0, 2)),
         "status": _POWER_STATUS_NAMES.get(msg.power_supply_status, "UNKNOWN"),
         "health": _POWER_HEALTH_NAMES.get(msg.power_supply_health, "UNKNOWN"),
         "technology": _POWER_TECHNOLOGY_NAMES.get(msg.power_supply_technology, "UNKNOWN"),
         "present": bool(msg.present),
-        "temperature": _finite(msg.temperature),
-        "cell_voltage": _finite_list(msg.cell_voltage),
-        "cell_temperature": _finite_list(msg.cell_temperature),
+        "temperature": _float32(msg.temperature),
+        "cell_voltage": _float32_list(msg.cell_voltage),
+        "cell_temperature": _float32_list(msg.cell_temperature),
         "location": msg.location,
         "serial_number": msg.serial_number,
         "stamp": stamp_to_rfc3339(msg.header.stamp),

@@ -748,3 +748,10 @@ def test_modules_do_not_import_rclpy() -> None:
     code = "import sys, alien_ros.conversions, alien_ros.message_types; sys.exit('rclpy' in sys.modules)"
     env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False, timeout=60).returncode == 0
+
+
+def test_battery_float32_fields_carry_no_binary_noise() -> None:
+    msg = BatteryState(voltage=24.3, current=-3.1, cell_voltage=[4.2, 4.05, float("nan")])
+    power = battery_state_to_power(msg)
+    assert (power["voltage"], power["current"]) == (24.3, -3.1)  # not 24.299999237060547
+    assert power["cell_voltage"] == [4.2, 4.05, None]
