@@ -21,7 +21,7 @@ from alien.mothership import MothershipClient, nearest_status
 from alien.outbox import Lane, MemoryOutbox, OutboxStats, OutgoingMessage
 from alien.publisher import Publisher
 from alien.telemetry import encode_event, encode_telemetry, position
-from alien.wire import command_subject, event_subject, new_message_id, subject_token, telemetry_subject
+from alien.wire import command_subject, dumps, event_subject, new_message_id, subject_token, telemetry_subject
 
 logger = logging.getLogger("alien")
 
@@ -37,8 +37,15 @@ class AlienClient:
         self.publisher = Publisher(
             self.link, self.outbox, window=self.config.publish_window, timeout_s=self.config.publish_timeout_s
         )
-        self._dispatcher = CommandDispatcher(self._report_command)
+        self._dispatcher = CommandDispatcher(
+            self._report_command,
+            self._reply,
+            dedupe_window_s=self.config.command_dedupe_window_s,
+            clock_skew_s=self.config.command_clock_skew_s,
+            progress_rate_hz=self.config.command_progress_rate_hz,
+        )
         self._intake: CommandIntake | None = None
+        self._replies: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._running = False
         self._closed = False
@@ -158,11 +165,13 @@ class AlienClient:
         if self._closed:
             return
         self._closed = True
-        if self.link.is_connected and not await self.publisher.flush(self.config.publish_timeout_s):
-            logger.warning("closing with %d message(s) not yet acknowledged", self.stats().depth)
+        # Stop taking commands, end the running ones (their `command_failed` events are queued),
+        # then flush, so those events go out too.
         if self._intake is not None:
             await self._intake.stop()
         await self._dispatcher.stop()
+        if self.link.is_connected and not await self.publisher.flush(self.config.publish_timeout_s):
+            logger.warning("closing with %d message(s) not yet acknowledged", self.stats().depth)
         await self.publisher.stop()
         await self.link.close()
         if self.mothership is not None:
@@ -179,6 +188,19 @@ class AlienClient:
         message = OutgoingMessage(new_message_id(), subject, payload, lane)
         self.outbox.put(message)
         return message.msg_id
+
+    def _reply(self, subject: str, data: dict[str, Any]) -> None:
+        """Answer a command sent as a NATS request (live, not through the outbox)."""
+
+        async def send() -> None:
+            try:
+                await self.link.nc.publish(subject, dumps(data))
+            except Exception as exc:  # noqa: BLE001 - the lifecycle events still tell the C2
+                logger.warning("could not reply to a command request: %s", exc)
+
+        task = asyncio.create_task(send())
+        self._replies.add(task)
+        task.add_done_callback(self._replies.discard)
 
     def _report_command(self, event_type: str, data: dict[str, Any]) -> None:
         try:

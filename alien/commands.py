@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -26,105 +27,193 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy
 
+from alien.command_envelope import TYPE_PATTERN, Command, CommandRejected, RecentCommandIds, parse_command
 from alien.link import NatsLink
+from alien.policies import LatestValueThrottle
 
 logger = logging.getLogger("alien.commands")
 
-CommandHandler = Callable[[dict[str, Any]], Awaitable[Any] | Any]
+CommandHandler = Callable[..., Awaitable[Any] | Any]
 Report = Callable[[str, dict[str, Any]], None]
+Reply = Callable[[str, dict[str, Any]], None]
 IntakeMode = Literal["auto", "core", "jetstream"]
 
-MAX_COMMAND_BYTES = 32 * 1024  # contract §2: CONSTELLATION_COMMANDS max message size
 _WORKQUEUE_CONFLICT = 10100  # "filtered consumer not unique on workqueue stream"
 
 
-class CommandDispatcher:
-    """Validates a raw command and runs its handler in a task of its own.
+class CommandContext:
+    """What a handler taking two arguments gets besides the command dict: ids, params, progress."""
 
-    Each handler runs as its own task, so a long-running command never delays the next one
-    (a `stop` must not wait behind a `patrol`).
+    def __init__(self, command: Command, report: Report, progress_rate_hz: float) -> None:
+        self.command = command
+        self.command_id = command.command_id
+        self.type = command.type
+        self.params = command.params
+        self._report = report
+        self._throttle: LatestValueThrottle[dict[str, Any]] = LatestValueThrottle(progress_rate_hz)
+        self._flush: asyncio.TimerHandle | None = None
+        self.progress_sent = 0
+
+    def progress(self, data: dict[str, Any]) -> None:
+        """Report progress; rate-limited, and the latest value of each period always goes out."""
+        loop = asyncio.get_running_loop()
+        decision = self._throttle.offer(data, loop.time())
+        if decision.send_now is not None:
+            self._send(decision.send_now)
+        if decision.flush_at is not None:
+            self._flush = loop.call_at(decision.flush_at, self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush = None
+        data = self._throttle.flush(asyncio.get_running_loop().time())
+        if data is not None:
+            self._send(data)
+
+    def finish(self) -> None:
+        """The command ended: progress still waiting goes out before the final event."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush_now()
+
+    def _send(self, data: dict[str, Any]) -> None:
+        self.progress_sent += 1
+        self._report("command_progress", {**_ids(self.command), "progress": data})
+
+
+class CommandDispatcher:
+    """Validates commands, reports their lifecycle to the C2, and runs handlers.
+
+    Lifecycle events (ARCHITECTURE.md): `command_received` (accepted) or `command_rejected`
+    (reason), then `command_progress` (rate-limited), then `command_completed` (result) or
+    `command_failed` (error). A command that came as a request also gets a reply saying whether
+    it was accepted. Each handler runs as its own task, so a long-running command never delays
+    the next one (a `stop` must not wait behind a `patrol`).
     """
 
-    def __init__(self, report: Report) -> None:
+    def __init__(
+        self,
+        report: Report,
+        reply: Reply,
+        *,
+        dedupe_window_s: float = 600.0,
+        clock_skew_s: float = 5.0,
+        progress_rate_hz: float = 2.0,
+    ) -> None:
         self._report = report
+        self._reply = reply
         self.handlers: dict[str, CommandHandler] = {}
+        self._wants_context: dict[str, bool] = {}
+        self._recent = RecentCommandIds(dedupe_window_s)
+        self.clock_skew_s = clock_skew_s
+        self.progress_rate_hz = progress_rate_hz
         self._tasks: set[asyncio.Task[None]] = set()
-        self.received = 0
-        self.rejected = 0
-        self.failed = 0
+        self.counts: Counter[str] = Counter()
 
     def register(self, command_type: str, handler: CommandHandler) -> None:
+        if not TYPE_PATTERN.match(command_type):
+            raise ValueError(f"command type {command_type!r} must match {TYPE_PATTERN.pattern}")
         self.handlers[command_type] = handler
+        self._wants_context[command_type] = _positional_count(handler) >= 2
 
-    def dispatch(self, raw: bytes) -> None:
-        """Validate `raw`; start its handler or report why it was rejected."""
-        self.received += 1
-        command, reason, detail = _parse(raw)
-        if command is None:
-            self._reject(None, reason, detail)
+    def dispatch(self, raw: bytes, *, reply: str | None = None, message_id: str | None = None) -> None:
+        """Validate `raw`; start its handler or report why it was rejected. Never raises."""
+        self.counts["received"] += 1
+        now = time.time()
+        try:
+            command = parse_command(raw, message_id=message_id, now=now, clock_skew_s=self.clock_skew_s)
+            first_seen = self._recent.seen_at(command.command_id, now)
+            if first_seen is not None:
+                raise CommandRejected(
+                    "duplicate",
+                    f"command {command.command_id} was received {now - first_seen:.1f}s ago; not executed again",
+                    command_id=command.command_id,
+                    type_=command.type,
+                )
+            handler = self.handlers.get(command.type)
+            if handler is None:
+                known = ", ".join(sorted(self.handlers)) or "none"
+                raise CommandRejected(
+                    "unknown_type",
+                    f"no handler for command type {command.type!r} (handled: {known})",
+                    command_id=command.command_id,
+                    type_=command.type,
+                )
+        except CommandRejected as rejection:
+            self._reject(rejection, reply)
             return
-        command_type = str(command.get("type") or command.get("command_type") or "")
-        if not command_type:
-            self._reject(command, "missing_type", "the command has neither 'type' nor 'command_type'")
-            return
-        handler = self.handlers.get(command_type)
-        if handler is None:
-            known = ", ".join(sorted(self.handlers)) or "none"
-            self._reject(command, "unknown_type", f"no handler for command type {command_type!r} (handled: {known})")
-            return
-        task = asyncio.create_task(self._run(handler, command_type, command), name=f"alien-command-{command_type}")
+        self._recent.add(command.command_id, now)
+        self.counts["accepted"] += 1
+        accepted = {**_ids(command), **({"priority": command.priority} if command.priority else {})}
+        self._report("command_received", accepted)
+        if reply:
+            self._reply(reply, {**_ids(command), "accepted": True})
+        task = asyncio.create_task(self._run(handler, command), name=f"alien-command-{command.type}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, handler: CommandHandler, command_type: str, command: dict[str, Any]) -> None:
+    async def _run(self, handler: CommandHandler, command: Command) -> None:
+        context = CommandContext(command, self._report, self.progress_rate_hz)
         try:
-            result = handler(command)
+            args = (command.raw, context) if self._wants_context[command.type] else (command.raw,)
+            result = handler(*args)
             if inspect.isawaitable(result):
-                await result
+                result = await result
         except asyncio.CancelledError:
+            context.finish()
+            self._fail(command, "cancelled", "CancelledError")
             raise
         except Exception as exc:  # noqa: BLE001 - a failing handler is reported, never fatal
-            self.failed += 1
-            logger.warning("handler for command %r failed: %s: %s", command_type, type(exc).__name__, exc)
-            self._report(
-                "command_failed",
-                {**_ids(command), "command_type": command_type, "error": str(exc), "error_type": type(exc).__name__},
-            )
+            context.finish()
+            logger.warning("command %s (%s) failed: %s: %s", command.command_id, command.type, type(exc).__name__, exc)
+            self._fail(command, str(exc) or type(exc).__name__, type(exc).__name__)
+            return
+        context.finish()
+        self.counts["completed"] += 1
+        self._report("command_completed", {**_ids(command), "result": _as_result(result)})
+
+    def _fail(self, command: Command, error: str, error_type: str) -> None:
+        self.counts["failed"] += 1
+        self._report("command_failed", {**_ids(command), "error": error, "error_type": error_type})
 
     async def stop(self) -> None:
+        """Cancel running handlers; each is reported as failed (cancelled)."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _reject(self, command: dict[str, Any] | None, reason: str, detail: str) -> None:
-        self.rejected += 1
-        command_type = None
-        if command is not None:
-            command_type = command.get("type") or command.get("command_type")
-        logger.warning("command rejected (%s): %s", reason, detail)
-        self._report(
-            "command_rejected",
-            {**_ids(command), "command_type": command_type, "reason": reason, "detail": detail},
-        )
+    def _reject(self, rejection: CommandRejected, reply: str | None) -> None:
+        self.counts["rejected"] += 1
+        self.counts[f"rejected.{rejection.reason}"] += 1
+        logger.warning("command rejected (%s): %s", rejection.reason, rejection.detail)
+        data = {
+            "command_id": rejection.command_id,
+            "type": rejection.type,
+            "reason": rejection.reason,
+            "detail": rejection.detail,
+        }
+        self._report("command_rejected", data)
+        if reply:
+            self._reply(reply, {**data, "accepted": False})
 
 
-def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str, str]:
-    if len(raw) > MAX_COMMAND_BYTES:
-        return None, "too_large", f"command is {len(raw)} bytes; the limit is {MAX_COMMAND_BYTES}"
+def _ids(command: Command) -> dict[str, Any]:
+    return {"command_id": command.command_id, "type": command.type}
+
+
+def _as_result(result: Any) -> dict[str, Any]:
+    if result is None:
+        return {}
+    return result if isinstance(result, dict) else {"value": result}
+
+
+def _positional_count(handler: CommandHandler) -> int:
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, "malformed_json", f"command is not valid JSON: {exc}"
-    except RecursionError:
-        return None, "malformed_json", "command JSON is nested too deeply"
-    if not isinstance(value, dict):
-        return None, "not_an_object", f"command must be a JSON object, got {type(value).__name__}"
-    return value, "", ""
-
-
-def _ids(command: dict[str, Any] | None) -> dict[str, Any]:
-    command_id = command.get("command_id") if command else None
-    return {"command_id": command_id if isinstance(command_id, (str, int)) else None}
+        parameters = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
 
 
 class CommandIntake:
@@ -180,7 +269,8 @@ class CommandIntake:
         logger.info("receiving commands on %s (JetStream durable consumer %s)", self.subject, self.durable)
 
     async def _on_core(self, msg: Msg) -> None:
-        self.dispatcher.dispatch(msg.data)
+        message_id = msg.headers.get("Nats-Msg-Id") if msg.headers else None
+        self.dispatcher.dispatch(msg.data, reply=msg.reply or None, message_id=message_id)
 
     async def _on_jetstream(self, msg: Msg) -> None:
         # Ack on receipt: a command is executed at most once; a redelivery after a slow handler
@@ -189,7 +279,10 @@ class CommandIntake:
             await msg.ack()
         except Exception as exc:  # noqa: BLE001 - the command is still handled
             logger.warning("could not ack command: %s", exc)
-        self.dispatcher.dispatch(msg.data)
+        message_id = msg.headers.get("Nats-Msg-Id") if msg.headers else None
+        if message_id is None:
+            message_id = f"js-{msg.metadata.stream}-{msg.metadata.sequence.stream}"
+        self.dispatcher.dispatch(msg.data, message_id=message_id)
 
     async def stop(self) -> None:
         sub, self._sub = self._sub, None

@@ -119,6 +119,15 @@ class AlienConfig(BaseSettings):
         description="publish_async calls in flight at once.",
     )
     outbox_max_messages: int = Field(default=10_000, ge=1)
+    command_dedupe_window_s: float = Field(
+        default=600.0, gt=0, description="A command_id seen within this window is never executed again."
+    )
+    command_clock_skew_s: float = Field(
+        default=5.0, ge=0, description="Allowance when judging issued_at / expires_at of commands."
+    )
+    command_progress_rate_hz: float = Field(
+        default=2.0, ge=0, description="command_progress events per second per command at most (0: all)."
+    )
 
     def __init__(self, **values: Any) -> None:
         try:

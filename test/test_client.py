@@ -276,7 +276,7 @@ async def test_bad_commands_are_rejected_and_reported(
     assert event["data"]["reason"] == reason
     assert event["data"]["detail"]
     if reason == "unknown_type":
-        assert event["data"]["command_id"] == "c-9" and event["data"]["command_type"] == "self_destruct"
+        assert event["data"]["command_id"] == "c-9" and event["data"]["type"] == "self_destruct"
 
 
 async def test_a_failing_handler_is_reported_and_does_not_stop_the_intake(
@@ -299,12 +299,7 @@ async def test_a_failing_handler_is_reported_and_does_not_stop_the_intake(
             lambda: any(m.subject.endswith(".command_failed") for m in emulator.events()), 10, "failure event"
         )
     (event,) = [m.json() for m in emulator.events() if m.subject.endswith(".command_failed")]
-    assert event["data"] == {
-        "command_id": "g-1",
-        "command_type": "grab",
-        "error": "gripper jammed",
-        "error_type": "RuntimeError",
-    }
+    assert event["data"] == {"command_id": "g-1", "type": "grab", "error": "gripper jammed", "error_type": "RuntimeError"}
 
 
 # --- the link ---
