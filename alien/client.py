@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from alien import registration
-from alien.commands import CommandDispatcher, CommandHandler, CommandIntake
+from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.config import AlienConfig
 from alien.errors import NotInitializedError
 from alien.link import NatsLink
@@ -97,9 +97,20 @@ class AlienClient:
         )
         await self._intake.start(self.config.command_intake)
 
-    def register_command_handler(self, command_type: str, handler: CommandHandler) -> None:
-        """Call `handler(command_dict)` (sync or async) for commands whose type is `command_type`."""
-        self._dispatcher.register(command_type, handler)
+    def register_command_handler(
+        self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None
+    ) -> None:
+        """Call `handler(command_dict)` (sync or async) for commands whose type is `command_type`.
+
+        A handler taking a second argument gets a `CommandContext` (`command_id`, `params`,
+        `progress(dict)`, `prepared`). Returning a dict completes the command with that result;
+        raising fails it. `prepare(command)` validates before acceptance (see CommandDispatcher).
+        """
+        self._dispatcher.register(command_type, handler, prepare=prepare)
+
+    def set_unhandled_command_handler(self, handler: CommandHandler | None) -> None:
+        """Handle commands of every type nobody registered, instead of rejecting them."""
+        self._dispatcher.set_fallback(handler)
 
     async def publish_telemetry(self, data: dict[str, Any]) -> str:
         """Queue telemetry for `constellation.telemetry.{org}.{entity}`; returns its message id."""

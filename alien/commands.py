@@ -36,6 +36,7 @@ logger = logging.getLogger("alien.commands")
 CommandHandler = Callable[..., Awaitable[Any] | Any]
 Report = Callable[[str, dict[str, Any]], None]
 Reply = Callable[[str, dict[str, Any]], None]
+Prepare = Callable[[Command], Any]
 IntakeMode = Literal["auto", "core", "jetstream"]
 
 _WORKQUEUE_CONFLICT = 10100  # "filtered consumer not unique on workqueue stream"
@@ -53,6 +54,7 @@ class CommandContext:
         self._throttle: LatestValueThrottle[dict[str, Any]] = LatestValueThrottle(progress_rate_hz)
         self._flush: asyncio.TimerHandle | None = None
         self.progress_sent = 0
+        self.prepared: Any = None  # what the type's `prepare` returned (see CommandDispatcher.register)
 
     def progress(self, data: dict[str, Any]) -> None:
         """Report progress; rate-limited, and the latest value of each period always goes out."""
@@ -103,17 +105,31 @@ class CommandDispatcher:
         self._reply = reply
         self.handlers: dict[str, CommandHandler] = {}
         self._wants_context: dict[str, bool] = {}
+        self._prepare: dict[str, Prepare] = {}
+        self._fallback: CommandHandler | None = None
         self._recent = RecentCommandIds(dedupe_window_s)
         self.clock_skew_s = clock_skew_s
         self.progress_rate_hz = progress_rate_hz
         self._tasks: set[asyncio.Task[None]] = set()
         self.counts: Counter[str] = Counter()
 
-    def register(self, command_type: str, handler: CommandHandler) -> None:
+    def register(self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None) -> None:
+        """Run `handler` for `command_type`.
+
+        `prepare(command)` runs before the command is accepted: a ValueError it raises rejects
+        the command (`bad_params`, with the error as detail); what it returns is
+        `context.prepared` for the handler.
+        """
         if not TYPE_PATTERN.match(command_type):
             raise ValueError(f"command type {command_type!r} must match {TYPE_PATTERN.pattern}")
         self.handlers[command_type] = handler
         self._wants_context[command_type] = _positional_count(handler) >= 2
+        if prepare is not None:
+            self._prepare[command_type] = prepare
+
+    def set_fallback(self, handler: CommandHandler | None) -> None:
+        """Handle every type nobody registered (instead of rejecting it as unknown_type)."""
+        self._fallback = handler
 
     def dispatch(self, raw: bytes, *, reply: str | None = None, message_id: str | None = None) -> None:
         """Validate `raw`; start its handler or report why it was rejected. Never raises."""
@@ -129,7 +145,7 @@ class CommandDispatcher:
                     command_id=command.command_id,
                     type_=command.type,
                 )
-            handler = self.handlers.get(command.type)
+            handler = self.handlers.get(command.type, self._fallback)
             if handler is None:
                 known = ", ".join(sorted(self.handlers)) or "none"
                 raise CommandRejected(
@@ -138,6 +154,7 @@ class CommandDispatcher:
                     command_id=command.command_id,
                     type_=command.type,
                 )
+            prepared = self._prepared(command)
         except CommandRejected as rejection:
             self._reject(rejection, reply)
             return
@@ -147,14 +164,25 @@ class CommandDispatcher:
         self._report("command_received", accepted)
         if reply:
             self._reply(reply, {**_ids(command), "accepted": True})
-        task = asyncio.create_task(self._run(handler, command), name=f"alien-command-{command.type}")
+        task = asyncio.create_task(self._run(handler, command, prepared), name=f"alien-command-{command.type}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, handler: CommandHandler, command: Command) -> None:
-        context = CommandContext(command, self._report, self.progress_rate_hz)
+    def _prepared(self, command: Command) -> Any:
+        prepare = self._prepare.get(command.type)
+        if prepare is None:
+            return None
         try:
-            args = (command.raw, context) if self._wants_context[command.type] else (command.raw,)
+            return prepare(command)
+        except ValueError as exc:
+            raise CommandRejected("bad_params", str(exc), command_id=command.command_id, type_=command.type) from None
+
+    async def _run(self, handler: CommandHandler, command: Command, prepared: Any) -> None:
+        context = CommandContext(command, self._report, self.progress_rate_hz)
+        context.prepared = prepared
+        try:
+            wants_context = self._wants_context.get(command.type, _positional_count(handler) >= 2)
+            args = (command.raw, context) if wants_context else (command.raw,)
             result = handler(*args)
             if inspect.isawaitable(result):
                 result = await result

@@ -22,7 +22,7 @@ from typing import Any
 
 from alien.channels import TelemetryChannels
 from alien.client import AlienClient
-from alien.commands import CommandHandler
+from alien.commands import CommandHandler, Prepare
 from alien.config import AlienConfig
 from alien.errors import ConfigError, IdentityFileError, MothershipUnavailableError, NatsAuthError, ServerError
 from alien.wire import utc_timestamp
@@ -94,8 +94,15 @@ class ThreadedClient:
     def event(self, event_type: str, data: dict[str, Any]) -> None:
         self._loop.call_soon_threadsafe(self._event, event_type, data)
 
-    def register_command_handler(self, command_type: str, handler: CommandHandler) -> None:
-        self.client.register_command_handler(command_type, handler)
+    def register_command_handler(
+        self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None
+    ) -> None:
+        """Before start(): handlers run on the client's loop (see AlienClient)."""
+        self.client.register_command_handler(command_type, handler, prepare=prepare)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
 
     def call_soon(self, callback: Callable[[], object]) -> None:
         self._loop.call_soon_threadsafe(callback)

@@ -20,6 +20,7 @@ from sensor_msgs.msg import BatteryState, NavSatFix
 from alien import AlienConfig
 from alien.policies import PositionDeadband
 from alien.threaded import ClientSnapshot, ThreadedClient
+from alien_ros.command_router import CommandRouter
 from alien_ros.conversions import (
     DiagnosticLevelTracker,
     FixTracker,
@@ -93,6 +94,7 @@ class BridgeNode(Node):
             self.alien.add_channel(channel, mapping.rate_hz)
             self.inputs.append(_Input(self, mapping.topic, msg_type, mapping.qos, self._mapped(channel, mapping.key)))
 
+        self.router = CommandRouter(self, s.commands, self.alien, allow_unmapped=s["allow_unmapped_commands"])
         self.status_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(s["status_period_s"], self._publish_status)
         self.create_timer(1.0, self._refresh_inputs)
@@ -151,6 +153,7 @@ class BridgeNode(Node):
     def shutdown(self) -> None:
         """Flush (bounded), `shutdown` event, status inactive, close."""
         self.alien.shutdown(self.settings["shutdown_timeout_s"])
+        self.router.destroy()
 
 
 def _status(node_name: str, snap: ClientSnapshot, received: dict[str, int], fixes_dropped: int) -> DiagnosticStatus:

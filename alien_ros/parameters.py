@@ -57,7 +57,18 @@ BRIDGE_PARAMETERS: dict[str, tuple[Any, str]] = {
     "status_period_s": (1.0, "period of the node's own status on /diagnostics"),
     "shutdown_timeout_s": (5.0, "how long shutdown waits for queued messages to be acknowledged"),
     "mappings": ([""], "names of extra topic mappings; each reads mappings.<name>.{topic,type,key,rate_hz,qos}"),
+    "commands": ([""], "command types mapped to ROS; each reads commands.<type>.{kind,type,target,timeout_s,...}"),
+    "allow_unmapped_commands": (False, "publish commands of unmapped types as JSON on ~/commands"),
 }
+
+COMMAND_FIELDS: dict[str, tuple[Any, str]] = {
+    "kind": ("", "topic | service | action"),
+    "type": ("", "ROS interface type, e.g. geometry_msgs/msg/Twist, std_srvs/srv/Trigger"),
+    "target": ("", "topic, service or action name"),
+    "timeout_s": (10.0, "service: answer timeout; action: result timeout"),
+    "accept_timeout_s": (5.0, "action: goal acceptance timeout"),
+}
+COMMAND_KINDS = ("topic", "service", "action")
 
 MAPPING_FIELDS: dict[str, tuple[Any, str]] = {
     "topic": ("", "ROS topic to subscribe to"),
@@ -82,11 +93,22 @@ class TopicMapping:
     qos: str
 
 
+@dataclass(frozen=True)
+class CommandMapping:
+    name: str  # the command type
+    kind: str
+    type_name: str
+    target: str
+    timeout_s: float
+    accept_timeout_s: float
+
+
 @dataclass
 class BridgeSettings:
     config_overrides: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     mappings: list[TopicMapping] = field(default_factory=list)
+    commands: list[CommandMapping] = field(default_factory=list)
     defaulted: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> Any:
@@ -104,6 +126,8 @@ def declare_and_read(node: Node) -> BridgeSettings:
         settings.values[name] = _declare(node, name, default, description, settings)
     for name in [m for m in settings.values["mappings"] if m]:
         settings.mappings.append(_mapping(node, name, settings))
+    for name in [c for c in settings.values["commands"] if c]:
+        settings.commands.append(_command(node, name, settings))
     return settings
 
 
@@ -136,6 +160,26 @@ def _mapping(node: Node, name: str, settings: BridgeSettings) -> TopicMapping:
         key=values["key"] or name,
         rate_hz=values["rate_hz"],
         qos=values["qos"],
+    )
+
+
+def _command(node: Node, name: str, settings: BridgeSettings) -> CommandMapping:
+    values = {
+        key: _declare(node, f"commands.{name}.{key}", default, description, settings)
+        for key, (default, description) in COMMAND_FIELDS.items()
+    }
+    for required in ("kind", "type", "target"):
+        if not values[required]:
+            raise ParameterError(f"commands.{name}.{required} is required for command '{name}'")
+    if values["kind"] not in COMMAND_KINDS:
+        raise ParameterError(f"commands.{name}.kind is {values['kind']!r}; allowed: {', '.join(COMMAND_KINDS)}")
+    return CommandMapping(
+        name=name,
+        kind=values["kind"],
+        type_name=values["type"],
+        target=values["target"],
+        timeout_s=values["timeout_s"],
+        accept_timeout_s=values["accept_timeout_s"],
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from alien import AlienConfig
 
-pytest_plugins = ["alien.testing.fixtures"]
+pytest_plugins = ["alien.testing.fixtures", "bridge_fixtures"]
 
 # Nothing may leave this machine: ROS discovery stays on loopback (kilted ignores ROS_LOCALHOST_ONLY),
 # and a domain of this run's own so parallel runs do not see each other (scripts/test picks one).

@@ -299,7 +299,12 @@ async def test_a_failing_handler_is_reported_and_does_not_stop_the_intake(
             lambda: any(m.subject.endswith(".command_failed") for m in emulator.events()), 10, "failure event"
         )
     (event,) = [m.json() for m in emulator.events() if m.subject.endswith(".command_failed")]
-    assert event["data"] == {"command_id": "g-1", "type": "grab", "error": "gripper jammed", "error_type": "RuntimeError"}
+    assert event["data"] == {
+        "command_id": "g-1",
+        "type": "grab",
+        "error": "gripper jammed",
+        "error_type": "RuntimeError",
+    }
 
 
 # --- the link ---

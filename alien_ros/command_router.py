@@ -1,0 +1,269 @@
+"""Mothership commands into ROS: topics, services and actions, with results back to the C2.
+
+Each mapped command type (config `commands.<type>.*`) becomes one of:
+- topic: publish a message of a named type, fields filled from `params`;
+- service: call a service with a timeout; the response is the result (`success: false`
+  fails the command with the response's message);
+- action: send a goal; acceptance and result have timeouts; feedback becomes
+  `command_progress`; the result (status + fields) completes or fails the command. A `cancel`
+  command naming a `command_id` cancels that goal.
+Unmapped types, when allowed, are published as JSON on `~/commands` (std_msgs/String).
+
+Threads: handlers run on the alien client's asyncio loop and must not touch rclpy objects
+that the executor is using; they hand the work to the executor thread through a guard
+condition, and the executor thread hands results back with `call_soon_threadsafe`.
+Params are checked against the ROS type before the command is accepted, so a bad field is a
+`command_rejected` (`bad_params`) naming its path and expected type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from alien.command_envelope import Command
+from alien.commands import CommandContext
+from alien.threaded import ThreadedClient
+from alien_ros.conversions import message_to_dict
+from alien_ros.message_fill import fill_message
+from alien_ros.message_types import resolve_action_type, resolve_message_type, resolve_service_type
+from alien_ros.parameters import CommandMapping
+
+_STATUS_NAMES = {
+    value: name.removeprefix("STATUS_")
+    for name, value in vars(GoalStatus).items()
+    if name.startswith("STATUS_") and isinstance(value, int)
+}
+CANCEL = "cancel"
+
+
+class CommandFailed(Exception):
+    """The ROS side ran the command and it did not succeed; the message says how."""
+
+
+@dataclass
+class _Job:
+    """One unit of ROS work, run on the executor thread."""
+
+    run: Callable[[], None]
+
+
+class CommandRouter:
+    def __init__(
+        self, node: Node, mappings: list[CommandMapping], alien: ThreadedClient, *, allow_unmapped: bool
+    ) -> None:
+        self.node = node
+        self.alien = alien
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._wake = node.create_guard_condition(self._run_jobs)
+        self._goals: dict[str, Any] = {}  # command_id -> ClientGoalHandle, for `cancel`
+        self._routes: dict[str, Any] = {}
+        for mapping in mappings:  # resolve everything now: a missing type fails at startup
+            self._routes[mapping.name] = self._route(mapping)
+        if any(m.kind == "action" for m in mappings):
+            alien.register_command_handler(CANCEL, self._cancel, prepare=_cancel_target)
+        if allow_unmapped:
+            self._unmapped = node.create_publisher(String, "~/commands", 10)
+            alien.client.set_unhandled_command_handler(self._publish_unmapped)
+
+    # --- setup ---
+    def _route(self, mapping: CommandMapping) -> Any:
+        if mapping.kind == "topic":
+            msg_type = resolve_message_type(mapping.type_name)
+            publisher = self.node.create_publisher(msg_type, mapping.target, 10)
+            self.alien.register_command_handler(
+                mapping.name, self._topic_handler(mapping, publisher), prepare=_filler(msg_type)
+            )
+            return publisher
+        if mapping.kind == "service":
+            srv_type = resolve_service_type(mapping.type_name)
+            client = self.node.create_client(srv_type, mapping.target)
+            self.alien.register_command_handler(
+                mapping.name, self._service_handler(mapping, client), prepare=_filler(srv_type.Request)
+            )
+            return client
+        action_type = resolve_action_type(mapping.type_name)
+        action_client = ActionClient(self.node, action_type, mapping.target)
+        self.alien.register_command_handler(
+            mapping.name, self._action_handler(mapping, action_client), prepare=_filler(action_type.Goal)
+        )
+        return action_client
+
+    def destroy(self) -> None:
+        for route in self._routes.values():
+            if isinstance(route, ActionClient):
+                route.destroy()
+
+    # --- hand-offs between the two threads ---
+    def _on_ros_thread(self, work: Callable[[], None]) -> None:
+        self._jobs.put(_Job(work))
+        self._wake.trigger()
+
+    def _run_jobs(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            job.run()
+
+    def _settle(self, future: asyncio.Future[Any], value: Any = None, error: BaseException | None = None) -> None:
+        """From the ROS thread: complete an asyncio future on the client's loop."""
+
+        def settle() -> None:
+            if future.done():
+                return  # timed out or cancelled meanwhile
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+        self.alien.loop.call_soon_threadsafe(settle)
+
+    # --- topic ---
+    def _topic_handler(self, mapping: CommandMapping, publisher: Any) -> Any:
+        async def handle(command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def publish() -> None:
+                publisher.publish(context.prepared)
+                self._settle(done)
+
+            self._on_ros_thread(publish)
+            await done
+            return {"published": publisher.topic_name}
+
+        return handle
+
+    # --- service ---
+    def _service_handler(self, mapping: CommandMapping, client: Any) -> Any:
+        async def handle(command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
+            answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            pending: list[Any] = []
+
+            def call() -> None:
+                if not client.service_is_ready():
+                    self._settle(answer, error=CommandFailed(f"service {client.srv_name} is not available"))
+                    return
+                ros_future = client.call_async(context.prepared)
+                pending.append(ros_future)
+                ros_future.add_done_callback(lambda f: self._settle(answer, f.result()))
+
+            self._on_ros_thread(call)
+            try:
+                response = await asyncio.wait_for(answer, mapping.timeout_s)
+            except asyncio.TimeoutError:
+                self._on_ros_thread(lambda: [client.remove_pending_request(f) for f in pending])
+                raise CommandFailed(f"service {client.srv_name} did not answer within {mapping.timeout_s:g}s") from None
+            result = message_to_dict(response)
+            if result.get("success") is False:
+                raise CommandFailed(f"service {client.srv_name} answered success=false: {result.get('message', '')}")
+            return result
+
+        return handle
+
+    # --- action ---
+    def _action_handler(self, mapping: CommandMapping, action_client: ActionClient) -> Any:
+        name = mapping.target
+
+        async def handle(command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
+            loop = asyncio.get_running_loop()
+            accepted: asyncio.Future[Any] = loop.create_future()
+            finished: asyncio.Future[Any] = loop.create_future()
+
+            def on_feedback(feedback: Any) -> None:  # ROS thread
+                progress = message_to_dict(feedback.feedback)
+                loop.call_soon_threadsafe(context.progress, progress)
+
+            def on_goal(goal_future: Any) -> None:  # ROS thread
+                goal_handle = goal_future.result()
+                if not goal_handle.accepted:
+                    self._settle(accepted, error=CommandFailed(f"action server {name} rejected the goal"))
+                    return
+                self._goals[context.command_id] = goal_handle
+                self._settle(accepted, goal_handle)
+                goal_handle.get_result_async().add_done_callback(lambda f: self._settle(finished, f.result()))
+
+            def send() -> None:
+                if not action_client.server_is_ready():
+                    self._settle(accepted, error=CommandFailed(f"action server {name} is not available"))
+                    return
+                action_client.send_goal_async(context.prepared, feedback_callback=on_feedback).add_done_callback(
+                    on_goal
+                )
+
+            self._on_ros_thread(send)
+            try:
+                goal_handle = await asyncio.wait_for(accepted, mapping.accept_timeout_s)
+            except asyncio.TimeoutError:
+                raise CommandFailed(
+                    f"action server {name} did not accept the goal within {mapping.accept_timeout_s:g}s"
+                ) from None
+            try:
+                outcome = await asyncio.wait_for(finished, mapping.timeout_s)
+            except asyncio.TimeoutError:
+                self._on_ros_thread(goal_handle.cancel_goal_async)
+                raise CommandFailed(
+                    f"action {name} gave no result within {mapping.timeout_s:g}s; goal cancelled"
+                ) from None
+            finally:
+                self._goals.pop(context.command_id, None)
+            status = _STATUS_NAMES.get(outcome.status, str(outcome.status))
+            result = {"status": status, "result": message_to_dict(outcome.result)}
+            if outcome.status != GoalStatus.STATUS_SUCCEEDED:
+                raise CommandFailed(f"action {name} ended {status}: {json.dumps(result['result'])[:500]}")
+            return result
+
+        return handle
+
+    async def _cancel(self, command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
+        target = context.prepared
+        goal_handle = self._goals.get(target)
+        if goal_handle is None:
+            raise CommandFailed(f"no running action goal for command {target}")
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._on_ros_thread(
+            lambda: goal_handle.cancel_goal_async().add_done_callback(lambda f: self._settle(done, f.result()))
+        )
+        response = await asyncio.wait_for(done, 10)
+        if not response.goals_canceling:
+            raise CommandFailed(f"the action server refused to cancel command {target}")
+        return {"cancelling": target}
+
+    # --- anything else ---
+    async def _publish_unmapped(self, command: dict[str, Any]) -> dict[str, Any]:
+        message = String(data=json.dumps(command, separators=(",", ":")))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def publish() -> None:
+            self._unmapped.publish(message)
+            self._settle(done)
+
+        self._on_ros_thread(publish)
+        await done
+        return {"delivered": self._unmapped.topic_name}
+
+
+def _filler(msg_type: type) -> Callable[[Command], Any]:
+    """Checks and builds the ROS message from params before the command is accepted."""
+
+    def prepare(command: Command) -> Any:
+        return fill_message(msg_type, command.params)
+
+    return prepare
+
+
+def _cancel_target(command: Command) -> str:
+    target = command.params.get("command_id")
+    if not isinstance(target, str) or not target:
+        raise ValueError("params.command_id: expected the command_id of the goal to cancel (a string)")
+    return target
