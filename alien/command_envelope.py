@@ -8,11 +8,10 @@ Top-level fields outside the envelope are taken as params (the design document p
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import re
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any
 
 MAX_COMMAND_BYTES = 32 * 1024  # contract §2: CONSTELLATION_COMMANDS max message size
 MAX_JSON_DEPTH = 32
+MAX_TTL_S = 366 * 24 * 3600  # also keeps huge integers out of the time arithmetic
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 ENVELOPE_FIELDS = frozenset(
     {"type", "command_type", "command_id", "params", "issued_at", "ttl_s", "expires_at", "priority"}
@@ -47,6 +47,7 @@ class Command:
     expires_at: float | None = None
     priority: str | None = None
     id_derived: bool = False  # no command_id was sent: derived from the message
+    id_fresh: bool = False  # nothing identified it: a new id, never checked for duplicates
     reply: str | None = field(default=None, compare=False)
 
 
@@ -56,13 +57,13 @@ def parse_command(
     """Validate `data`; CommandRejected names what is wrong.
 
     `message_id` (the Nats-Msg-Id header, or the JetStream sequence) becomes the command id when
-    the command has none; else a hash of the message does, so a re-delivery keeps its id.
+    the command has none, so a re-delivery keeps its id; with neither, the id is new.
     """
     if len(data) > MAX_COMMAND_BYTES:
         raise CommandRejected("too_large", f"command is {len(data)} bytes; the limit is {MAX_COMMAND_BYTES}")
     try:
         value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: also 4300+ digit integers
         raise CommandRejected("malformed_json", f"command is not valid JSON: {exc}") from None
     except RecursionError:
         raise CommandRejected("too_deep", f"command JSON nests deeper than {MAX_JSON_DEPTH}") from None
@@ -74,8 +75,12 @@ def parse_command(
     raw_id = value.get("command_id")
     if raw_id is not None and not (isinstance(raw_id, str) and 0 < len(raw_id) <= 128):
         raise CommandRejected("bad_envelope", "command_id must be a string of 1 to 128 characters")
+    # Without a command_id, a transport id (Nats-Msg-Id, JetStream sequence) still identifies a
+    # re-delivery; without one either, the command gets a fresh id and is never a duplicate: two
+    # identical `{"type": "stop"}` sent a minute apart are two stops.
     derived = raw_id is None
-    command_id = raw_id if raw_id is not None else (message_id or hashlib.sha256(data).hexdigest()[:32])
+    fresh_id = raw_id is None and message_id is None
+    command_id = raw_id if raw_id is not None else (message_id or uuid.uuid4().hex)
 
     type_ = value.get("type", value.get("command_type"))
     if type_ is None or type_ == "":
@@ -101,8 +106,8 @@ def parse_command(
     expires_at = _time_field(value, "expires_at", reject)
     ttl = value.get("ttl_s")
     if ttl is not None:
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
-            raise reject("bad_envelope", f"ttl_s must be a positive number of seconds, got {ttl!r}")
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL_S:
+            raise reject("bad_envelope", f"ttl_s must be a number of seconds in (0, {MAX_TTL_S}], got {ttl!r:.40}")
         if issued_at is None:
             raise reject("bad_envelope", "ttl_s needs issued_at (when the command was issued)")
         expires_at = min(expires_at, issued_at + ttl) if expires_at is not None else issued_at + ttl
@@ -116,7 +121,7 @@ def parse_command(
     priority = value.get("priority")
     if priority is not None and not isinstance(priority, str):
         raise reject("bad_envelope", f"priority must be a string, got {priority!r}")
-    return Command(command_id, type_, params, value, issued_at, expires_at, priority, derived)
+    return Command(command_id, type_, params, value, issued_at, expires_at, priority, derived, fresh_id)
 
 
 def _time_field(value: dict[str, Any], name: str, reject: Any) -> float | None:

@@ -54,10 +54,13 @@ class CommandContext:
         self._throttle: LatestValueThrottle[dict[str, Any]] = LatestValueThrottle(progress_rate_hz)
         self._flush: asyncio.TimerHandle | None = None
         self.progress_sent = 0
+        self._finished = False
         self.prepared: Any = None  # what the type's `prepare` returned (see CommandDispatcher.register)
 
     def progress(self, data: dict[str, Any]) -> None:
         """Report progress; rate-limited, and the latest value of each period always goes out."""
+        if self._finished:
+            return  # late feedback after the final event would confuse the C2
         loop = asyncio.get_running_loop()
         decision = self._throttle.offer(data, loop.time())
         if decision.send_now is not None:
@@ -73,6 +76,7 @@ class CommandContext:
 
     def finish(self) -> None:
         """The command ended: progress still waiting goes out before the final event."""
+        self._finished = True
         if self._flush is not None:
             self._flush.cancel()
             self._flush_now()
@@ -158,7 +162,8 @@ class CommandDispatcher:
         except CommandRejected as rejection:
             self._reject(rejection, reply)
             return
-        self._recent.add(command.command_id, now)
+        if not command.id_fresh:
+            self._recent.add(command.command_id, now)
         self.counts["accepted"] += 1
         accepted = {**_ids(command), **({"priority": command.priority} if command.priority else {})}
         self._report("command_received", accepted)
@@ -174,8 +179,9 @@ class CommandDispatcher:
             return None
         try:
             return prepare(command)
-        except ValueError as exc:
-            raise CommandRejected("bad_params", str(exc), command_id=command.command_id, type_=command.type) from None
+        except Exception as exc:  # noqa: BLE001 - whatever the params did, it is a rejection
+            detail = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            raise CommandRejected("bad_params", detail, command_id=command.command_id, type_=command.type) from None
 
     async def _run(self, handler: CommandHandler, command: Command, prepared: Any) -> None:
         context = CommandContext(command, self._report, self.progress_rate_hz)
@@ -297,8 +303,13 @@ class CommandIntake:
         logger.info("receiving commands on %s (JetStream durable consumer %s)", self.subject, self.durable)
 
     async def _on_core(self, msg: Msg) -> None:
-        message_id = msg.headers.get("Nats-Msg-Id") if msg.headers else None
-        self.dispatcher.dispatch(msg.data, reply=msg.reply or None, message_id=message_id)
+        self._dispatch(msg, reply=msg.reply or None, message_id=_header_id(msg))
+
+    def _dispatch(self, msg: Msg, *, reply: str | None, message_id: str | None) -> None:
+        try:
+            self.dispatcher.dispatch(msg.data, reply=reply, message_id=message_id)
+        except Exception:
+            logger.exception("command on %s could not be handled", msg.subject)
 
     async def _on_jetstream(self, msg: Msg) -> None:
         # Ack on receipt: a command is executed at most once; a redelivery after a slow handler
@@ -307,10 +318,8 @@ class CommandIntake:
             await msg.ack()
         except Exception as exc:  # noqa: BLE001 - the command is still handled
             logger.warning("could not ack command: %s", exc)
-        message_id = msg.headers.get("Nats-Msg-Id") if msg.headers else None
-        if message_id is None:
-            message_id = f"js-{msg.metadata.stream}-{msg.metadata.sequence.stream}"
-        self.dispatcher.dispatch(msg.data, message_id=message_id)
+        message_id = _header_id(msg) or f"js-{msg.metadata.stream}-{msg.metadata.sequence.stream}"
+        self._dispatch(msg, reply=None, message_id=message_id)
 
     async def stop(self) -> None:
         sub, self._sub = self._sub, None
@@ -319,6 +328,10 @@ class CommandIntake:
                 await sub.unsubscribe()
             except Exception as exc:  # noqa: BLE001 - the connection may already be gone
                 logger.debug("unsubscribe failed: %s", exc)
+
+
+def _header_id(msg: Msg) -> str | None:
+    return msg.headers.get("Nats-Msg-Id") if msg.headers else None
 
 
 def _why(exc: BaseException) -> str:

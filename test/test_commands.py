@@ -54,12 +54,13 @@ def test_command_type_is_accepted_like_type() -> None:
     assert _parse({"command_type": "stop"}).type == "stop"
 
 
-def test_missing_command_id_is_derived_stably() -> None:
+def test_missing_command_id_comes_from_the_transport_or_is_fresh() -> None:
     payload = {"type": "stop"}
-    assert _parse(payload, message_id="msg-42").command_id == "msg-42"
+    from_header = _parse(payload, message_id="msg-42")
+    assert (from_header.command_id, from_header.id_derived, from_header.id_fresh) == ("msg-42", True, False)
     first, second = _parse(payload), _parse(payload)
-    assert first.command_id == second.command_id and first.id_derived
-    assert _parse({"type": "stop", "n": 2}).command_id != first.command_id
+    assert first.id_fresh and second.id_fresh
+    assert first.command_id != second.command_id  # two identical stops are two stops
 
 
 @pytest.mark.parametrize(
@@ -76,13 +77,15 @@ def test_missing_command_id_is_derived_stably() -> None:
         ({"type": "stop", "command_id": 12}, "bad_envelope", "command_id must be a string"),
         ({"type": "stop", "params": [1]}, "bad_envelope", "params must be a JSON object"),
         ({"type": "stop", "ttl_s": 10}, "bad_envelope", "ttl_s needs issued_at"),
-        ({"type": "stop", "ttl_s": -1, "issued_at": _at(0)}, "bad_envelope", "positive number"),
+        ({"type": "stop", "ttl_s": -1, "issued_at": _at(0)}, "bad_envelope", "ttl_s must be a number of seconds in (0,"),
         ({"type": "stop", "issued_at": "yesterday"}, "bad_envelope", "not an RFC 3339 time"),
         ({"type": "stop", "issued_at": "2026-11-27T12:00:00"}, "bad_envelope", "no time zone"),
         ({"type": "stop", "issued_at": _at(60)}, "bad_envelope", "in the future"),
         ({"type": "stop", "issued_at": _at(-60), "ttl_s": 30}, "expired", "expired 30.0s ago"),
         ({"type": "stop", "expires_at": _at(-10)}, "expired", "expired 10.0s ago"),
         ({"type": "stop", "priority": 1}, "bad_envelope", "priority must be a string"),
+        (b'{"type": "stop", "n": ' + b"9" * 5000 + b"}", "malformed_json", "not valid JSON"),
+        ({"type": "stop", "issued_at": _at(0), "ttl_s": 10**400}, "bad_envelope", "ttl_s must be a number"),
     ],
 )
 def test_rejections_name_the_problem(payload: Any, reason: str, words: str) -> None:
@@ -216,6 +219,17 @@ async def test_a_duplicate_is_never_executed_twice(robot: dict[str, Any]) -> Non
     rejection = next(e["data"] for e in events if e["event_type"] == "command_rejected")
     assert rejection["reason"] == "duplicate" and "not executed again" in rejection["detail"]
     assert len(robot["calls"]) == 1
+
+
+async def test_identical_commands_without_ids_both_run(robot: dict[str, Any]) -> None:
+    for _ in range(2):
+        await robot["nc"].publish(robot["subject"], b'{"type": "ping"}')
+    await robot["emulator"].wait_for_async(
+        lambda: sum(m.json()["event_type"] == "command_completed" for m in robot["emulator"].events()) == 2,
+        10,
+        "two completions",
+    )
+    assert not [m for m in robot["emulator"].events() if m.json()["event_type"] == "command_rejected"]
 
 
 async def test_an_expired_command_is_rejected(robot: dict[str, Any]) -> None:
