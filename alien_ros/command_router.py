@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +46,7 @@ _STATUS_NAMES = {
     if name.startswith("STATUS_") and isinstance(value, int)
 }
 CANCEL = "cancel"
+_ROS_THREAD_TIMEOUT_S = 10.0  # the executor thread normally answers within milliseconds
 
 
 class CommandFailed(Exception):
@@ -114,7 +117,22 @@ class CommandRouter:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 return
-            job.run()
+            try:
+                job.run()
+            except Exception:  # noqa: BLE001 - an exception here would end executor.spin()
+                self.node.get_logger().error(f"command job failed:\n{traceback.format_exc()}")
+
+    def _settle_from(self, future: asyncio.Future[Any], ros_future: Any) -> None:
+        """From the ROS thread: pass a finished rclpy future's outcome on."""
+        try:
+            value = ros_future.result()
+        except Exception as exc:  # noqa: BLE001 - becomes the command's failure
+            self._settle(future, error=CommandFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        if value is None:  # rclpy gives None for a cancelled or failed request
+            self._settle(future, error=CommandFailed("the request ended without an answer"))
+            return
+        self._settle(future, value)
 
     def _settle(self, future: asyncio.Future[Any], value: Any = None, error: BaseException | None = None) -> None:
         """From the ROS thread: complete an asyncio future on the client's loop."""
@@ -139,7 +157,7 @@ class CommandRouter:
                 self._settle(done)
 
             self._on_ros_thread(publish)
-            await done
+            await asyncio.wait_for(done, _ROS_THREAD_TIMEOUT_S)
             return {"published": publisher.topic_name}
 
         return handle
@@ -156,7 +174,7 @@ class CommandRouter:
                     return
                 ros_future = client.call_async(context.prepared)
                 pending.append(ros_future)
-                ros_future.add_done_callback(lambda f: self._settle(answer, f.result()))
+                ros_future.add_done_callback(lambda f: self._settle_from(answer, f))
 
             self._on_ros_thread(call)
             try:
@@ -179,6 +197,9 @@ class CommandRouter:
             loop = asyncio.get_running_loop()
             accepted: asyncio.Future[Any] = loop.create_future()
             finished: asyncio.Future[Any] = loop.create_future()
+            # Set (from the loop) when this handler stops waiting; read on the ROS thread, so a
+            # goal accepted after the acceptance timeout is cancelled instead of left running.
+            gave_up = threading.Event()
 
             def on_feedback(feedback: Any) -> None:  # ROS thread
                 progress = message_to_dict(feedback.feedback)
@@ -186,12 +207,15 @@ class CommandRouter:
 
             def on_goal(goal_future: Any) -> None:  # ROS thread
                 goal_handle = goal_future.result()
-                if not goal_handle.accepted:
+                if goal_handle is None or not goal_handle.accepted:
                     self._settle(accepted, error=CommandFailed(f"action server {name} rejected the goal"))
+                    return
+                if gave_up.is_set():
+                    goal_handle.cancel_goal_async()
                     return
                 self._goals[context.command_id] = goal_handle
                 self._settle(accepted, goal_handle)
-                goal_handle.get_result_async().add_done_callback(lambda f: self._settle(finished, f.result()))
+                goal_handle.get_result_async().add_done_callback(lambda f: self._settle_from(finished, f))
 
             def send() -> None:
                 if not action_client.server_is_ready():
@@ -201,22 +225,34 @@ class CommandRouter:
                     on_goal
                 )
 
+            def give_up() -> None:  # ROS thread: cancel the goal if it runs, or when it is accepted
+                gave_up.set()
+                goal_handle = self._goals.pop(context.command_id, None)
+                if goal_handle is not None:
+                    goal_handle.cancel_goal_async()
+
             self._on_ros_thread(send)
             try:
-                goal_handle = await asyncio.wait_for(accepted, mapping.accept_timeout_s)
+                await asyncio.wait_for(accepted, mapping.accept_timeout_s)
             except asyncio.TimeoutError:
+                gave_up.set()
                 raise CommandFailed(
                     f"action server {name} did not accept the goal within {mapping.accept_timeout_s:g}s"
                 ) from None
+            except asyncio.CancelledError:
+                gave_up.set()
+                raise
             try:
                 outcome = await asyncio.wait_for(finished, mapping.timeout_s)
             except asyncio.TimeoutError:
-                self._on_ros_thread(goal_handle.cancel_goal_async)
+                self._on_ros_thread(give_up)
                 raise CommandFailed(
                     f"action {name} gave no result within {mapping.timeout_s:g}s; goal cancelled"
                 ) from None
-            finally:
-                self._goals.pop(context.command_id, None)
+            except asyncio.CancelledError:  # the client is shutting down: stop the robot's goal too
+                self._on_ros_thread(give_up)
+                raise
+            self._on_ros_thread(lambda: self._goals.pop(context.command_id, None))
             status = _STATUS_NAMES.get(outcome.status, str(outcome.status))
             result = {"status": status, "result": message_to_dict(outcome.result)}
             if outcome.status != GoalStatus.STATUS_SUCCEEDED:
@@ -232,9 +268,9 @@ class CommandRouter:
             raise CommandFailed(f"no running action goal for command {target}")
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._on_ros_thread(
-            lambda: goal_handle.cancel_goal_async().add_done_callback(lambda f: self._settle(done, f.result()))
+            lambda: goal_handle.cancel_goal_async().add_done_callback(lambda f: self._settle_from(done, f))
         )
-        response = await asyncio.wait_for(done, 10)
+        response = await asyncio.wait_for(done, _ROS_THREAD_TIMEOUT_S)
         if not response.goals_canceling:
             raise CommandFailed(f"the action server refused to cancel command {target}")
         return {"cancelling": target}
@@ -249,7 +285,7 @@ class CommandRouter:
             self._settle(done)
 
         self._on_ros_thread(publish)
-        await done
+        await asyncio.wait_for(done, _ROS_THREAD_TIMEOUT_S)
         return {"delivered": self._unmapped.topic_name}
 
 

@@ -26,7 +26,7 @@ from std_srvs.srv import Trigger
 from test_msgs.action import Fibonacci
 
 COMMANDS = {
-    "commands": ["stop", "move", "return_to_base", "dock", "fibonacci", "slow_fibonacci"],
+    "commands": ["stop", "move", "return_to_base", "dock", "fibonacci", "slow_fibonacci", "impatient_fibonacci"],
     "commands.stop.kind": "topic",
     "commands.stop.type": "std_msgs/msg/Empty",
     "commands.stop.target": "cmd/stop",
@@ -47,7 +47,12 @@ COMMANDS = {
     "commands.slow_fibonacci.type": "test_msgs/action/Fibonacci",
     "commands.slow_fibonacci.target": "fibonacci",
     "commands.slow_fibonacci.timeout_s": 0.5,
+    "commands.impatient_fibonacci.kind": "action",
+    "commands.impatient_fibonacci.type": "test_msgs/action/Fibonacci",
+    "commands.impatient_fibonacci.target": "fibonacci",
+    "commands.impatient_fibonacci.accept_timeout_s": 0.3,
 }
+SLOW_TO_ACCEPT = 150  # the test server takes 1 s to accept a goal of this order
 
 
 class FibonacciServer:
@@ -62,10 +67,13 @@ class FibonacciServer:
         )
         self.executor = MultiThreadedExecutor(context=context)
         self.executor.add_node(self.node)
+        self.cancelled: list[int] = []
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
 
     def _goal(self, goal: Any) -> GoalResponse:
+        if goal.order == SLOW_TO_ACCEPT:
+            time.sleep(1.0)  # the server's own slowness, not test synchronisation
         return GoalResponse.REJECT if goal.order < 0 else GoalResponse.ACCEPT
 
     def _cancel(self, goal_handle: Any) -> CancelResponse:
@@ -76,6 +84,7 @@ class FibonacciServer:
         slow = goal_handle.request.order >= 100  # long goals: a step every 20 ms, cancellable
         for _ in range(goal_handle.request.order - 1):
             if goal_handle.is_cancel_requested:
+                self.cancelled.append(goal_handle.request.order)
                 goal_handle.canceled()
                 return Fibonacci.Result(sequence=sequence)
             sequence.append(sequence[-1] + sequence[-2] if len(sequence) < 40 else 0)
@@ -332,3 +341,19 @@ def test_the_robot_commands_example_file_loads(ros: dict[str, Any], make_emulato
     node = start_bridge(make_emulator(dialect="v0.0.1"), **params)
     assert set(node.router._routes) == {"move", "stop", "patrol", "return_to_base"}
     assert node.router._routes["patrol"].topic_name == "/patrol/waypoints"
+
+
+def test_a_goal_accepted_too_late_is_cancelled_not_left_running(
+    bridge: dict[str, Any], nats_server: Any, fibonacci_server: FibonacciServer
+) -> None:
+    action_client = bridge["node"].router._routes["impatient_fibonacci"]
+    spin_until(bridge["executor"], action_client.server_is_ready, 10, "the action server")
+    events = _run(
+        bridge,
+        nats_server,
+        {"type": "impatient_fibonacci", "command_id": "late-1", "params": {"order": SLOW_TO_ACCEPT}},
+    )
+    assert events[-1]["event_type"] == "command_failed"
+    assert "did not accept the goal within 0.3s" in events[-1]["data"]["error"]
+    # the C2 was told it failed: the robot must not go on executing it
+    spin_until(bridge["executor"], lambda: SLOW_TO_ACCEPT in fibonacci_server.cancelled, 10, "the late goal cancelled")
