@@ -89,6 +89,9 @@ class AlienClient:
         await self._connect_nats()
 
     async def _connect_nats(self) -> None:
+        if self._intake is not None:  # initialize() retried after a failure past this point
+            await self._intake.stop()
+            await self.link.close()
         await self.link.connect()
         self.publisher.start()
         org_id, entity_id = self._ids()
@@ -147,8 +150,12 @@ class AlienClient:
         """
         org_id, entity_id = self._ids()
         assert self.mothership is not None
-        stored = nearest_status(status, await self.mothership.detect_dialect())
-        await self.publish_event("status_changed", {"status": status, "server_status": stored})
+        # The event goes first, over NATS: an unreachable REST API must not hold it back.
+        dialect = self.mothership.dialect
+        event: dict[str, Any] = {"status": status}
+        if dialect is not None:
+            event["server_status"] = nearest_status(status, dialect)
+        await self.publish_event("status_changed", event)
         await self.mothership.update_entity_status(org_id, entity_id, status)
 
     async def flush(self, timeout: float = 10.0) -> bool:
@@ -169,8 +176,11 @@ class AlienClient:
         finally:
             await self.close()
 
-    async def close(self) -> None:
-        """Flush what is queued (bounded wait), stop receiving commands and close connections."""
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop receiving commands, flush what is queued and close, within `timeout` seconds.
+
+        Default: `publish_timeout_s` for the flush and as much again for the drain.
+        """
         self._running = False
         self._stopped.set()
         if self._closed:
@@ -181,10 +191,19 @@ class AlienClient:
         if self._intake is not None:
             await self._intake.stop()
         await self._dispatcher.stop()
-        if self.link.is_connected and not await self.publisher.flush(self.config.publish_timeout_s):
-            logger.warning("closing with %d message(s) not yet acknowledged", self.stats().depth)
+        loop = asyncio.get_running_loop()
+        budget = timeout if timeout is not None else 2 * self.config.publish_timeout_s
+        deadline = loop.time() + budget
+        if not (self.link.is_connected and await self.publisher.flush(budget / 2)):
+            left = self.stats()
+            if left.depth or left.in_flight:
+                logger.warning(
+                    "closing with %d message(s) not acknowledged; they are lost (the outbox is in memory)",
+                    left.depth + left.in_flight,
+                )
+                self.outbox.dropped["closed_unsent"] += left.depth + left.in_flight
         await self.publisher.stop()
-        await self.link.close()
+        await self.link.close(max(0.1, deadline - loop.time()))
         if self.mothership is not None:
             await self.mothership.close()
 

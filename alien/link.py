@@ -20,6 +20,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from alien.errors import ConfigError, NatsAuthError, NotInitializedError
+from alien.wire import redact_url
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
@@ -71,7 +72,13 @@ class NatsLink:
         nc = NatsClient()
         connecting: asyncio.Future[Any] = asyncio.ensure_future(nc.connect(**self._options()))
         fatal: asyncio.Future[Any] = self._fatal
-        done, _ = await asyncio.wait({connecting, fatal}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({connecting, fatal}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (e.g. shutdown while waiting): leave no client behind
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+            await _quiet_close(nc)
+            raise
         if connecting not in done:
             connecting.cancel()
             await asyncio.gather(connecting, return_exceptions=True)
@@ -83,13 +90,13 @@ class NatsLink:
         self.connected.set()
         logger.info("connected to NATS at %s", _shown_url(nc))
 
-    async def close(self) -> None:
-        """Drain subscriptions and close; idempotent."""
+    async def close(self, timeout: float | None = None) -> None:
+        """Drain subscriptions (at most `timeout` s) and close; idempotent."""
         self.connected.clear()
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
             try:
-                await asyncio.wait_for(nc.drain(), timeout=self.config.publish_timeout_s)
+                await asyncio.wait_for(nc.drain(), timeout=timeout or self.config.publish_timeout_s)
             except Exception as exc:  # noqa: BLE001 - closing must not raise
                 logger.debug("drain on close failed: %s", exc)
             await _quiet_close(nc)
@@ -105,7 +112,7 @@ class NatsLink:
             log = logger.debug if self._waiting_logged else logger.warning
             log(
                 "waiting for NATS at %s (%s); retrying every %.1fs",
-                self.config.nats_url,
+                redact_url(self.config.nats_url),
                 exc or type(exc).__name__,
                 self.config.nats_reconnect_wait_s,
             )

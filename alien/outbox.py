@@ -65,21 +65,30 @@ class MemoryOutbox:
         return sum(len(q) for q in self._lanes.values())
 
     def put(self, message: OutgoingMessage) -> None:
-        """Queue `message`; when full, the oldest telemetry (else the oldest control) makes room."""
+        """Queue `message`; when full, telemetry makes room first (every drop is counted).
+
+        The oldest queued telemetry is dropped; a telemetry message finding no telemetry to replace
+        is itself dropped; control messages (events, command results) are dropped only when nothing
+        but control is queued.
+        """
         if len(self) + len(self._in_flight) >= self.max_messages:
-            victim_lane = Lane.TELEMETRY if self._lanes[Lane.TELEMETRY] else Lane.CONTROL
-            if self._lanes[victim_lane]:
-                victim = self._lanes[victim_lane].popleft()
-                self._bytes -= len(victim.payload)
-                self.dropped[f"full_{victim_lane.name.lower()}"] += 1
-            elif message.lane is Lane.TELEMETRY:
-                self.dropped["full_telemetry"] += 1  # everything queued is in flight
+            if self._lanes[Lane.TELEMETRY]:
+                self._evict(Lane.TELEMETRY)
+            elif message.lane is Lane.TELEMETRY or not self._lanes[Lane.CONTROL]:
+                self.dropped[f"full_{message.lane.name.lower()}"] += 1
                 return
+            else:
+                self._evict(Lane.CONTROL)
         self._lanes[message.lane].append(message)
         self._bytes += len(message.payload)
         self.enqueued += 1
         self._idle.clear()
         self._available.set()
+
+    def _evict(self, lane: Lane) -> None:
+        victim = self._lanes[lane].popleft()
+        self._bytes -= len(victim.payload)
+        self.dropped[f"full_{lane.name.lower()}"] += 1
 
     async def take(self, limit: int) -> list[OutgoingMessage]:
         """Up to `limit` messages, control first; waits while there are none."""

@@ -40,6 +40,17 @@ class Publisher:
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="alien-publisher")
+            self._task.add_done_callback(self._restart_if_died)
+
+    def _restart_if_died(self, task: asyncio.Task[None]) -> None:
+        """The publisher must not end silently: an unexpected error is logged and it restarts."""
+        if task.cancelled() or task is not self._task:
+            return
+        exc = task.exception()
+        if exc is not None:
+            logger.error("publisher stopped by %r; restarting it in 1 s", exc)
+            self._task = None
+            asyncio.get_running_loop().call_later(1.0, self.start)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -75,7 +86,16 @@ class Publisher:
         started = loop.time()
         pending: list[tuple[OutgoingMessage, asyncio.Future[PubAck]]] = []
         retry: list[OutgoingMessage] = []
+        nc = self.link.nc
         for message in batch:
+            # nats-py's publish_async takes a permit before it sends and never gives it back when
+            # the send raises: so nothing is sent that would raise (too large, link down).
+            if len(message.payload) > nc.max_payload:
+                self._reject(message, f"{len(message.payload)} bytes exceed the server's max_payload {nc.max_payload}")
+                continue
+            if not nc.is_connected:
+                retry.append(message)
+                continue
             try:
                 future = await js.publish_async(
                     message.subject,
@@ -84,7 +104,7 @@ class Publisher:
                     headers={"Nats-Msg-Id": message.msg_id},
                 )
             except _PERMANENT as exc:
-                self._reject(message, exc)
+                self._reject(message, str(exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - any send failure is retried with the same id
                 logger.debug("publish of %s deferred: %r", message.msg_id, exc)
@@ -100,7 +120,7 @@ class Publisher:
                 if exc.code in _TRANSIENT_API_CODES:
                     retry.append(message)
                 else:
-                    self._reject(message, exc)
+                    self._reject(message, str(exc))
             except Exception as exc:  # noqa: BLE001 - no stream responders, connection lost...
                 logger.debug("publish of %s failed: %r", message.msg_id, exc)
                 retry.append(message)
@@ -111,6 +131,6 @@ class Publisher:
             logger.debug("%d message(s) will be retried with their ids", len(retry))
         return retry
 
-    def _reject(self, message: OutgoingMessage, exc: Exception) -> None:
+    def _reject(self, message: OutgoingMessage, reason: str) -> None:
         self.outbox.reject(message)
-        logger.error("JetStream refused message %s on %s for good: %s", message.msg_id, message.subject, exc)
+        logger.error("message %s on %s refused for good: %s", message.msg_id, message.subject, reason)

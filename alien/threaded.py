@@ -80,7 +80,7 @@ class ThreadedClient:
         try:
             future.result(timeout=timeout + 2)
         except Exception as exc:  # noqa: BLE001 - shutdown must finish whatever happened
-            logger.warning("shutdown was not clean: %s", exc)
+            logger.warning("shutdown was not clean: %r", exc)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
 
@@ -171,6 +171,8 @@ class ThreadedClient:
 
     def _event(self, event_type: str, data: dict[str, Any]) -> None:
         if not self.client.is_registered or self.state != "connected":
+            if len(self._held_events) == self._held_events.maxlen:
+                self.client.outbox.dropped["held_events_full"] += 1  # the oldest held event goes
             self._held_events.append((event_type, data))
             return
         try:
@@ -179,6 +181,9 @@ class ThreadedClient:
             logger.warning("event %r not sent: %s", event_type, exc)
 
     async def _shutdown(self, timeout: float) -> None:
+        """Everything within `timeout`: a third for the status, the rest for flush and drain."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         if self._startup is not None and not self._startup.done():
             self._startup.cancel()
             await asyncio.gather(self._startup, return_exceptions=True)
@@ -186,8 +191,8 @@ class ThreadedClient:
         if self.state == "connected":
             self.client.queue_event("shutdown", {"device_id": self.device_id, "timestamp": utc_timestamp()})
             try:
-                await asyncio.wait_for(self.client.update_status("inactive"), timeout / 2)
+                await asyncio.wait_for(self.client.update_status("inactive"), timeout / 3)
             except Exception as exc:  # noqa: BLE001 - the shutdown event already says it
-                logger.warning("could not store status inactive: %s", exc)
-        await self.client.close()
+                logger.warning("could not store status inactive: %r", exc)
+        await self.client.close(max(0.1, deadline - loop.time()))
         self.state = "closed"

@@ -34,6 +34,11 @@ def command_subject(org_id: str, entity_id: str) -> str:
     return f"constellation.commands.{org_id}.{entity_id}"
 
 
+def redact_url(url: str) -> str:
+    """`url` without credentials (nats://user:pass@host -> nats://***@host), for logs and errors."""
+    return ",".join(re.sub(r"(^[A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1***@", part.strip()) for part in url.split(","))
+
+
 def utc_timestamp(moment: datetime | None = None) -> str:
     """RFC 3339 with a zone (contract §3: a naive isoformat() is rejected by v0.1.1)."""
     moment = moment or datetime.now(timezone.utc)

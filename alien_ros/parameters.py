@@ -17,6 +17,7 @@ from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializ
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from alien.wire import redact_url
 from alien_ros.qos import QOS_CHOICES
 
 # Parameter name -> AlienConfig field. Empty / unset means "environment, .env or default".
@@ -69,6 +70,8 @@ COMMAND_FIELDS: dict[str, tuple[Any, str]] = {
     "accept_timeout_s": (5.0, "action: goal acceptance timeout"),
 }
 COMMAND_KINDS = ("topic", "service", "action")
+# periods and timeouts: 0 would mean a timer firing continuously or every command timing out
+_MUST_BE_POSITIVE = frozenset({"status_period_s", "shutdown_timeout_s", "timeout_s", "accept_timeout_s"})
 
 MAPPING_FIELDS: dict[str, tuple[Any, str]] = {
     "topic": ("", "ROS topic to subscribe to"),
@@ -140,6 +143,7 @@ def log_defaults(node: Node, settings: BridgeSettings, effective: dict[str, Any]
     for name in settings.defaulted:
         if name in CONNECTION_PARAMETERS:
             value = effective.get(CONNECTION_PARAMETERS[name][0])
+            value = redact_url(value) if isinstance(value, str) and "://" in value else value
             node.get_logger().info(f"parameter '{name}' not set, using the environment / .env / default: {value!r}")
         else:
             node.get_logger().info(f"parameter '{name}' not set, using default {node.get_parameter(name).value!r}")
@@ -208,8 +212,10 @@ def _declare(node: Node, name: str, default: Any, description: str, settings: Br
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParameterError(f"parameter '{name}' must be a number, got {value!r}")
         value = float(value)
-        if value < 0:
-            raise ParameterError(f"parameter '{name}' must not be negative, got {value}")
+        if value < 0 or (value == 0 and name.rsplit(".", 1)[-1] in _MUST_BE_POSITIVE):
+            raise ParameterError(
+                f"parameter '{name}' must be {'positive' if value == 0 else 'not negative'}, got {value}"
+            )
     if name.endswith("qos") and value not in QOS_CHOICES:
         raise ParameterError(f"parameter '{name}' is {value!r}; allowed: {', '.join(QOS_CHOICES)}")
     return value

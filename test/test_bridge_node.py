@@ -206,3 +206,19 @@ def test_a_mapping_naming_a_missing_type_fails_at_startup(
     ]
     with pytest.raises(MessageTypeError, match="nav2_msgs"):
         BridgeNode(context=ros["context"], parameter_overrides=overrides)
+
+
+@pytest.mark.parametrize("name", ["status_period_s", "commands.x.timeout_s"])
+def test_zero_periods_and_timeouts_are_refused(ros: dict[str, Any], name: str) -> None:
+    from alien_ros.parameters import ParameterError
+
+    overrides = [Parameter(name, value=0.0)]
+    if name.startswith("commands."):
+        overrides += [
+            Parameter("commands", value=["x"]),
+            Parameter("commands.x.kind", value="topic"),
+            Parameter("commands.x.type", value="std_msgs/msg/Empty"),
+            Parameter("commands.x.target", value="x"),
+        ]
+    with pytest.raises(ParameterError, match=rf"{name}.*must be positive"):
+        BridgeNode(context=ros["context"], parameter_overrides=overrides)

@@ -162,3 +162,11 @@ def test_env_example_documents_every_setting_with_its_default(tmp_path: Path) ->
         assert set(env_names(field)) & names, f"{field} ({env_names(field)}) is not in .env.example"
     shutil.copy(example, tmp_path / ".env")
     assert AlienConfig().model_dump() == AlienConfig(_env_file=None).model_dump()
+
+
+def test_credentials_in_urls_are_redacted_for_logs() -> None:
+    from alien.wire import redact_url
+
+    assert redact_url("nats://robot:s3cret@10.0.0.1:4222") == "nats://***@10.0.0.1:4222"
+    assert redact_url("nats://TOKEN123@a:4222, tls://b:4222") == "nats://***@a:4222,tls://b:4222"
+    assert redact_url("http://127.0.0.1:8080/api") == "http://127.0.0.1:8080/api"

@@ -27,6 +27,7 @@ from alien.errors import (
     RequestRejectedError,
     ServerError,
 )
+from alien.wire import redact_url
 
 logger = logging.getLogger("alien.mothership")
 
@@ -102,7 +103,7 @@ class RestTransport:
                     response = await _read(resp)
                     retry_after = _retry_after(resp.headers.get("Retry-After"))
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
-                reason = f"cannot reach {self.base_url} ({exc.__class__.__name__}: {exc or 'timed out'})"
+                reason = f"cannot reach {redact_url(self.base_url)} ({exc.__class__.__name__}: {exc or 'timed out'})"
                 last_error = MothershipUnavailableError(reason, method=method, path=path)
             else:
                 if response.status < 400 or response.status in accept_statuses:
