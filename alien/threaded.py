@@ -151,6 +151,9 @@ class ThreadedClient:
                 self._fail(exc)
                 return
             except (MothershipUnavailableError, ServerError) as exc:
+                if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
+                    self._fail(exc)  # a server that answers with an error will answer it again
+                    return
                 self.error = str(exc)
                 logger.warning("mothership not reachable yet (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

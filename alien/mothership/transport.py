@@ -32,6 +32,9 @@ from alien.wire import redact_url
 logger = logging.getLogger("alien.mothership")
 
 _RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+# A POST is retried only where the server said it did nothing (overloaded or unavailable): a
+# v0.0.1 500 CREATE_FAILED is a database refusal, and sending it again changes nothing.
+_POST_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,16 @@ class RestTransport:
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 reason = f"cannot reach {redact_url(self.base_url)} ({exc.__class__.__name__}: {exc or 'timed out'})"
                 last_error = MothershipUnavailableError(reason, method=method, path=path)
+                # A POST that may have reached the server is not sent again: it could create a
+                # second organization or entity. Only "could not connect" proves nothing was sent.
+                if method == "POST" and not isinstance(exc, aiohttp.ClientConnectorError):
+                    raise last_error from None
             else:
                 if response.status < 400 or response.status in accept_statuses:
                     return response
                 last_error = _error_for(response, method, path)
-                if not retry_statuses or response.status not in _RETRY_STATUSES:
+                retryable = _POST_RETRY_STATUSES if method == "POST" else _RETRY_STATUSES
+                if not retry_statuses or response.status not in retryable:
                     raise last_error
             if attempt < attempts:
                 delay = self._retry.delay(attempt, retry_after)
