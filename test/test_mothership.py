@@ -231,10 +231,10 @@ async def test_server_that_never_answers_times_out(make_config: Callable[..., Al
     config = make_config(mothership_url=f"http://127.0.0.1:{port}", dialect="v0.0.1", request_timeout_s=0.3)
     try:
         async with MothershipClient(config) as client:
-            with pytest.raises(MothershipUnavailableError, match="timed out|Timeout"):
+            with pytest.raises(MothershipUnavailableError, match=r"timed out|Timeout"):
                 await client.list_organizations()
             assert len(accepted) == 3  # a GET: every attempt had its own timeout
-            with pytest.raises(MothershipUnavailableError, match="timed out|Timeout"):
+            with pytest.raises(MothershipUnavailableError, match=r"timed out|Timeout"):
                 await client.create_organization()
             assert len(accepted) == 4  # a POST that may have arrived is not sent again
     finally:
