@@ -116,11 +116,13 @@ _COVARIANCE_DIAGONAL = (0, 4, 8)  # row-major 3x3 ENU covariance: east, north, u
 
 
 def _fix_problem(msg: NavSatFix) -> str | None:
-    """Why this fix must not be sent as a position ('no_fix', 'non_finite'), or None when usable."""
+    """Why this fix must not be sent ('no_fix', 'non_finite', 'out_of_range'), or None when usable."""
     if msg.status.status == _STATUS_NO_FIX:
         return "no_fix"
     if not (math.isfinite(msg.latitude) and math.isfinite(msg.longitude)):
         return "non_finite"
+    if not (-90.0 <= msg.latitude <= 90.0 and -180.0 <= msg.longitude <= 180.0):
+        return "out_of_range"  # a driver bug; the server would place the robot nowhere
     return None
 
 

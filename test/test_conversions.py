@@ -755,3 +755,13 @@ def test_battery_float32_fields_carry_no_binary_noise() -> None:
     power = battery_state_to_power(msg)
     assert (power["voltage"], power["current"]) == (24.3, -3.1)  # not 24.299999237060547
     assert power["cell_voltage"] == [4.2, 4.05, None]
+
+
+@pytest.mark.parametrize(("latitude", "longitude"), [(91.0, 0.0), (-90.5, 0.0), (0.0, 180.5), (1e9, 1e9)])
+def test_out_of_range_fix_is_not_a_position(latitude: float, longitude: float) -> None:
+    msg = NavSatFix(latitude=latitude, longitude=longitude)
+    msg.status.status = NavSatStatus.STATUS_FIX
+    assert navsat_fix_to_position(msg) is None
+    tracker = FixTracker()
+    position, event = tracker.update(msg)
+    assert position is None and event is not None and event["reason"] == "out_of_range"
