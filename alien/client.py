@@ -18,7 +18,8 @@ from alien.config import AlienConfig
 from alien.errors import NotInitializedError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient, nearest_status
-from alien.outbox import Lane, MemoryOutbox, OutboxStats, OutgoingMessage
+from alien.outbox import Lane, Outbox, OutboxStats, OutgoingMessage
+from alien.outbox_store import SqliteStore
 from alien.publisher import Publisher
 from alien.telemetry import encode_event, encode_telemetry, position
 from alien.wire import command_subject, dumps, event_subject, new_message_id, subject_token, telemetry_subject
@@ -33,7 +34,7 @@ class AlienClient:
         self.config = config if config is not None else AlienConfig()
         self.mothership: MothershipClient | None = None
         self.link = NatsLink(self.config, name=f"alien-{self.config.entity_name or self.config.entity_type}")
-        self.outbox = MemoryOutbox(self.config.outbox_max_messages)
+        self.outbox = Outbox(self.config.outbox_max_messages)
         self.publisher = Publisher(
             self.link, self.outbox, window=self.config.publish_window, timeout_s=self.config.publish_timeout_s
         )
@@ -80,6 +81,10 @@ class AlienClient:
     async def initialize(self) -> None:
         """Register with the mothership if needed (ids persisted), then connect to NATS."""
         self.config.load()
+        if self.config.outbox_durability != "memory" and self.outbox.store is None:
+            self.outbox.attach(SqliteStore(self.config.outbox_path, self.config.outbox_durability))
+            if self.outbox.restored:
+                logger.info("%d message(s) from an earlier run will be sent first", self.outbox.restored)
         if self.mothership is not None:  # a retry after a failed first attempt
             await self.mothership.close()
         self.mothership = MothershipClient(self.config)
@@ -197,13 +202,17 @@ class AlienClient:
         if not (self.link.is_connected and await self.publisher.flush(budget / 2)):
             left = self.stats()
             if left.depth or left.in_flight:
-                logger.warning(
-                    "closing with %d message(s) not acknowledged; they are lost (the outbox is in memory)",
-                    left.depth + left.in_flight,
-                )
-                self.outbox.dropped["closed_unsent"] += left.depth + left.in_flight
+                if self.outbox.store is not None:
+                    logger.info("closing with %d message(s) kept for the next start", left.depth + left.in_flight)
+                else:
+                    logger.warning(
+                        "closing with %d message(s) not acknowledged; lost (ALIEN_OUTBOX_DURABILITY=memory)",
+                        left.depth + left.in_flight,
+                    )
+                    self.outbox.dropped["closed_unsent"] += left.depth + left.in_flight
         await self.publisher.stop()
         await self.link.close(max(0.1, deadline - loop.time()))
+        self.outbox.close()
         if self.mothership is not None:
             await self.mothership.close()
 

@@ -119,6 +119,11 @@ class AlienConfig(BaseSettings):
         description="publish_async calls in flight at once.",
     )
     outbox_max_messages: int = Field(default=10_000, ge=1)
+    outbox_durability: Literal["memory", "process", "power"] = Field(
+        default="process",
+        description="process: queued messages survive a killed process (SQLite WAL under data_dir); "
+        "power: also a power cut (fsync per message); memory: nothing survives a restart.",
+    )
     command_dedupe_window_s: float = Field(
         default=600.0, gt=0, description="A command_id seen within this window is never executed again."
     )
@@ -156,6 +161,11 @@ class AlienConfig(BaseSettings):
     @property
     def identity_path(self) -> Path:
         return Path(self.config_file)
+
+    @property
+    def outbox_path(self) -> Path:
+        """One outbox per identity, so several devices in one process never share one."""
+        return self.data_dir / f"outbox.{self.identity_path.stem.lstrip('.') or 'alien'}.sqlite3"
 
     # --- the design document's persistence methods ---
     def save(self) -> None:

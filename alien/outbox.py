@@ -4,7 +4,8 @@ Two lanes: control (events, command results) always goes before telemetry, and w
 is reached the oldest telemetry is dropped first; every drop is counted. A message keeps the id
 it got when it entered, so every retry carries the same Nats-Msg-Id.
 
-This is the in-memory implementation; a durable one replaces it behind the same methods.
+With a store (`alien.outbox_store.SqliteStore`) every queued message is also a row on disk until
+it is acknowledged, so it survives a restart; without one the outbox lives in memory only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Protocol
 
 
 class Lane(IntEnum):
@@ -31,6 +33,14 @@ class OutgoingMessage:
     attempts: int = 0
 
 
+class Store(Protocol):
+    def load(self) -> tuple[list[OutgoingMessage], int]: ...
+    def insert(self, message: OutgoingMessage) -> None: ...
+    def delete(self, msg_id: str) -> None: ...
+    def park(self, msg_id: str, reason: str) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class OutboxStats:
     enqueued: int
@@ -41,25 +51,55 @@ class OutboxStats:
     depth: int
     depth_bytes: int
     in_flight: int
+    parked: int
     oldest_age_s: float | None
 
 
-class MemoryOutbox:
+class Outbox:
     """Bounded two-lane queue; `take` hands out messages, `ack`/`retry`/`reject` settle them."""
 
-    def __init__(self, max_messages: int) -> None:
+    def __init__(self, max_messages: int, store: Store | None = None) -> None:
         self.max_messages = max_messages
+        self.store: Store | None = None
         self._lanes: dict[Lane, deque[OutgoingMessage]] = {Lane.CONTROL: deque(), Lane.TELEMETRY: deque()}
         self._in_flight: dict[str, OutgoingMessage] = {}
         self._bytes = 0
         self._available = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self.restored = 0
         self.enqueued = 0
         self.published = 0
         self.duplicates = 0
         self.rejected = 0
         self.dropped: Counter[str] = Counter()
+        self.parked = 0
+        if store is not None:
+            self.attach(store)
+
+    def attach(self, store: Store) -> None:
+        """Keep every queued message in `store` from now on.
+
+        What an earlier run left there goes first, with the ids it had (the server's duplicate
+        window drops what already arrived); what was queued before attaching is stored too.
+        """
+        self.store = store
+        for lane in (Lane.CONTROL, Lane.TELEMETRY):
+            for message in self._lanes[lane]:
+                store.insert(message)
+        queued, self.parked = store.load()
+        queued = [m for m in queued if m.msg_id not in {q.msg_id for lane in self._lanes.values() for q in lane}]
+        for message in reversed(queued):
+            self._lanes[message.lane].appendleft(message)
+            self._bytes += len(message.payload)
+        self.restored = len(queued)
+        if len(self):
+            self._idle.clear()
+            self._available.set()
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
     def __len__(self) -> int:
         return sum(len(q) for q in self._lanes.values())
@@ -79,6 +119,8 @@ class MemoryOutbox:
                 return
             else:
                 self._evict(Lane.CONTROL)
+        if self.store is not None:
+            self.store.insert(message)  # on disk before put() returns: a kill cannot lose it
         self._lanes[message.lane].append(message)
         self._bytes += len(message.payload)
         self.enqueued += 1
@@ -89,6 +131,8 @@ class MemoryOutbox:
         victim = self._lanes[lane].popleft()
         self._bytes -= len(victim.payload)
         self.dropped[f"full_{lane.name.lower()}"] += 1
+        if self.store is not None:
+            self.store.delete(victim.msg_id)
 
     async def take(self, limit: int) -> list[OutgoingMessage]:
         """Up to `limit` messages, control first; waits while there are none."""
@@ -106,14 +150,19 @@ class MemoryOutbox:
         return batch
 
     def ack(self, message: OutgoingMessage, *, duplicate: bool) -> None:
+        if self.store is not None:
+            self.store.delete(message.msg_id)
         self._settle(message)
         self.published += 1
         self.duplicates += int(duplicate)
 
-    def reject(self, message: OutgoingMessage) -> None:
-        """The server refused it for good: counted, not retried."""
+    def reject(self, message: OutgoingMessage, reason: str) -> None:
+        """The server refused it for good: parked with the reason (kept on disk), not retried."""
+        if self.store is not None:
+            self.store.park(message.msg_id, reason)
         self._settle(message)
         self.rejected += 1
+        self.parked += 1
 
     def retry(self, messages: list[OutgoingMessage]) -> None:
         """Put messages back at the front of their lanes, in their original order."""
@@ -140,6 +189,7 @@ class MemoryOutbox:
             depth=len(self),
             depth_bytes=self._bytes,
             in_flight=len(self._in_flight),
+            parked=self.parked,
             oldest_age_s=(time.time() - min(oldest)) if oldest else None,
         )
 
@@ -147,3 +197,6 @@ class MemoryOutbox:
         self._in_flight.pop(message.msg_id, None)
         if not len(self) and not self._in_flight:
             self._idle.set()
+
+
+MemoryOutbox = Outbox  # the outbox without a store

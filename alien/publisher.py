@@ -18,7 +18,7 @@ import nats.js.errors
 from nats.js.api import PubAck
 
 from alien.link import NatsLink
-from alien.outbox import MemoryOutbox, OutgoingMessage
+from alien.outbox import Outbox, OutgoingMessage
 
 logger = logging.getLogger("alien.publisher")
 
@@ -28,7 +28,7 @@ _TRANSIENT_API_CODES = frozenset({500, 503})
 
 
 class Publisher:
-    def __init__(self, link: NatsLink, outbox: MemoryOutbox, *, window: int, timeout_s: float) -> None:
+    def __init__(self, link: NatsLink, outbox: Outbox, *, window: int, timeout_s: float) -> None:
         self.link = link
         self.outbox = outbox
         self.window = window
@@ -132,5 +132,5 @@ class Publisher:
         return retry
 
     def _reject(self, message: OutgoingMessage, reason: str) -> None:
-        self.outbox.reject(message)
+        self.outbox.reject(message, reason)
         logger.error("message %s on %s refused for good: %s", message.msg_id, message.subject, reason)

@@ -97,6 +97,7 @@ async def run(dialect: str, iterations: int, interval: float) -> bool:
             MOTHERSHIP_URL=emulator.url,
             NATS_URL=server.url,
             ALIEN_CONFIG_FILE=str(identity_file),
+            ALIEN_DATA_DIR=str(workdir / "data"),
             ALIEN_EXAMPLE_ITERATIONS=str(iterations),
             ALIEN_EXAMPLE_INTERVAL_S=str(interval),
         )

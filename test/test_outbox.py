@@ -49,7 +49,14 @@ async def test_retry_keeps_order_and_ids_and_ack_counts() -> None:
     assert [m.attempts for m in again] == [1, 1, 0]
     outbox.ack(again[0], duplicate=False)
     outbox.ack(again[1], duplicate=True)
-    outbox.reject(again[2])
+    outbox.reject(again[2], "too large")
     stats = outbox.stats()
-    assert (stats.published, stats.duplicates, stats.rejected, stats.depth, stats.in_flight) == (2, 1, 1, 0, 0)
+    assert (stats.published, stats.duplicates, stats.rejected, stats.parked, stats.depth, stats.in_flight) == (
+        2,
+        1,
+        1,
+        1,
+        0,
+        0,
+    )
     await outbox.wait_idle()  # returns at once: nothing queued or in flight

@@ -259,7 +259,10 @@ class MothershipEmulator:
         ctx = ApiContext(
             self._dialect, self._store, self._bearer_token, self._api_keys, self._events, self._nats_problem
         )
-        self._runner = web.AppRunner(build_app(ctx, self._recorder, self._faults), access_log=None)
+        # an emulator stops at once: a lingering keep-alive client must not hold it for 60 s
+        self._runner = web.AppRunner(
+            build_app(ctx, self._recorder, self._faults), access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()

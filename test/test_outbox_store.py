@@ -1,0 +1,174 @@
+"""The durable outbox: SQLite rows survive a restart (and a SIGKILL), with their ids."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alien import AlienClient, AlienConfig
+from alien.outbox import Lane, Outbox, OutgoingMessage
+from alien.outbox_store import OutboxStoreError, SqliteStore
+
+
+def _msg(msg_id: str, lane: Lane = Lane.TELEMETRY) -> OutgoingMessage:
+    return OutgoingMessage(msg_id, f"constellation.telemetry.o.e{msg_id}", f"payload-{msg_id}".encode(), lane)
+
+
+async def test_queued_messages_survive_a_reopen_in_order_with_their_ids(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    first = Outbox(100, SqliteStore(path))
+    for name in ("t1", "t2", "t3"):
+        first.put(_msg(name))
+    first.put(_msg("c1", Lane.CONTROL))
+    batch = await first.take(2)  # c1, t1 in flight...
+    first.ack(batch[0], duplicate=False)  # ...c1 acknowledged, t1 not: it must come back
+    (t2,) = [m for m in await first.take(1)]
+    first.reject(t2, "message size exceeds maximum allowed")
+    first.close()  # as a killed process would leave it: rows on disk
+
+    second = Outbox(100, SqliteStore(path))
+    assert second.restored == 2 and second.parked == 1
+    again = await second.take(10)
+    assert [(m.msg_id, m.payload, m.lane) for m in again] == [
+        ("t1", b"payload-t1", Lane.TELEMETRY),
+        ("t3", b"payload-t3", Lane.TELEMETRY),
+    ]
+    store = second.store
+    assert isinstance(store, SqliteStore)
+    assert store.parked() == [("t2", "constellation.telemetry.o.et2", "message size exceeds maximum allowed")]
+    second.close()
+
+
+def test_a_second_process_cannot_share_an_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    holder = SqliteStore(path)
+    with pytest.raises(OutboxStoreError, match="in use by another process"):
+        SqliteStore(path)
+    holder.close()
+    SqliteStore(path).close()  # free again once the holder is gone
+
+
+def test_a_corrupt_outbox_is_named_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(OutboxStoreError, match=f"{path}.*not a usable SQLite database"):
+        SqliteStore(path)
+    assert path.read_bytes() == b"this is not a database" * 100
+
+
+def test_each_identity_gets_its_own_outbox(tmp_path: Path) -> None:
+    a = AlienConfig(config_file=str(tmp_path / "sim-000.json"), data_dir=tmp_path / "d")
+    b = AlienConfig(config_file=str(tmp_path / "sim-001.json"), data_dir=tmp_path / "d")
+    assert a.outbox_path != b.outbox_path
+    assert AlienConfig().outbox_path == Path(".alien/outbox.alien_config.sqlite3")
+
+
+async def test_nats_killed_and_restarted_ten_times_while_publishing_loses_nothing(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    """Fault suite 1: SIGKILL + restart of nats-server x10 at 200 msg/s; every message once."""
+    emulator = make_emulator(dialect="v0.0.1")
+    sent: list[str] = []
+    async with AlienClient(make_config(emulator, nats_server)) as client:
+
+        async def publish_at_200_hz() -> None:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            while True:
+                sent.append(await client.publish_telemetry({"n": len(sent)}))
+                await asyncio.sleep(max(0.0, start + len(sent) / 200 - loop.time()))
+
+        publisher = asyncio.create_task(publish_at_200_hz())
+        for _ in range(10):
+            await asyncio.sleep(0.3)  # let some traffic through between faults (the fault's pace)
+            nats_server.kill()
+            await asyncio.sleep(0.3)  # an outage of 0.3 s
+            nats_server.restart()
+        publisher.cancel()
+        await asyncio.gather(publisher, return_exceptions=True)
+        assert await client.flush(60)
+        reconnects = client.link.reconnects
+    await emulator.wait_for_async(lambda: len(emulator.telemetry()) >= len(sent), 60, "every message in the stream")
+    ids = Counter(m.headers["Nats-Msg-Id"] for m in emulator.telemetry())
+    assert set(ids) == set(sent)
+    assert max(ids.values()) == 1  # exactly once
+    assert reconnects >= 10
+    assert len(sent) >= 1000
+
+
+ROBOT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from alien import AlienClient, AlienConfig
+
+    async def main():
+        client = AlienClient(AlienConfig())
+        await client.initialize()
+        n = 0
+        while True:
+            msg_id = await client.publish_telemetry({"n": n})
+            print(msg_id, flush=True)  # printed only after it is on disk
+            n += 1
+            await asyncio.sleep(1 / 200)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_killed_client_process_loses_nothing_it_accepted(
+    make_emulator: Any, nats_server: Any, tmp_path: Path
+) -> None:
+    """Fault suite 2: SIGKILL of the client mid-stream (NATS down meanwhile); a restart sends it all."""
+    emulator = make_emulator(dialect="v0.0.1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    env.update(
+        MOTHERSHIP_URL=emulator.url,
+        NATS_URL=nats_server.url,
+        ALIEN_CONFIG_FILE=str(tmp_path / "identity.json"),
+        ALIEN_DATA_DIR=str(tmp_path / "data"),
+    )
+    robot = subprocess.Popen(
+        [sys.executable, "-c", ROBOT],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert robot.stdout is not None
+    printed = [robot.stdout.readline().strip() for _ in range(200)]  # ~1 s of traffic
+    nats_server.kill()  # the link goes down: from now on everything waits in the outbox
+    printed += [robot.stdout.readline().strip() for _ in range(200)]
+    robot.send_signal(signal.SIGKILL)
+    robot.wait(10)
+    printed = [p for p in printed if p]
+    nats_server.restart()
+
+    async def restart_and_flush() -> tuple[int, bool]:
+        config = AlienConfig(
+            mothership_url=emulator.url,
+            nats_url=nats_server.url,
+            config_file=str(tmp_path / "identity.json"),
+            data_dir=tmp_path / "data",
+        )
+        async with AlienClient(config) as again:
+            return again.outbox.restored, await again.flush(30)
+
+    restored, flushed = asyncio.run(restart_and_flush())
+    assert flushed and restored > 0
+    emulator.wait_for(lambda: set(printed) <= {m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}, 30, "all")
+    ids = Counter(m.headers["Nats-Msg-Id"] for m in emulator.telemetry())
+    assert max(ids.values()) == 1
+    assert json.loads(emulator.telemetry()[0].data)["data"]["n"] == 0
