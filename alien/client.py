@@ -34,7 +34,12 @@ class AlienClient:
         self.config = config if config is not None else AlienConfig()
         self.mothership: MothershipClient | None = None
         self.link = NatsLink(self.config, name=f"alien-{self.config.entity_name or self.config.entity_type}")
-        self.outbox = Outbox(self.config.outbox_max_messages)
+        self.outbox = Outbox(
+            self.config.outbox_max_messages,
+            max_bytes=self.config.outbox_max_bytes,
+            max_age_s=self.config.outbox_max_age_s,
+            policy=self.config.outbox_full_policy,
+        )
         self.publisher = Publisher(
             self.link, self.outbox, window=self.config.publish_window, timeout_s=self.config.publish_timeout_s
         )

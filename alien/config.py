@@ -119,6 +119,14 @@ class AlienConfig(BaseSettings):
         description="publish_async calls in flight at once.",
     )
     outbox_max_messages: int = Field(default=10_000, ge=1)
+    outbox_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Payload bytes queued at most.")
+    outbox_max_age_s: float = Field(
+        default=86_400.0, ge=0, description="Telemetry older than this is dropped unsent (0: no age limit)."
+    )
+    outbox_full_policy: Literal["drop_oldest", "drop_newest"] = Field(
+        default="drop_oldest",
+        description="Which telemetry goes when a bound is reached; events are never dropped before telemetry.",
+    )
     outbox_durability: Literal["memory", "process", "power"] = Field(
         default="process",
         description="process: queued messages survive a killed process (SQLite WAL under data_dir); "

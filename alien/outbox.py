@@ -15,7 +15,9 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Protocol
+from typing import Literal, Protocol
+
+FullPolicy = Literal["drop_oldest", "drop_newest"]
 
 
 class Lane(IntEnum):
@@ -31,6 +33,7 @@ class OutgoingMessage:
     lane: Lane
     created: float = field(default_factory=time.time)
     attempts: int = 0
+    seq: int = 0  # order of entry into the outbox (assigned by it); retries go back by it
 
 
 class Store(Protocol):
@@ -58,8 +61,19 @@ class OutboxStats:
 class Outbox:
     """Bounded two-lane queue; `take` hands out messages, `ack`/`retry`/`reject` settle them."""
 
-    def __init__(self, max_messages: int, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        max_messages: int,
+        store: Store | None = None,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_age_s: float = 0.0,
+        policy: FullPolicy = "drop_oldest",
+    ) -> None:
         self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self.policy = policy
         self.store: Store | None = None
         self._lanes: dict[Lane, deque[OutgoingMessage]] = {Lane.CONTROL: deque(), Lane.TELEMETRY: deque()}
         self._in_flight: dict[str, OutgoingMessage] = {}
@@ -68,6 +82,7 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self.restored = 0
+        self._next_seq = 0
         self.enqueued = 0
         self.published = 0
         self.duplicates = 0
@@ -84,14 +99,18 @@ class Outbox:
         window drops what already arrived); what was queued before attaching is stored too.
         """
         self.store = store
+        already = {m.msg_id for lane in self._lanes.values() for m in lane}
         for lane in (Lane.CONTROL, Lane.TELEMETRY):
             for message in self._lanes[lane]:
                 store.insert(message)
         queued, self.parked = store.load()
-        queued = [m for m in queued if m.msg_id not in {q.msg_id for lane in self._lanes.values() for q in lane}]
+        queued = [m for m in queued if m.msg_id not in already]
         for message in reversed(queued):
             self._lanes[message.lane].appendleft(message)
             self._bytes += len(message.payload)
+        for index, message in enumerate(m for lane in self._lanes.values() for m in lane):
+            message.seq = index + 1
+        self._next_seq = len(self)
         self.restored = len(queued)
         if len(self):
             self._idle.clear()
@@ -105,49 +124,80 @@ class Outbox:
         return sum(len(q) for q in self._lanes.values())
 
     def put(self, message: OutgoingMessage) -> None:
-        """Queue `message`; when full, telemetry makes room first (every drop is counted).
+        """Queue `message`; when a bound is reached, telemetry makes room first (every drop counted).
 
-        The oldest queued telemetry is dropped; a telemetry message finding no telemetry to replace
-        is itself dropped; control messages (events, command results) are dropped only when nothing
-        but control is queued.
+        Policy `drop_oldest` (default) drops the oldest queued telemetry; `drop_newest` drops the
+        incoming telemetry instead (keeps the history). A telemetry message finding no telemetry to
+        replace is itself dropped; control messages (events, command results) are dropped only when
+        nothing but control is queued.
         """
-        if len(self) + len(self._in_flight) >= self.max_messages:
+        while self._full(len(message.payload)):
+            if message.lane is Lane.TELEMETRY and (self.policy == "drop_newest" or not self._lanes[Lane.TELEMETRY]):
+                self.dropped["full_telemetry"] += 1
+                return
             if self._lanes[Lane.TELEMETRY]:
-                self._evict(Lane.TELEMETRY)
-            elif message.lane is Lane.TELEMETRY or not self._lanes[Lane.CONTROL]:
+                self._evict(Lane.TELEMETRY, "full_telemetry")
+            elif self._lanes[Lane.CONTROL]:
+                self._evict(Lane.CONTROL, "full_control")
+            else:  # everything is in flight: nothing to make room with
                 self.dropped[f"full_{message.lane.name.lower()}"] += 1
                 return
-            else:
-                self._evict(Lane.CONTROL)
         if self.store is not None:
             self.store.insert(message)  # on disk before put() returns: a kill cannot lose it
+        self._next_seq += 1
+        message.seq = self._next_seq
         self._lanes[message.lane].append(message)
         self._bytes += len(message.payload)
         self.enqueued += 1
         self._idle.clear()
         self._available.set()
 
-    def _evict(self, lane: Lane) -> None:
+    def _full(self, incoming_bytes: int) -> bool:
+        return len(self) + len(self._in_flight) >= self.max_messages or (
+            self._bytes + incoming_bytes > self.max_bytes and len(self) > 0
+        )
+
+    def _evict(self, lane: Lane, reason: str) -> None:
         victim = self._lanes[lane].popleft()
         self._bytes -= len(victim.payload)
-        self.dropped[f"full_{lane.name.lower()}"] += 1
+        self.dropped[reason] += 1
         if self.store is not None:
             self.store.delete(victim.msg_id)
 
     async def take(self, limit: int) -> list[OutgoingMessage]:
-        """Up to `limit` messages, control first; waits while there are none."""
-        while not len(self):
+        """Up to `limit` messages: control first, then telemetry oldest first; waits while empty.
+
+        Telemetry older than `max_age_s` is dropped here (counted as `expired`). Behind a backlog
+        longer than the batch, the newest telemetry message rides along with the oldest ones, so
+        the operator sees where the robot is now while the history drains.
+        """
+        while True:
+            self._expire()
+            if len(self):
+                break
             self._available.clear()
             await self._available.wait()
         batch: list[OutgoingMessage] = []
-        for lane in (Lane.CONTROL, Lane.TELEMETRY):
-            queue = self._lanes[lane]
-            while queue and len(batch) < limit:
-                message = queue.popleft()
-                self._bytes -= len(message.payload)
-                self._in_flight[message.msg_id] = message
-                batch.append(message)
+        control, telemetry = self._lanes[Lane.CONTROL], self._lanes[Lane.TELEMETRY]
+        while control and len(batch) < limit:
+            batch.append(control.popleft())
+        if len(telemetry) > limit - len(batch) > 1:
+            batch.append(telemetry.pop())  # the freshest state, ahead of the backlog
+        while telemetry and len(batch) < limit:
+            batch.append(telemetry.popleft())
+        for message in batch:
+            self._bytes -= len(message.payload)
+            self._in_flight[message.msg_id] = message
         return batch
+
+    def _expire(self) -> None:
+        if self.max_age_s <= 0:
+            return
+        telemetry, horizon = self._lanes[Lane.TELEMETRY], time.time() - self.max_age_s
+        while telemetry and telemetry[0].created < horizon:
+            self._evict(Lane.TELEMETRY, "expired")
+        if not len(self) and not self._in_flight:
+            self._idle.set()
 
     def ack(self, message: OutgoingMessage, *, duplicate: bool) -> None:
         if self.store is not None:
@@ -165,11 +215,15 @@ class Outbox:
         self.parked += 1
 
     def retry(self, messages: list[OutgoingMessage]) -> None:
-        """Put messages back at the front of their lanes, in their original order."""
-        for message in reversed(messages):
+        """Put messages back where they were in their lanes (by entry order)."""
+        for message in sorted(messages, key=lambda m: m.seq, reverse=True):
             self._in_flight.pop(message.msg_id, None)
             message.attempts += 1
-            self._lanes[message.lane].appendleft(message)
+            lane = self._lanes[message.lane]
+            if lane and message.seq > lane[-1].seq:
+                lane.append(message)  # the fresh message taken from the tail goes back there
+            else:
+                lane.appendleft(message)
             self._bytes += len(message.payload)
         if messages:
             self._available.set()

@@ -46,7 +46,7 @@ async def test_retry_keeps_order_and_ids_and_ack_counts() -> None:
     outbox.retry(batch)
     again = await outbox.take(3)
     assert [m.msg_id for m in again] == ["t1", "t2", "t3"]
-    assert [m.attempts for m in again] == [1, 1, 0]
+    assert [m.attempts for m in again] == [1, 0, 1]  # the first batch was t1 and the freshest, t3
     outbox.ack(again[0], duplicate=False)
     outbox.ack(again[1], duplicate=True)
     outbox.reject(again[2], "too large")
@@ -60,3 +60,34 @@ async def test_retry_keeps_order_and_ids_and_ack_counts() -> None:
         0,
     )
     await outbox.wait_idle()  # returns at once: nothing queued or in flight
+
+
+async def test_the_freshest_telemetry_rides_ahead_of_a_backlog() -> None:
+    outbox = MemoryOutbox(100)
+    for i in range(10):
+        outbox.put(_msg(f"t{i}", Lane.TELEMETRY))
+    first = await outbox.take(4)
+    assert [m.msg_id for m in first] == ["t9", "t0", "t1", "t2"]
+    outbox.retry(first)  # a failed batch goes back where it came from
+    assert [m.msg_id for m in await outbox.take(100)] == [f"t{i}" for i in range(10)]
+
+
+def test_bytes_bound_and_drop_newest_policy() -> None:
+    by_bytes = MemoryOutbox(100, max_bytes=25)  # each message is 10 bytes
+    for name in ("t1", "t2", "t3"):
+        by_bytes.put(_msg(name, Lane.TELEMETRY))
+    assert by_bytes.stats().depth == 2 and by_bytes.dropped == {"full_telemetry": 1}
+    keep_history = MemoryOutbox(2, policy="drop_newest")
+    for name in ("t1", "t2", "t3"):
+        keep_history.put(_msg(name, Lane.TELEMETRY))
+    assert [m.msg_id for m in keep_history._lanes[Lane.TELEMETRY]] == ["t1", "t2"]
+
+
+async def test_old_telemetry_expires_unsent_and_is_counted() -> None:
+    outbox = MemoryOutbox(100, max_age_s=60)
+    stale = _msg("old", Lane.TELEMETRY)
+    stale.created -= 120
+    outbox.put(stale)
+    outbox.put(_msg("new", Lane.TELEMETRY))
+    assert [m.msg_id for m in await outbox.take(10)] == ["new"]
+    assert outbox.dropped == {"expired": 1}
