@@ -15,14 +15,24 @@ from typing import Any
 from alien import registration
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.config import AlienConfig
-from alien.errors import NotInitializedError
+from alien.errors import MothershipUnavailableError, NotInitializedError, ServerError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient, nearest_status
 from alien.outbox import Lane, Outbox, OutboxStats, OutgoingMessage
 from alien.outbox_store import SqliteStore
 from alien.publisher import Publisher
 from alien.telemetry import encode_event, encode_telemetry, position
-from alien.wire import command_subject, dumps, event_subject, new_message_id, subject_token, telemetry_subject
+from alien.wire import (
+    ENTITY_PLACEHOLDER,
+    ORG_PLACEHOLDER,
+    command_subject,
+    dumps,
+    event_subject,
+    fill_ids,
+    new_message_id,
+    subject_token,
+    telemetry_subject,
+)
 
 logger = logging.getLogger("alien")
 
@@ -41,7 +51,11 @@ class AlienClient:
             policy=self.config.outbox_full_policy,
         )
         self.publisher = Publisher(
-            self.link, self.outbox, window=self.config.publish_window, timeout_s=self.config.publish_timeout_s
+            self.link,
+            self.outbox,
+            window=self.config.publish_window,
+            timeout_s=self.config.publish_timeout_s,
+            fill_ids=self._fill_ids,
         )
         self._dispatcher = CommandDispatcher(
             self._report_command,
@@ -94,9 +108,32 @@ class AlienClient:
             await self.mothership.close()
         self.mothership = MothershipClient(self.config)
         await self.mothership.__aenter__()
-        await registration.ensure_registered(self.config, self.mothership)
+        await self._register()
         self.config.save()
         await self._connect_nats()
+
+    async def _register(self) -> None:
+        """Register, waiting as long as the mothership is unreachable.
+
+        A robot may boot before its network; meanwhile telemetry and events wait in the outbox.
+        """
+        assert self.mothership is not None
+        delay = self.config.retry_backoff_s
+        while True:
+            try:
+                await registration.ensure_registered(self.config, self.mothership)
+                return
+            except (MothershipUnavailableError, ServerError) as exc:
+                if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
+                    raise  # a server that answers with an error will answer it again
+                logger.warning(
+                    "cannot register yet (%s); trying again in %.1fs (%d message(s) waiting)",
+                    exc,
+                    delay,
+                    len(self.outbox),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.retry_backoff_max_s)
 
     async def _connect_nats(self) -> None:
         if self._intake is not None:  # initialize() retried after a failure past this point
@@ -104,7 +141,7 @@ class AlienClient:
             await self.link.close()
         await self.link.connect()
         self.publisher.start()
-        org_id, entity_id = self._ids()
+        org_id, entity_id = self._registered_ids()
         self._intake = CommandIntake(
             self.link, command_subject(org_id, entity_id), f"alien-{entity_id}", self._dispatcher
         )
@@ -158,7 +195,7 @@ class AlienClient:
         A status the server does not store (e.g. `returning`) is stored as the nearest one it
         accepts; the event carries the exact status either way.
         """
-        org_id, entity_id = self._ids()
+        org_id, entity_id = self._registered_ids()
         assert self.mothership is not None
         # The event goes first, over NATS: an unreachable REST API must not hold it back.
         dialect = self.mothership.dialect
@@ -223,10 +260,24 @@ class AlienClient:
 
     # --- internals ---
     def _ids(self) -> tuple[str, str]:
+        """The ids for subjects and payloads; placeholders until registered.
+
+        The outbox holds such messages, and the publisher fills the ids in once they are known.
+        """
+        org_id, entity_id = self.config.org_id, self.config.entity_id
+        if not org_id or not entity_id:
+            return ORG_PLACEHOLDER, ENTITY_PLACEHOLDER
+        return subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id")
+
+    def _registered_ids(self) -> tuple[str, str]:
         org_id, entity_id = self.config.org_id, self.config.entity_id
         if not org_id or not entity_id:
             raise NotInitializedError("the device is not registered yet; await client.initialize() first")
         return subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id")
+
+    def _fill_ids(self, subject: str, payload: bytes) -> tuple[str, bytes]:
+        org_id, entity_id = self._registered_ids()
+        return fill_ids(subject, payload, org_id, entity_id)
 
     def _enqueue(self, subject: str, payload: bytes, lane: Lane) -> str:
         message = OutgoingMessage(new_message_id(), subject, payload, lane)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 
 import nats.errors
 import nats.js.errors
@@ -28,7 +29,16 @@ _TRANSIENT_API_CODES = frozenset({500, 503})
 
 
 class Publisher:
-    def __init__(self, link: NatsLink, outbox: Outbox, *, window: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        link: NatsLink,
+        outbox: Outbox,
+        *,
+        window: int,
+        timeout_s: float,
+        fill_ids: Callable[[str, bytes], tuple[str, bytes]] = lambda subject, payload: (subject, payload),
+    ) -> None:
+        self.fill_ids = fill_ids
         self.link = link
         self.outbox = outbox
         self.window = window
@@ -90,16 +100,17 @@ class Publisher:
         for message in batch:
             # nats-py's publish_async takes a permit before it sends and never gives it back when
             # the send raises: so nothing is sent that would raise (too large, link down).
-            if len(message.payload) > nc.max_payload:
-                self._reject(message, f"{len(message.payload)} bytes exceed the server's max_payload {nc.max_payload}")
+            subject, payload = self.fill_ids(message.subject, message.payload)  # queued before registration?
+            if len(payload) > nc.max_payload:
+                self._reject(message, f"{len(payload)} bytes exceed the server's max_payload {nc.max_payload}")
                 continue
             if not nc.is_connected:
                 retry.append(message)
                 continue
             try:
                 future = await js.publish_async(
-                    message.subject,
-                    message.payload,
+                    subject,
+                    payload,
                     wait_stall=self.timeout_s,
                     headers={"Nats-Msg-Id": message.msg_id},
                 )

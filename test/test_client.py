@@ -12,7 +12,7 @@ from typing import Any
 import nats
 import pytest
 
-from alien import AlienClient, AlienConfig, IdentityFileError, NatsAuthError, NotFoundError, NotInitializedError
+from alien import AlienClient, AlienConfig, IdentityFileError, NatsAuthError, NotFoundError
 from alien.outbox import Lane, OutgoingMessage
 
 DIALECTS = ["v0.0.1", "v0.1"]
@@ -104,10 +104,31 @@ async def test_corrupt_identity_file_stops_before_any_registration(
     assert identity_file.read_text() == "{broken"
 
 
-async def test_publishing_before_initialize_is_a_clear_error(make_config: Callable[..., AlienConfig]) -> None:
-    client = AlienClient(make_config())
-    with pytest.raises(NotInitializedError, match="initialize"):
-        await client.publish_telemetry({"x": 1})
+async def test_mothership_down_at_first_boot_telemetry_waits_and_goes_out_after_registration(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    """Fault suite 3: REST down at first boot; registered when it returns; buffered telemetry delivered."""
+    emulator = make_emulator(dialect="v0.0.1")
+    emulator.set_unavailable(True)
+    client = AlienClient(make_config(emulator, nats_server, retry_backoff_s=0.05, retry_backoff_max_s=0.2))
+    queued = [await client.publish_telemetry({"n": n}) for n in range(50)]  # produced before registration
+    queued.append(await client.publish_event("boot_note", {"early": True}))
+    starting = asyncio.create_task(client.initialize())
+    await emulator.wait_for_async(lambda: sum(r.status == 503 for r in emulator.requests()) >= 3, 10, "retries")
+    assert not starting.done() and client.config.entity_id is None
+    emulator.set_unavailable(False)
+    await asyncio.wait_for(starting, 20)
+    assert await client.flush(10)
+    org_id, entity_id = client.config.org_id, client.config.entity_id
+    await client.close()
+    await emulator.wait_for_async(
+        lambda: len(emulator.telemetry()) >= 50 and emulator.events(), 10, "buffered messages"
+    )
+    assert {m.headers["Nats-Msg-Id"] for m in emulator.telemetry()} == set(queued[:50])
+    assert {m.subject for m in emulator.telemetry()} == {f"constellation.telemetry.{org_id}.{entity_id}"}
+    assert all(m.json()["entity_id"] == entity_id for m in emulator.telemetry())
+    (early,) = [m for m in emulator.events() if m.subject.endswith(".boot_note")]
+    assert early.subject == f"constellation.events.{org_id}.boot_note" and early.json()["entity_id"] == entity_id
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
