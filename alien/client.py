@@ -66,6 +66,7 @@ class AlienClient:
         )
         self._intake: CommandIntake | None = None
         self._replies: set[asyncio.Task[None]] = set()
+        self._stats_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._running = False
         self._closed = False
@@ -112,6 +113,27 @@ class AlienClient:
         self.config.save()
         await self._connect_nats()
 
+    async def _log_stats(self) -> None:
+        """Once a period, the outbox counters at INFO, when there is anything to say."""
+        while True:
+            await asyncio.sleep(self.config.stats_log_interval_s)
+            stats = self.stats()
+            waiting = stats.depth + stats.in_flight
+            if waiting or stats.dropped or stats.parked or stats.duplicates or self.link.reconnects:
+                age = f"{stats.oldest_age_s:.1f}s" if stats.oldest_age_s is not None else "-"
+                logger.info(
+                    "outbox: %d waiting (%d bytes queued, oldest %s), %d published, %d duplicates, dropped %s, "
+                    "%d parked, %d reconnects",
+                    waiting,
+                    stats.depth_bytes,
+                    age,
+                    stats.published,
+                    stats.duplicates,
+                    stats.dropped or "none",
+                    stats.parked,
+                    self.link.reconnects,
+                )
+
     async def _register(self) -> None:
         """Register, waiting as long as the mothership is unreachable.
 
@@ -141,6 +163,8 @@ class AlienClient:
             await self.link.close()
         await self.link.connect()
         self.publisher.start()
+        if self._stats_task is None and self.config.stats_log_interval_s > 0:
+            self._stats_task = asyncio.create_task(self._log_stats(), name="alien-stats")
         org_id, entity_id = self._registered_ids()
         self._intake = CommandIntake(
             self.link, command_subject(org_id, entity_id), f"alien-{entity_id}", self._dispatcher
@@ -253,6 +277,8 @@ class AlienClient:
                     )
                     self.outbox.dropped["closed_unsent"] += left.depth + left.in_flight
         await self.publisher.stop()
+        if self._stats_task is not None:
+            self._stats_task.cancel()
         await self.link.close(max(0.1, deadline - loop.time()))
         self.outbox.close()
         if self.mothership is not None:

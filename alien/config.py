@@ -132,6 +132,9 @@ class AlienConfig(BaseSettings):
         description="process: queued messages survive a killed process (SQLite WAL under data_dir); "
         "power: also a power cut (fsync per message); memory: nothing survives a restart.",
     )
+    stats_log_interval_s: float = Field(
+        default=60.0, ge=0, description="Outbox counters logged at INFO this often when non-zero (0: never)."
+    )
     command_dedupe_window_s: float = Field(
         default=600.0, gt=0, description="A command_id seen within this window is never executed again."
     )

@@ -49,6 +49,8 @@ class ClientSnapshot:
     duplicates: int
     dropped: int
     rejected: int
+    parked: int
+    oldest_age_s: float | None
     reconnects: int
     last_publish_latency_s: float | None
 
@@ -125,11 +127,19 @@ class ThreadedClient:
             enqueued=stats.enqueued,
             published=stats.published,
             duplicates=stats.duplicates,
-            dropped=sum(stats.dropped.values()),
+            dropped=sum(list(stats.dropped.values())),  # list(): a snapshot, the loop may add a key
             rejected=stats.rejected,
+            parked=stats.parked,
+            oldest_age_s=self._oldest_age(),
             reconnects=client.link.reconnects,
             last_publish_latency_s=client.publisher.last_latency_s,
         )
+
+    def _oldest_age(self) -> float | None:
+        try:
+            return self.client.outbox.stats().oldest_age_s
+        except RuntimeError:  # the loop changed the queue while this thread looked: next time
+            return None
 
     # --- on the loop thread ---
     def _run_loop(self) -> None:

@@ -175,6 +175,8 @@ def _status(node_name: str, snap: ClientSnapshot, received: dict[str, int], fixe
         "duplicates": snap.duplicates,
         "dropped": snap.dropped,
         "rejected": snap.rejected,
+        "parked": snap.parked,
+        "oldest_queued_age_s": "" if snap.oldest_age_s is None else f"{snap.oldest_age_s:.1f}",
         "reconnects": snap.reconnects,
         "fixes_not_sent": fixes_dropped,
         "last_publish_latency_ms": ""

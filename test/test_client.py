@@ -395,3 +395,18 @@ async def _until(predicate: Callable[[], bool]) -> None:
     """Bounded by the caller's wait_for; checks on each loop turn of a short tick."""
     while not predicate():
         await asyncio.sleep(0.02)
+
+
+async def test_outbox_counters_are_logged_while_non_zero(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    caplog.set_level("INFO", logger="alien")
+    async with AlienClient(make_config(emulator, nats_server, stats_log_interval_s=0.1)) as client:
+        nats_server.kill()
+        await asyncio.wait_for(_until(lambda: not client.link.connected.is_set()), 10)
+        for n in range(3):
+            await client.publish_telemetry({"n": n})
+        await asyncio.wait_for(_until(lambda: any("outbox: 3 waiting" in r.message for r in caplog.records)), 10)
+        nats_server.restart()
+        assert await client.flush(20)
