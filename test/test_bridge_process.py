@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,54 @@ def test_bad_parameter_is_a_clear_error_and_exit_code(make_emulator: Any, nats_s
     )
     assert run.returncode == 2
     assert "fix.qos" in run.stderr and "sometimes" in run.stderr and "best_effort" in run.stderr
+
+
+def test_a_killed_bridge_process_loses_nothing_it_accepted(
+    ros_peer: tuple[Node, SingleThreadedExecutor], make_emulator: Any, nats_server: Any, tmp_path: Path
+) -> None:
+    """Fault suite 2 for the ROS bridge: SIGKILL while NATS is down; a restart delivers the outbox."""
+    import sqlite3
+
+    emulator = make_emulator(dialect="v0.0.1")
+    node, executor = ros_peer
+    fix_pub = node.create_publisher(NavSatFix, "gps/fix", 10)
+    params = _params_file(tmp_path, emulator, nats_server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    command = [*_bridge_command(), "--ros-args", "--params-file", str(params), "-p", f"data_dir:={tmp_path / 'data'}"]
+    counter = iter(range(1_000_000))
+
+    def publish() -> None:
+        fix = NavSatFix(latitude=10.0 + next(counter) / 1e5, longitude=20.0)
+        fix.status.status = NavSatStatus.STATUS_FIX
+        fix_pub.publish(fix)
+
+    bridge = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        republish_until(executor, publish, lambda: len(emulator.telemetry()) >= 5, 30, "telemetry flowing", 0.02)
+        nats_server.kill()  # the link goes down: positions now wait in the bridge's outbox
+        deadline = time.monotonic() + 1.5
+        republish_until(executor, publish, lambda: time.monotonic() > deadline, 5, "an outage", 0.02)
+        bridge.send_signal(signal.SIGKILL)
+        bridge.wait(10)
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+    outbox = tmp_path / "data" / "outbox.identity.sqlite3"
+    db = sqlite3.connect(outbox)  # what the killed process had accepted and not yet sent
+    try:
+        waiting = {row[0] for row in db.execute("SELECT msg_id FROM messages WHERE parked_reason IS NULL")}
+    finally:
+        db.close()
+    assert len(waiting) >= 10
+
+    nats_server.restart()
+    again = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        emulator.wait_for(
+            lambda: waiting <= {m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}, 30, "the outbox delivered"
+        )
+    finally:
+        again.send_signal(signal.SIGINT)
+        again.wait(30)
+    ids = [m.headers["Nats-Msg-Id"] for m in emulator.telemetry()]
+    assert len(ids) == len(set(ids))  # exactly once
