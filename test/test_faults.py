@@ -89,8 +89,13 @@ async def test_an_outage_longer_than_the_bound_drops_the_oldest_telemetry_in_bou
 
         nats_server.restart()
         assert await client.flush(30)
+        published = client.stats().published
+    assert published == bound
+    await emulator.wait_for_async(lambda: len(_stream_ids(emulator)) >= bound, 15, f"{bound} messages")
     ids = _stream_ids(emulator)
-    assert set(ids) == set(sent[-bound:])  # the newest 500: the oldest were the ones dropped
+    kept = [n for n, msg_id in enumerate(sent) if msg_id in ids]
+    # the newest 500: the oldest were the ones dropped
+    assert set(ids) == set(sent[-bound:]), f"kept message numbers {kept[:3]}..{kept[-3:]}, not {total - bound}.."
     assert max(ids.values()) == 1
 
 
@@ -103,17 +108,21 @@ async def test_a_message_the_stream_refuses_is_parked_and_the_rest_keep_flowing(
         first = await client.publish_telemetry({"n": 1})
         too_big = await client.publish_telemetry({"n": 2, "blob": "x" * (100 * KIB)})
         last = await client.publish_telemetry({"n": 3})
-        assert await client.flush(10)
+        await emulator.wait_for_async(lambda: {first, last} <= set(_stream_ids(emulator)), 10, "both small messages")
+        # One PubAck round trip settles the refused one too; 5 s is more than twice publish_timeout_s.
+        flushed = await client.flush(5)
         stats = client.stats()
-        assert (stats.parked, stats.rejected, stats.published) == (1, 1, 2)
         store = client.outbox.store
         assert isinstance(store, SqliteStore)
-        ((parked_id, subject, reason),) = store.parked()
-        print(f"\nparked {parked_id} on {subject}: {reason}")
+        parked = store.parked()
+        print(f"\nflushed={flushed}, {stats.parked} parked, {stats.rejected} rejected, {stats.published} published")
+        print(f"parked rows: {parked}")
+    assert flushed
+    assert (stats.parked, stats.rejected, stats.published) == (1, 1, 2)
+    ((parked_id, subject, reason),) = parked
     assert parked_id == too_big
     assert subject.startswith("constellation.telemetry.")
     assert "10054" in reason and "message size exceeds maximum allowed" in reason
-    await emulator.wait_for_async(lambda: {first, last} <= set(_stream_ids(emulator)), 10, "both small messages")
     ids = _stream_ids(emulator)
     assert set(ids) == {first, last}
     assert max(ids.values()) == 1
@@ -149,7 +158,11 @@ async def test_a_cut_network_path_is_noticed_by_pings_and_nothing_is_lost_or_dou
     make_emulator: Any, nats_server: NatsServer, make_config: Callable[..., AlienConfig]
 ) -> None:
     """Fault suite 6: nats-server SIGSTOPped (connections open, nothing answered) while publishing."""
-    emulator = make_emulator(dialect="v0.0.1")
+    # The emulator's connection is cut too. Its consumers probe with nc.flush(timeout=1); a PONG
+    # arriving after that timeout makes nats-py's read loop die (InvalidStateError in
+    # _process_pong), leaving a deaf connection until the ping timer calls it stale. Fast pings
+    # make that (and the cut itself) short for the emulator as they do for the client.
+    emulator = make_emulator(dialect="v0.0.1", nats_options={"ping_interval": 0.5, "max_outstanding_pings": 2})
     config = make_config(emulator, nats_server, nats_ping_interval_s=0.5, nats_max_outstanding_pings=2)
     sent: dict[str, list[str]] = {"before": [], "during": [], "after": []}
     phase = "before"
