@@ -56,15 +56,7 @@ class LegacyDialect:
         self, name: str, entity_type: str, status: str, position: dict[str, Any] | None, metadata: dict[str, Any]
     ) -> dict[str, Any]:
         # v0.0.1 has no first-class name: the design document keeps it in metadata.
-        body: dict[str, Any] = {
-            "entity_type": entity_type,
-            "status": status,
-            "priority": "normal",
-            "metadata": {"name": name, **metadata},
-        }
-        if position:
-            body["position"] = position
-        return body
+        return _entity_body(entity_type, status, position, {"name": name, **metadata})
 
     def unwrap(self, body: Any) -> Any:
         data = body.get("data") if isinstance(body, dict) else None
@@ -99,19 +91,19 @@ class V01Dialect:
     def entity_body(
         self, name: str, entity_type: str, status: str, position: dict[str, Any] | None, metadata: dict[str, Any]
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": name,
-            "entity_type": entity_type,
-            "status": status,
-            "priority": "normal",
-            "metadata": metadata,
-        }
-        if position:
-            body["position"] = position
-        return body
+        return {"name": name, **_entity_body(entity_type, status, position, metadata)}
 
     def unwrap(self, body: Any) -> Any:
         return _normalize(body)
+
+
+def _entity_body(
+    entity_type: str, status: str, position: dict[str, Any] | None, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"entity_type": entity_type, "status": status, "priority": "normal", "metadata": metadata}
+    if position:
+        body["position"] = position
+    return body
 
 
 def dialect_for(name: Dialect) -> DialectSpec:
