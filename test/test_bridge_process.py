@@ -12,15 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from ros_support import republish_until, ros_context
+from ros_support import republish_until
 from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,18 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def _bridge_command() -> list[str]:
     script = shutil.which("bridge", path=str(Path(sys.executable).parent))
     return [script] if script else [sys.executable, "-m", "alien_ros.main"]
-
-
-@pytest.fixture
-def ros_peer() -> Iterator[tuple[Node, SingleThreadedExecutor]]:
-    with ros_context() as context:
-        executor = SingleThreadedExecutor(context=context)
-        node = Node("robot_under_test", context=context)
-        executor.add_node(node)
-        yield node, executor
-        executor.remove_node(node)
-        node.destroy_node()
-        executor.shutdown()
 
 
 def _params_file(tmp_path: Path, emulator: Any, nats_server: Any) -> Path:
@@ -64,14 +49,14 @@ def _params_file(tmp_path: Path, emulator: Any, nats_server: Any) -> Path:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_console_script_bridges_another_process_and_stops_cleanly(
-    ros_peer: tuple[Node, SingleThreadedExecutor],
+    ros: dict[str, Any],
     make_emulator: Any,
     nats_server: Any,
     tmp_path: Path,
     stop_signal: signal.Signals,
 ) -> None:
     emulator = make_emulator(dialect="v0.0.1")
-    node, executor = ros_peer
+    node, executor = ros["helper"], ros["executor"]  # the robot under test, in this process
     fix_pub = node.create_publisher(NavSatFix, "gps/fix", 10)
     battery_pub = node.create_publisher(BatteryState, "battery_state", 10)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
@@ -141,13 +126,13 @@ def test_bad_parameter_is_a_clear_error_and_exit_code(make_emulator: Any, nats_s
 
 
 def test_a_killed_bridge_process_loses_nothing_it_accepted(
-    ros_peer: tuple[Node, SingleThreadedExecutor], make_emulator: Any, nats_server: Any, tmp_path: Path
+    ros: dict[str, Any], make_emulator: Any, nats_server: Any, tmp_path: Path
 ) -> None:
     """Fault suite 2 for the ROS bridge: SIGKILL while NATS is down; a restart delivers the outbox."""
     import sqlite3
 
     emulator = make_emulator(dialect="v0.1")  # keeps telemetry: the restarted server knows the ids
-    node, executor = ros_peer
+    node, executor = ros["helper"], ros["executor"]  # the robot under test, in this process
     fix_pub = node.create_publisher(NavSatFix, "gps/fix", 10)
     params = _params_file(tmp_path, emulator, nats_server)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
