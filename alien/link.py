@@ -44,6 +44,7 @@ class NatsLink:
         self._on_reconnect: list[Listener] = []
         self._fatal: asyncio.Future[BaseException] | None = None
         self._waiting_logged = False
+        self._outage_logged = False
 
     @property
     def nc(self) -> NatsClient:
@@ -118,6 +119,12 @@ class NatsLink:
             )
             self._waiting_logged = True
             return
+        if isinstance(exc, (OSError, asyncio.TimeoutError)):
+            # reconnect attempts during an outage: said once per outage, then quietly
+            log = logger.debug if self._outage_logged else logger.warning
+            log("NATS still unreachable (%s); retrying", exc or type(exc).__name__)
+            self._outage_logged = True
+            return
         logger.error("NATS error: %s", fatal or exc or type(exc).__name__)
 
     async def _disconnected_cb(self) -> None:
@@ -128,6 +135,7 @@ class NatsLink:
 
     async def _reconnected_cb(self) -> None:
         self.reconnects += 1
+        self._outage_logged = False
         self.connected.set()
         logger.info("reconnected to NATS at %s (reconnect #%d)", _shown_url(self._nc), self.reconnects)
         for listener in self._on_reconnect:

@@ -78,8 +78,13 @@ class Publisher:
 
     async def _run(self) -> None:
         while True:
-            batch = await self.outbox.take(self.window)
+            # Wait for the link first: a batch taken during an outage would sit in flight, out of
+            # reach of the outbox's bounds and age limit, until the reconnect.
             await self.link.connected.wait()
+            batch = await self.outbox.take(self.window)
+            if not self.link.connected.is_set():
+                self.outbox.retry(batch)
+                continue
             failed = await self._publish(batch)
             if failed:
                 self.outbox.retry(failed)
@@ -122,11 +127,12 @@ class Publisher:
                 retry.append(message)
                 continue
             pending.append((message, future))
+        timed_out: list[tuple[OutgoingMessage, str, bytes]] = []
         for message, future in pending:
             try:
                 ack = await asyncio.wait_for(future, max(0.0, started + self.timeout_s - loop.time()))
             except asyncio.TimeoutError:
-                retry.append(message)
+                timed_out.append((message, *self.fill_ids(message.subject, message.payload)))
             except nats.js.errors.APIError as exc:
                 if exc.code in _TRANSIENT_API_CODES:
                     retry.append(message)
@@ -138,9 +144,42 @@ class Publisher:
             else:
                 self.outbox.ack(message, duplicate=bool(ack.duplicate))
                 self.last_latency_s = loop.time() - started
+        for index, (message, subject, payload) in enumerate(timed_out):
+            if not await self._publish_one(message, subject, payload, retry):
+                retry.extend(m for m, _, _ in timed_out[index + 1 :])  # the server is not answering
+                break
         if retry:
             logger.debug("%d message(s) will be retried with their ids", len(retry))
         return retry
+
+    async def _publish_one(
+        self, message: OutgoingMessage, subject: str, payload: bytes, retry: list[OutgoingMessage]
+    ) -> bool:
+        """A message whose asynchronous ack never came, sent again on its own, synchronously.
+
+        Two causes, both resolved this way: an ack lost when the link dropped (the same id makes
+        the server answer `duplicate`), and nats-py 2.16 never completing an async publish the
+        server refused (nats-io/nats.py#985): the synchronous call surfaces the refusal.
+        """
+        if not self.link.is_connected:
+            retry.append(message)
+            return False
+        try:
+            ack = await self.link.js.publish(
+                subject, payload, timeout=self.timeout_s, headers={"Nats-Msg-Id": message.msg_id}
+            )
+        except nats.js.errors.APIError as exc:
+            if exc.code in _TRANSIENT_API_CODES:
+                retry.append(message)
+            else:
+                self._reject(message, str(exc))
+        except Exception as exc:  # noqa: BLE001 - still no answer: retried later with the same id
+            logger.debug("publish of %s failed again: %r", message.msg_id, exc)
+            retry.append(message)
+            return False
+        else:
+            self.outbox.ack(message, duplicate=bool(ack.duplicate))
+        return True
 
     def _reject(self, message: OutgoingMessage, reason: str) -> None:
         self.outbox.reject(message, reason)

@@ -63,24 +63,29 @@ async def test_an_outage_longer_than_the_bound_drops_the_oldest_telemetry_in_bou
     """Fault suite 4: 20,000 x 1 KB while nats-server is down; 500 kept, the rest dropped and counted."""
     emulator = make_emulator(dialect="v0.0.1")
     total, bound = 20_000, 500
+    # 500 x ~1.1 KB is well under the byte bound: here the message bound is the one that binds
     config = make_config(emulator, nats_server, outbox_max_messages=bound, outbox_max_bytes=2 * MIB)
     sent: list[str] = []
     async with AlienClient(config) as client:
+        loop = asyncio.get_running_loop()
         nats_server.kill()
         await _until(lambda: not client.link.connected.is_set(), 5, "the client notices the server is gone")
         gc.collect()
         rss_before = _rss_bytes()
+        began = loop.time()
         for n in range(total):
             # ~1 KB of incompressible text per message; 20 MB in all, 0.5 MB of it may be kept
             sent.append(await client.publish_telemetry({"n": n, "blob": os.urandom(512).hex()}))
             if n % 100 == 99:
                 await asyncio.sleep(0)  # a producer yields to the loop now and then, as a real one does
+        enqueue_s = loop.time() - began
         gc.collect()
         rss_growth = _rss_bytes() - rss_before
         stats = client.stats()
         print(
-            f"\noutage: {total} messages queued, depth {stats.depth} (+{stats.in_flight} in flight), "
-            f"{stats.depth_bytes} bytes, dropped {stats.dropped}, RSS grew {rss_growth / MIB:.2f} MiB"
+            f"\noutage: {total} messages queued in {enqueue_s:.2f}s, depth {stats.depth} "
+            f"(+{stats.in_flight} in flight), {stats.depth_bytes} bytes, dropped {stats.dropped}, "
+            f"RSS grew {rss_growth / MIB:.2f} MiB"
         )
         assert stats.depth + stats.in_flight <= bound
         assert stats.depth <= bound
@@ -96,6 +101,31 @@ async def test_an_outage_longer_than_the_bound_drops_the_oldest_telemetry_in_bou
     kept = [n for n, msg_id in enumerate(sent) if msg_id in ids]
     # the newest 500: the oldest were the ones dropped
     assert set(ids) == set(sent[-bound:]), f"kept message numbers {kept[:3]}..{kept[-3:]}, not {total - bound}.."
+    assert max(ids.values()) == 1
+
+
+async def test_the_byte_bound_holds_during_an_outage_too(
+    make_emulator: Any, nats_server: NatsServer, make_config: Callable[..., AlienConfig]
+) -> None:
+    """Fault suite 4b: with room for many messages but only 256 KiB, bytes bind; drops counted, the newest kept."""
+    emulator = make_emulator(dialect="v0.0.1")
+    total, max_bytes = 2_000, 256 * KIB
+    config = make_config(emulator, nats_server, outbox_max_messages=10_000, outbox_max_bytes=max_bytes)
+    async with AlienClient(config) as client:
+        nats_server.kill()
+        await _until(lambda: not client.link.connected.is_set(), 5, "the client notices the server is gone")
+        sent = [await client.publish_telemetry({"n": n, "blob": os.urandom(512).hex()}) for n in range(total)]
+        stats = client.stats()
+        print(f"\nbyte bound: depth {stats.depth} ({stats.depth_bytes} bytes), dropped {stats.dropped}")
+        assert stats.depth_bytes <= max_bytes
+        assert stats.depth < total // 2  # ~1.1 KB each: about 230 fit
+        assert stats.dropped.get("full_telemetry", 0) == total - stats.depth - stats.in_flight
+        nats_server.restart()
+        assert await client.flush(15)
+        kept = stats.depth + stats.in_flight
+    await emulator.wait_for_async(lambda: len(_stream_ids(emulator)) >= kept, 10, f"{kept} messages")
+    ids = _stream_ids(emulator)
+    assert set(ids) == set(sent[-kept:])
     assert max(ids.values()) == 1
 
 
@@ -195,14 +225,17 @@ async def test_a_cut_network_path_is_noticed_by_pings_and_nothing_is_lost_or_dou
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
         assert await client.flush(15)
+        drained_s = loop.time() - resumed_at
         stats = client.stats()
     print(
         f"\ncut noticed after {detected_s:.2f}s (ping 0.5 s x 2 outstanding), reconnected {reconnect_s:.2f}s "
-        f"after resume; sent {[len(v) for v in sent.values()]} before/during/after, "
-        f"{stats.duplicates} duplicate acks"
+        f"after resume, all acknowledged {drained_s:.2f}s after resume; sent {[len(v) for v in sent.values()]} "
+        f"before/during/after, {stats.duplicates} duplicate acks"
     )
     assert 0.5 <= detected_s <= 3.0
     assert all(sent.values())
+    # publish_telemetry never waited for the dead link: the producer kept its 100 Hz through the cut
+    assert len(sent["during"]) >= 0.8 * 100 * (resumed_at - cut_at)
     everything = [msg_id for ids in sent.values() for msg_id in ids]
     await emulator.wait_for_async(lambda: set(everything) <= set(_stream_ids(emulator)), 15, "every message")
     ids = _stream_ids(emulator)
