@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _WAKE_S = 0.1  # wait_for also re-checks predicates that read state outside the recorder
 _JS_TIMEOUT_S = 2.0  # JetStream API calls; short so recovery after a server restart is quick
+_STOP_STEP_S = 2.5  # each step of stop(); three of them stay well inside its 10 s
 
 
 class MothershipEmulator:
@@ -270,16 +271,24 @@ class MothershipEmulator:
         self._url = f"http://{self._host}:{port}"
 
     async def _astop(self) -> None:
+        # Every step is bounded: after nats-server restarts a processor can sit in a nats-py call
+        # that is slow to give up (a deaf connection), and stopping must not hang on it.
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), _STOP_STEP_S)
+        except asyncio.TimeoutError:
+            log.warning("emulator: processors did not stop within %.0fs; abandoning them", _STOP_STEP_S)
         self._tasks.clear()
         if self._runner is not None:
-            await self._runner.cleanup()
+            try:
+                await asyncio.wait_for(self._runner.cleanup(), _STOP_STEP_S)
+            except asyncio.TimeoutError:
+                log.warning("emulator: HTTP server did not stop within %.0fs", _STOP_STEP_S)
             self._runner = None
         if self._nc is not None and not self._nc.is_closed:
             try:
-                await asyncio.wait_for(self._nc.close(), 5.0)
+                await asyncio.wait_for(self._nc.close(), _STOP_STEP_S)
             except (asyncio.TimeoutError, nats.errors.Error):
                 pass
         self._nc = None
