@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import nats
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
@@ -119,7 +120,7 @@ class NatsLink:
             )
             self._waiting_logged = True
             return
-        if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        if isinstance(exc, (OSError, asyncio.TimeoutError, nats.errors.StaleConnectionError)):
             # reconnect attempts during an outage: said once per outage, then quietly
             log = logger.debug if self._outage_logged else logger.warning
             log("NATS still unreachable (%s); retrying", exc or type(exc).__name__)
