@@ -67,6 +67,7 @@ class AlienClient:
         self._intake: CommandIntake | None = None
         self._replies: set[asyncio.Task[None]] = set()
         self._stats_task: asyncio.Task[None] | None = None
+        self.registration_error: str | None = None  # why registration is still being retried
         self._stopped = asyncio.Event()
         self._running = False
         self._closed = False
@@ -144,10 +145,12 @@ class AlienClient:
         while True:
             try:
                 await registration.ensure_registered(self.config, self.mothership)
+                self.registration_error = None
                 return
             except (MothershipUnavailableError, ServerError) as exc:
                 if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
                     raise  # a server that answers with an error will answer it again
+                self.registration_error = str(exc)
                 logger.warning(
                     "cannot register yet (%s); trying again in %.1fs (%d message(s) waiting)",
                     exc,

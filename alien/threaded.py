@@ -24,12 +24,10 @@ from alien.channels import TelemetryChannels
 from alien.client import AlienClient
 from alien.commands import CommandHandler, Prepare
 from alien.config import AlienConfig
-from alien.errors import ConfigError, IdentityFileError, MothershipUnavailableError, NatsAuthError, ServerError
 from alien.wire import utc_timestamp
 
 logger = logging.getLogger("alien.threaded")
 
-_FATAL = (ConfigError, IdentityFileError, NatsAuthError)
 _MAX_HELD_EVENTS = 1000
 
 
@@ -118,7 +116,7 @@ class ThreadedClient:
             state = "disconnected"
         return ClientSnapshot(
             state=state,
-            error=self.error,
+            error=self.error or client.registration_error,
             org_id=client.config.org_id,
             entity_id=client.config.entity_id,
             dialect=client.mothership.dialect if client.mothership else None,
@@ -151,26 +149,14 @@ class ThreadedClient:
         self._startup = asyncio.create_task(self._initialize(), name="alien-startup")
 
     async def _initialize(self) -> None:
-        delay = self.client.config.retry_backoff_s
-        while True:
-            self.state = "registering"
-            try:
-                await self.client.initialize()
-                break
-            except _FATAL as exc:
-                self._fail(exc)
-                return
-            except (MothershipUnavailableError, ServerError) as exc:
-                if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
-                    self._fail(exc)  # a server that answers with an error will answer it again
-                    return
-                self.error = str(exc)
-                logger.warning("mothership not reachable yet (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.client.config.retry_backoff_max_s)
-            except Exception as exc:  # noqa: BLE001 - anything else is reported, not raised into a thread
-                self._fail(exc)
-                return
+        # initialize() itself waits for an unreachable mothership and NATS (retrying forever);
+        # what it raises cannot succeed by retrying: configuration, identity file, credentials.
+        self.state = "registering"
+        try:
+            await self.client.initialize()
+        except Exception as exc:  # noqa: BLE001 - reported (state failed), not raised into a thread
+            self._fail(exc)
+            return
         self.state, self.error = "connected", None
         self.channels.set_ready()
         self._event("bootsequence", {"device_id": self.device_id})
