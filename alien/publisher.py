@@ -99,7 +99,7 @@ class Publisher:
         js = self.link.js
         loop = asyncio.get_running_loop()
         started = loop.time()
-        pending: list[tuple[OutgoingMessage, asyncio.Future[PubAck]]] = []
+        pending: list[tuple[OutgoingMessage, str, bytes, asyncio.Future[PubAck]]] = []
         retry: list[OutgoingMessage] = []
         nc = self.link.nc
         for message in batch:
@@ -126,13 +126,13 @@ class Publisher:
                 logger.debug("publish of %s deferred: %r", message.msg_id, exc)
                 retry.append(message)
                 continue
-            pending.append((message, future))
+            pending.append((message, subject, payload, future))
         timed_out: list[tuple[OutgoingMessage, str, bytes]] = []
-        for message, future in pending:
+        for message, subject, payload, future in pending:
             try:
                 ack = await asyncio.wait_for(future, max(0.0, started + self.timeout_s - loop.time()))
             except asyncio.TimeoutError:
-                timed_out.append((message, *self.fill_ids(message.subject, message.payload)))
+                timed_out.append((message, subject, payload))
             except nats.js.errors.APIError as exc:
                 if exc.code in _TRANSIENT_API_CODES:
                     retry.append(message)

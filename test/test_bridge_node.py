@@ -191,19 +191,27 @@ def test_a_yaml_mapped_topic_arrives_as_json(ros: dict[str, Any], make_emulator:
     assert len(data["orientation_covariance"]) == 9
 
 
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"mappings": ["odd"], "mappings.odd.topic": "odd", "mappings.odd.type": "nav2_msgs/msg/NotInstalled"},
+        {
+            "commands": ["navigate"],
+            "commands.navigate.kind": "action",
+            "commands.navigate.type": "nav2_msgs/action/NavigateToPose",
+            "commands.navigate.target": "navigate_to_pose",
+        },
+    ],
+    ids=["topic mapping", "command mapping"],
+)
 def test_a_mapping_naming_a_missing_type_fails_at_startup(
-    ros: dict[str, Any], make_emulator: Any, nats_server: Any
+    ros: dict[str, Any], make_emulator: Any, nats_server: Any, mapping: dict[str, Any]
 ) -> None:
     from alien_ros.message_types import MessageTypeError
 
     emulator = make_emulator(dialect="v0.0.1")
-    overrides = [
-        Parameter("mothership_url", value=emulator.url),
-        Parameter("nats_url", value=nats_server.url),
-        Parameter("mappings", value=["odd"]),
-        Parameter("mappings.odd.topic", value="odd"),
-        Parameter("mappings.odd.type", value="nav2_msgs/msg/NotInstalled"),
-    ]
+    values = {"mothership_url": emulator.url, "nats_url": nats_server.url, **mapping}
+    overrides = [Parameter(name, value=value) for name, value in values.items()]
     with pytest.raises(MessageTypeError, match="nav2_msgs"):
         BridgeNode(context=ros["context"], parameter_overrides=overrides)
 

@@ -314,27 +314,6 @@ def test_jetstream_intake_delivers_to_the_router(
     spin_until(ros["executor"], lambda: bool(received), 5, "the Empty")
 
 
-def test_a_command_mapped_to_a_missing_type_fails_at_startup(
-    ros: dict[str, Any], make_emulator: Any, nats_server: Any
-) -> None:
-    from rclpy.parameter import Parameter
-
-    from alien_ros.bridge_node import BridgeNode
-    from alien_ros.message_types import MessageTypeError
-
-    emulator = make_emulator(dialect="v0.0.1")
-    overrides = [
-        Parameter("mothership_url", value=emulator.url),
-        Parameter("nats_url", value=nats_server.url),
-        Parameter("commands", value=["navigate"]),
-        Parameter("commands.navigate.kind", value="action"),
-        Parameter("commands.navigate.type", value="nav2_msgs/action/NavigateToPose"),
-        Parameter("commands.navigate.target", value="navigate_to_pose"),
-    ]
-    with pytest.raises(MessageTypeError, match="nav2_msgs"):
-        BridgeNode(context=ros["context"], parameter_overrides=overrides)
-
-
 def test_the_robot_commands_example_file_loads(ros: dict[str, Any], make_emulator: Any, start_bridge: Any) -> None:
     path = Path(__file__).resolve().parents[1] / "config" / "robot_commands.yaml"
     params = yaml.safe_load(path.read_text())["alien_bridge"]["ros__parameters"]
