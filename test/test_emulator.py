@@ -794,7 +794,7 @@ def _read_until(proc: subprocess.Popen[bytes], needle: str, timeout: float) -> l
 def test_main_runs_in_the_foreground_until_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "alien.testing", "--dialect", "v0.1"],
+        [sys.executable, "-m", "alien.testing", "--dialect", "v0.1", "--release", "rc"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -802,6 +802,7 @@ def test_main_runs_in_the_foreground_until_sigterm() -> None:
     try:
         lines = _read_until(proc, "Ctrl-C", timeout=20)
         url = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("mothership emulator"))
+        assert any("release rc" in line for line in lines)
         assert url.startswith("http://127.0.0.1:")
         assert any(DEFAULT_API_KEY in line for line in lines)
         with urllib.request.urlopen(f"{url}/health", timeout=5) as resp:

@@ -19,6 +19,7 @@ from nats.js.api import StreamConfig
 from alien.testing import (
     NatsServer,
     NatsServerError,
+    NkeyUser,
     find_nats_server_binary,
     generate_nkey_user,
     make_tls_files,
@@ -160,6 +161,58 @@ async def test_nkey_auth() -> None:
             await round_trip(server.url, nkeys_seed_str=other_seed)
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):
             await round_trip(server.url)
+
+
+@pytest.mark.asyncio
+async def test_users_carry_permissions() -> None:
+    """Several users at once, each with its own allow/deny lists (what an edge key gets)."""
+    edge_seed, edge_public = generate_nkey_user()
+    plain_seed, plain_public = generate_nkey_user()
+    edge = NkeyUser(edge_public, {"publish": {"allow": ["edge.>"], "deny": ["edge.secret"]}, "subscribe": ["_INBOX.>"]})
+    with NatsServer(
+        user="admin",
+        password="pw-for-test",
+        user_permissions={"publish": ["admin.>", "edge.>"], "subscribe": [">"], "allow_responses": True},
+        nkey_users=[edge, plain_public],  # a bare public key: no restrictions, as before
+    ) as server:
+        admin = await connect(server.url, user="admin", password="pw-for-test")
+        sub = await admin.subscribe("edge.>")
+        await admin.flush()
+        errors: list[str] = []
+        changed = asyncio.Condition()
+
+        async def record(exc: Exception) -> None:
+            async with changed:
+                errors.append(str(exc).lower())
+                changed.notify_all()
+
+        async def reported(text: str) -> None:
+            async with changed:
+                await asyncio.wait_for(changed.wait_for(lambda: any(text in e for e in errors)), 2)
+
+        nc = await nats.connect(server.url, nkeys_seed_str=edge_seed, allow_reconnect=False, error_cb=record)
+        try:
+            for subject in ("edge.secret", "elsewhere", "edge.ok"):
+                await nc.publish(subject, b"x")
+            await nc.flush()
+            assert (await sub.next_msg(timeout=2)).subject == "edge.ok"  # the denied ones never arrived
+            await reported('publish to "edge.secret"')
+            await reported('publish to "elsewhere"')
+            await nc.subscribe("edge.>")
+            await reported('subscription to "edge.>"')
+        finally:
+            await nc.close()
+            await admin.close()
+        await round_trip(server.url, nkeys_seed_str=plain_seed)
+
+
+def test_permissions_are_checked_early() -> None:
+    _, public = generate_nkey_user()
+    for bad in ({"pub": ["a"]}, {"publish": "a.>"}, {"publish": {"allow": ["a"], "maybe": []}}, {"allow_responses": 3}):
+        with pytest.raises(ValueError):
+            NatsServer(nkey_users=[NkeyUser(public, bad)])
+    with pytest.raises(ValueError, match="need a user"):
+        NatsServer(user_permissions={"publish": ["a"]})
 
 
 def test_token_with_users_is_refused_early() -> None:

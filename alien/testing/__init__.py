@@ -6,13 +6,17 @@ Nothing here is imported by the alien client at run time; tests and the demo use
 from alien.testing.emulator import (
     DEFAULT_API_KEY,
     DEFAULT_BEARER_TOKEN,
+    EdgeKey,
     MothershipEmulator,
     ReceivedMessage,
     RequestRecord,
+    edge_permissions,
+    mint_edge_key,
 )
 from alien.testing.nats_server import (
     NatsServer,
     NatsServerError,
+    NkeyUser,
     TlsFiles,
     find_nats_server_binary,
     free_port,
@@ -23,14 +27,18 @@ from alien.testing.nats_server import (
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_BEARER_TOKEN",
+    "EdgeKey",
     "MothershipEmulator",
     "NatsServer",
     "NatsServerError",
+    "NkeyUser",
     "ReceivedMessage",
     "RequestRecord",
     "TlsFiles",
+    "edge_permissions",
     "find_nats_server_binary",
     "free_port",
     "generate_nkey_user",
     "make_tls_files",
+    "mint_edge_key",
 ]

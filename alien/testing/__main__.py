@@ -12,13 +12,16 @@ import threading
 from types import FrameType
 
 from alien.testing.emulator import DEFAULT_API_KEY, DEFAULT_BEARER_TOKEN, MothershipEmulator
-from alien.testing.emulator.contract import DIALECTS
+from alien.testing.emulator.contract import DIALECTS, RELEASES
 from alien.testing.nats_server import NatsServer, NatsServerError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m alien.testing", description=__doc__)
     parser.add_argument("--dialect", choices=DIALECTS, default="v0.0.1", help="REST dialect (default v0.0.1)")
+    parser.add_argument(
+        "--release", choices=RELEASES, default="v0.1.1", help="v0.1 server line: v0.1.1 or rc (default v0.1.1)"
+    )
     parser.add_argument("--nats-port", type=int, default=0, help="NATS client port, 0 = a free port")
     parser.add_argument("--http-port", type=int, default=0, help="REST port, 0 = a free port")
     parser.add_argument("--store-dir", default=None, help="keep JetStream data here (default: temporary)")
@@ -43,12 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     except NatsServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.dialect == "v0.0.1" and args.release != "v0.1.1":
+        print("error: --release needs --dialect v0.1", file=sys.stderr)
+        nats_server.stop()
+        return 2
     emulator = MothershipEmulator(
-        nats_server.url, dialect=args.dialect, port=args.http_port, command_processor=not args.no_command_processor
+        nats_server.url,
+        dialect=args.dialect,
+        release=args.release,
+        port=args.http_port,
+        command_processor=not args.no_command_processor,
     )
     try:
         emulator.start()
-        print(f"mothership emulator ({args.dialect}): {emulator.url}")
+        line = args.dialect if args.dialect == "v0.0.1" else f"{args.dialect}, release {args.release}"
+        print(f"mothership emulator ({line}): {emulator.url}")
         print(f"NATS (JetStream domain constellation, no auth): {nats_server.url}")
         if args.dialect == "v0.0.1":
             print(f"dev bearer token: {DEFAULT_BEARER_TOKEN}")

@@ -11,6 +11,11 @@ Load it from test/conftest.py with ``pytest_plugins = ["alien.testing.fixtures"]
   dialects configure CONSTELLATION_TELEMETRY differently.
 - ``make_emulator(**kwargs)``: build and start more (defaults to the ``nats_server`` URL);
   all are stopped after the test.
+- ``v01_deployment``: a :class:`~alien.testing.deployment.V01Deployment` started for the test: its
+  own nats-server (the emulator as privileged user ``mothership``, edge keys as NKey users with the
+  permissions their API-key scopes get on the release) and a v0.1 emulator. Parametrize indirectly
+  with a dict of its fields, e.g. ``{"release": "rc", "scopes": [...], "tls": True, "kv": False,
+  "extra_edges": {"other": {"org_id": "other-org"}}}``; ``release`` defaults to ``v0.1.1``.
 
 Start times are collected and summarised at the end of the run.
 """
@@ -23,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from alien.testing.deployment import V01Deployment
 from alien.testing.emulator import MothershipEmulator
 from alien.testing.nats_server import NatsServer
 
@@ -76,6 +82,19 @@ def emulator(
 @pytest.fixture
 def emulator_v01(make_emulator: Callable[..., MothershipEmulator]) -> MothershipEmulator:
     return make_emulator(dialect="v0.1")
+
+
+@pytest.fixture
+def v01_deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[V01Deployment]:
+    params: dict[str, Any] = dict(getattr(request, "param", None) or {})
+    deployment = V01Deployment(workdir=tmp_path_factory.mktemp("v01"), **params)
+    deployment.start()
+    if deployment.nats_server.start_seconds is not None:
+        _START_TIMES["nats-server"].append(deployment.nats_server.start_seconds)
+    try:
+        yield deployment
+    finally:
+        deployment.stop()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,8 @@ from typing import Any
 __all__ = [
     "NatsServer",
     "NatsServerError",
+    "NkeyUser",
+    "Permissions",
     "TlsFiles",
     "find_nats_server_binary",
     "free_port",
@@ -65,6 +68,57 @@ class TlsFiles:
         if with_client_cert and self.client_cert_file and self.client_key_file:
             ctx.load_cert_chain(str(self.client_cert_file), str(self.client_key_file))
         return ctx
+
+
+# nats-server authorization permissions, as its config file spells them:
+# {"publish": ["a.>"] | {"allow": [...], "deny": [...]}, "subscribe": ..., "allow_responses": True | {...}}
+Permissions = Mapping[str, Any]
+_PERMISSION_KEYS = frozenset({"publish", "subscribe", "allow_responses"})
+
+
+@dataclass(frozen=True)
+class NkeyUser:
+    """An NKey user (public key ``U...``) with optional NATS permissions (None: may do anything)."""
+
+    public_key: str
+    permissions: Permissions | None = None
+
+
+def check_permissions(permissions: Permissions) -> dict[str, Any]:
+    """Validate a permissions mapping (see :data:`Permissions`) and return it as plain JSON data."""
+    unknown = set(permissions) - _PERMISSION_KEYS
+    if unknown:
+        raise ValueError(f"unknown permission keys {sorted(unknown)}; use {sorted(_PERMISSION_KEYS)}")
+    out: dict[str, Any] = {}
+    for direction in ("publish", "subscribe"):
+        if direction not in permissions:
+            continue
+        value = permissions[direction]
+        if isinstance(value, Mapping):
+            extra = set(value) - {"allow", "deny"}
+            if extra:
+                raise ValueError(f"{direction}: unknown keys {sorted(extra)}; use allow/deny")
+            out[direction] = {k: _subjects(f"{direction}.{k}", v) for k, v in value.items()}
+        else:
+            out[direction] = {"allow": _subjects(direction, value)}
+    if "allow_responses" in permissions:
+        responses = permissions["allow_responses"]
+        if isinstance(responses, Mapping):
+            extra = set(responses) - {"max", "expires"}
+            if extra:
+                raise ValueError(f"allow_responses: unknown keys {sorted(extra)}; use max/expires")
+            out["allow_responses"] = dict(responses)
+        elif isinstance(responses, bool):
+            out["allow_responses"] = responses
+        else:
+            raise ValueError("allow_responses is a bool or {max, expires}")
+    return out
+
+
+def _subjects(where: str, value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(s, str) and s for s in value):
+        raise ValueError(f"{where} must be a list of subjects")
+    return list(value)
 
 
 def free_port() -> int:
@@ -183,6 +237,17 @@ def _conf_str(value: str | Path) -> str:
     return json.dumps(str(value))
 
 
+def _maybe_check(permissions: Permissions | None) -> dict[str, Any] | None:
+    return None if permissions is None else check_permissions(permissions)
+
+
+def _user_entry(identity: str, permissions: dict[str, Any] | None) -> str:
+    """One ``authorization.users`` entry; the config format reads JSON for the permissions block."""
+    if permissions is None:
+        return f"{{{identity}}}"
+    return f"{{{identity}, permissions: {json.dumps(permissions)}}}"
+
+
 class NatsServer:
     """A real nats-server on 127.0.0.1 with JetStream; see the module docstring."""
 
@@ -194,7 +259,8 @@ class NatsServer:
         token: str | None = None,
         user: str | None = None,
         password: str | None = None,
-        nkey_users: list[str] | None = None,
+        user_permissions: Permissions | None = None,
+        nkey_users: Sequence[str | NkeyUser] | None = None,
         tls: TlsFiles | None = None,
         jetstream_domain: str | None = "constellation",
         extra_config: str = "",
@@ -205,6 +271,8 @@ class NatsServer:
             raise ValueError("token auth cannot be combined with user/password or NKey users")
         if (user is None) != (password is None):
             raise ValueError("user and password go together")
+        if user_permissions is not None and user is None:
+            raise ValueError("user_permissions need a user")
         self._binary = find_nats_server_binary(binary)
         self._own_store = store_dir is None
         self._store_root: Path | None = None if store_dir is None else Path(store_dir)
@@ -214,7 +282,10 @@ class NatsServer:
         self._token = token
         self._user = user
         self._password = password
-        self._nkey_users = list(nkey_users or [])
+        self._user_permissions = None if user_permissions is None else check_permissions(user_permissions)
+        self._nkey_users = [
+            (u, None) if isinstance(u, str) else (u.public_key, _maybe_check(u.permissions)) for u in nkey_users or []
+        ]
         self._tls = tls
         self._domain = jetstream_domain
         self._extra_config = extra_config
@@ -373,8 +444,9 @@ class NatsServer:
             return ["authorization {", f"  token: {_conf_str(self._token)}", "}"]
         users: list[str] = []
         if self._user is not None and self._password is not None:
-            users.append(f"{{user: {_conf_str(self._user)}, password: {_conf_str(self._password)}}}")
-        users.extend(f"{{nkey: {_conf_str(public)}}}" for public in self._nkey_users)
+            entry = f"user: {_conf_str(self._user)}, password: {_conf_str(self._password)}"
+            users.append(_user_entry(entry, self._user_permissions))
+        users.extend(_user_entry(f"nkey: {_conf_str(public)}", perms) for public, perms in self._nkey_users)
         if not users:
             return []
         return ["authorization {", "  users: [", *(f"    {u}" for u in users), "  ]", "}"]

@@ -9,11 +9,14 @@ from alien.testing.emulator.contract import (
     DEFAULT_BEARER_TOKEN,
     DEFAULT_ORG_ID,
     KV_BUCKET,
+    QUARANTINE_STREAM,
     Dialect,
+    Release,
     StreamSpec,
     stream_specs,
 )
-from alien.testing.emulator.records import ReceivedMessage, RequestRecord
+from alien.testing.emulator.edge_auth import EdgeKey, edge_permissions, mint_edge_key
+from alien.testing.emulator.records import QuarantinedMessage, ReceivedMessage, RequestRecord, TelemetryVerdict
 from alien.testing.emulator.server import MothershipEmulator
 
 __all__ = [
@@ -21,10 +24,17 @@ __all__ = [
     "DEFAULT_BEARER_TOKEN",
     "DEFAULT_ORG_ID",
     "KV_BUCKET",
+    "QUARANTINE_STREAM",
     "Dialect",
+    "EdgeKey",
     "MothershipEmulator",
+    "QuarantinedMessage",
     "ReceivedMessage",
+    "Release",
     "RequestRecord",
     "StreamSpec",
+    "TelemetryVerdict",
+    "edge_permissions",
+    "mint_edge_key",
     "stream_specs",
 ]

@@ -14,6 +14,10 @@ from nats.js.api import DiscardPolicy, RetentionPolicy
 
 Dialect = Literal["v0.0.1", "v0.1"]
 DIALECTS: tuple[Dialect, ...] = ("v0.0.1", "v0.1")
+# The v0.1 dialect's server release lines (MOTHERSHIP_CONTRACT.md §2, §3): the tagged release
+# v0.1.1 and the release-candidate line with the strict telemetry envelope ("rc").
+Release = Literal["v0.1.1", "rc"]
+RELEASES: tuple[Release, ...] = ("v0.1.1", "rc")
 
 # §1 v0.0.1: the dev bearer token.
 DEFAULT_BEARER_TOKEN = "constellation-dev-token"
@@ -21,17 +25,28 @@ DEFAULT_BEARER_TOKEN = "constellation-dev-token"
 DEFAULT_API_KEY = "c4_test_alien_dev"
 API_KEY_PREFIXES = ("c4_live_", "c4_test_")
 SCOPE_ADMIN = "admin"
-SCOPES = frozenset(
+REST_SCOPES = frozenset({"organizations:read", "organizations:write", "entities:read", "entities:write", SCOPE_ADMIN})
+# NATS scopes by release (the server turns them into the key's NKey permissions, see edge_auth.py).
+# v0.1.1: pkg/services/embedded-nats/nats.go BuildNATSPermissions, pkg/authz/apikey_scopes.go.
+NATS_SCOPES_V011 = frozenset(
+    {"nats:telemetry", "nats:commands", "nats:commands:write", "nats:entities", "nats:events", "nats:all"}
+)
+# rc: pkg/shared/scopes.go (one data-plane direction per scope; nats:all and nats:telemetry are gone).
+NATS_SCOPES_RC = frozenset(
     {
-        "organizations:read",
-        "organizations:write",
-        "entities:read",
-        "entities:write",
-        "nats:publish",
-        "nats:subscribe",
-        SCOPE_ADMIN,
+        "nats:telemetry:write",
+        "nats:commands:read",
+        "nats:commands:write",
+        "nats:entities:read",
+        "nats:entities:write",
+        "nats:events:read",
+        "nats:events:write",
     }
 )
+NATS_SCOPES: dict[Release, frozenset[str]] = {"v0.1.1": NATS_SCOPES_V011, "rc": NATS_SCOPES_RC}
+# Accepted for old callers; no real release knows them (they grant nothing on NATS).
+LEGACY_NATS_SCOPES = frozenset({"nats:publish", "nats:subscribe"})
+SCOPES = REST_SCOPES | NATS_SCOPES_V011 | NATS_SCOPES_RC | LEGACY_NATS_SCOPES
 # §1 v0.1: a first boot already has this organization.
 DEFAULT_ORG_ID = "default"
 SERVICE_NAME = "constellation-overwatch"
@@ -89,14 +104,39 @@ class StreamSpec:
     max_age_s: float
     allow_rollup: bool
     allow_direct: bool
-    consumer: str
+    consumer: str | None  # None: the server runs no consumer on it (the quarantine stream)
     kind: str  # which record list the consumer feeds: entity_events, events, telemetry, commands
 
 
-def stream_specs(dialect: Dialect) -> tuple[StreamSpec, ...]:
-    """§2 table, exactly; the telemetry row differs by dialect."""
+# rc: poison messages are moved here (pkg/shared/subjects.go StreamQuarantine / SubjectQuarantineAll,
+# created in pkg/services/embedded-nats/nats.go CreateConstellationStreams).
+QUARANTINE_STREAM = "CONSTELLATION_QUARANTINE"
+QUARANTINE_SUBJECT = "constellation.quarantine"
+# pkg/services/workers/base.go: quarantineAfterDeliveries, record subject token of "TelemetryWorker"
+QUARANTINE_AFTER_DELIVERIES = 3
+
+
+def stream_specs(dialect: Dialect, release: Release = "v0.1.1") -> tuple[StreamSpec, ...]:
+    """§2 table, exactly; the telemetry row differs by dialect, and rc adds the quarantine stream."""
     legacy = dialect == "v0.0.1"
     hour = 3600.0
+    quarantine = (
+        StreamSpec(
+            QUARANTINE_STREAM,
+            QUARANTINE_SUBJECT + ".>",
+            RetentionPolicy.LIMITS,
+            120.0,
+            512 * KIB,
+            DiscardPolicy.OLD,
+            10_000,
+            64 * MIB,
+            7 * 24 * hour,
+            False,
+            False,
+            None,
+            "",
+        ),
+    )
     return (
         StreamSpec(
             "CONSTELLATION_ENTITIES",
@@ -158,10 +198,16 @@ def stream_specs(dialect: Dialect) -> tuple[StreamSpec, ...]:
             "command-processor",
             "commands",
         ),
-    )
+    ) + (quarantine if dialect == "v0.1" and release == "rc" else ())
 
 
-# The real server's durable consumer settings (CreateDurableConsumer).
+# The real server's durable consumer settings (CreateDurableConsumer). MaxDeliver is 3 up to
+# v0.1.1 and 5 on rc, which quarantines after 3 deliveries instead (nats.go of each release).
 CONSUMER_ACK_WAIT_S = 30.0
 CONSUMER_MAX_DELIVER = 3
+CONSUMER_MAX_DELIVER_RC = 5
 CONSUMER_MAX_ACK_PENDING = 1000
+
+
+def consumer_max_deliver(dialect: Dialect, release: Release) -> int:
+    return CONSUMER_MAX_DELIVER_RC if dialect == "v0.1" and release == "rc" else CONSUMER_MAX_DELIVER

@@ -34,13 +34,14 @@ from alien.testing.emulator import legacy_api, v01_api
 from alien.testing.emulator.contract import (
     CONSUMER_ACK_WAIT_S,
     CONSUMER_MAX_ACK_PENDING,
-    CONSUMER_MAX_DELIVER,
     ENTITIES_SUBJECT,
     KV_BUCKET,
     KV_HISTORY,
     MIB,
     Dialect,
+    Release,
     StreamSpec,
+    consumer_max_deliver,
     stream_specs,
 )
 from alien.testing.emulator.store import Row, Store
@@ -67,13 +68,13 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
     )
 
 
-def consumer_config(spec: StreamSpec) -> ConsumerConfig:
+def consumer_config(spec: StreamSpec, max_deliver: int) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=spec.consumer,
         filter_subject=spec.subject,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=CONSUMER_ACK_WAIT_S,
-        max_deliver=CONSUMER_MAX_DELIVER,
+        max_deliver=max_deliver,
         max_ack_pending=CONSUMER_MAX_ACK_PENDING,
         deliver_policy=DeliverPolicy.ALL,
         replay_policy=ReplayPolicy.INSTANT,
@@ -83,14 +84,19 @@ def consumer_config(spec: StreamSpec) -> ConsumerConfig:
 class ServerObjects:
     """Create-or-verify the server's streams, consumers and KV bucket."""
 
-    def __init__(self, js: JetStreamContext, dialect: Dialect, command_processor: bool) -> None:
+    def __init__(
+        self, js: JetStreamContext, dialect: Dialect, command_processor: bool, release: Release = "v0.1.1"
+    ) -> None:
         self._js = js
         self._dialect = dialect
-        self.specs = stream_specs(dialect)
+        self._release = release
+        self.specs = stream_specs(dialect, release)
         self.command_processor = command_processor
         self.kv: KeyValue | None = None
 
     def runs_consumer(self, spec: StreamSpec) -> bool:
+        if spec.consumer is None:
+            return False
         return spec.name != "CONSTELLATION_COMMANDS" or self.command_processor
 
     async def ensure_all(self) -> None:
@@ -107,13 +113,20 @@ class ServerObjects:
             await self._js.update_stream(config)
         except nats.js.errors.NotFoundError:
             await self._js.add_stream(config)
+        if spec.consumer is None:
+            return
         try:
             await self._js.consumer_info(spec.name, spec.consumer)
             present = True
         except nats.js.errors.NotFoundError:
             present = False
+        wanted = consumer_config(spec, consumer_max_deliver(self._dialect, self._release))
         if self.runs_consumer(spec) and not present:
-            await self._js.add_consumer(spec.name, consumer_config(spec))
+            await self._js.add_consumer(spec.name, wanted)
+        elif self.runs_consumer(spec) and self._dialect == "v0.1" and self._release == "rc":
+            # rc updates existing consumers so retry budgets change on upgrade (nats.go
+            # CreateDurableConsumer); older servers leave an existing consumer alone.
+            await self._js.add_consumer(spec.name, wanted)
         elif not self.runs_consumer(spec) and present:
             # A deployment without command-processor: one left in the store would refuse
             # every other consumer on the work queue (§2, err_code 10100).
@@ -130,6 +143,7 @@ class ServerObjects:
                     history=KV_HISTORY,
                     max_bytes=512 * MIB,
                     storage=StorageType.FILE,
+                    direct=True,  # nats.go CreateKeyValue (the real server's client) allows direct get
                 )
             )
 

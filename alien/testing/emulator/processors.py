@@ -41,26 +41,63 @@ class _Outcome(enum.Enum):
     REFUSED = "refused"  # the server answered with an error status
 
 
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+def received(msg: Msg) -> ReceivedMessage:
+    return ReceivedMessage(
+        subject=msg.subject, data=msg.data, headers=dict(msg.headers or {}), stream_seq=msg.metadata.sequence.stream
+    )
+
+
+async def settle(msg: Msg, spec: StreamSpec, action: str = "ack") -> None:
+    """Settle one message: ack, nak or term.
+
+    Work-queue acks are confirmed (ack_sync) so a message recorded afterwards is already gone
+    from the stream: tests can rely on that ordering.
+    """
+    try:
+        if action == "ack" and spec.retention == RetentionPolicy.WORK_QUEUE:
+            await msg.ack_sync(timeout=_ACK_TIMEOUT_S)
+        elif action == "ack":
+            await msg.ack()
+        elif action == "nak":
+            await msg.nak()  # no delay: redelivered at once, as the real worker's msg.Nak()
+        else:
+            await msg.term()
+    except (nats.errors.Error, asyncio.TimeoutError) as exc:
+        # Not settled: the server redelivers after AckWait, as a real server would.
+        log.warning("%s: %s failed (%s)", spec.consumer, action, type(exc).__name__)
+
+
+def ack_and_record(spec: StreamSpec, record: Callable[[ReceivedMessage], None]) -> Handler:
+    """The plain processor: ack each message, then record it."""
+
+    async def handle(msg: Msg) -> None:
+        await settle(msg, spec)
+        record(received(msg))
+
+    return handle
+
+
 class PullProcessor:
-    """Consume ``spec.consumer`` on ``spec.name``: ack each message, then record it."""
+    """Consume ``spec.consumer`` on ``spec.name`` with ``handler`` (which acks, naks or terms)."""
 
     def __init__(
         self,
         nc: NATS,
         spec: StreamSpec,
-        record: Callable[[ReceivedMessage], None],
+        handler: Handler,
         repair: Callable[[], Awaitable[None]],
         connected: asyncio.Event,
     ) -> None:
+        assert spec.consumer is not None
         self._nc = nc
         self._spec = spec
-        self._record = record
+        self._handler = handler
         self._repair = repair
         self._connected = connected
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{spec.name}.{spec.consumer}"
-        # Work-queue acks are confirmed (ack_sync) so a recorded message is already gone
-        # from the stream: tests can rely on that ordering.
-        self._confirm_ack = spec.retention == RetentionPolicy.WORK_QUEUE
 
     async def run(self) -> None:
         inbox = self._nc.new_inbox()
@@ -109,21 +146,10 @@ class PullProcessor:
 
     async def _handle(self, msg: Msg) -> None:
         try:
-            if self._confirm_ack:
-                await msg.ack_sync(timeout=_ACK_TIMEOUT_S)
-            else:
-                await msg.ack()
-        except (nats.errors.Error, asyncio.TimeoutError) as exc:
-            # Not acked: the server redelivers after AckWait, as a real server would.
-            log.warning("%s: ack failed (%s)", self._spec.consumer, type(exc).__name__)
-        self._record(
-            ReceivedMessage(
-                subject=msg.subject,
-                data=msg.data,
-                headers=dict(msg.headers or {}),
-                stream_seq=msg.metadata.sequence.stream,
-            )
-        )
+            await self._handler(msg)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the processor
+            log.warning("%s: handler failed (%s: %s)", self._spec.consumer, type(exc).__name__, exc)
+            await settle(msg, self._spec, "nak")
 
     async def _recover(self) -> None:
         """After a lost request: wait for the link, then make sure stream and consumer exist."""

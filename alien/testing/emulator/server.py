@@ -9,16 +9,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ipaddress
+import json
 import logging
+import ssl
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
 import nats
+import nats.errors
+import nats.js.errors
 from aiohttp import web
 from nats.aio.client import Client as NATS
+from nats.js.kv import KeyValue
 
 from alien.testing.emulator.app import Faults, build_app
 from alien.testing.emulator.context import ApiContext
@@ -28,15 +33,25 @@ from alien.testing.emulator.contract import (
     DEFAULT_BEARER_TOKEN,
     DEFAULT_ORG_ID,
     DIALECTS,
+    RELEASES,
     SCOPE_ADMIN,
     SCOPES,
     Dialect,
+    Release,
+    StreamSpec,
     entity_types,
 )
 from alien.testing.emulator.jetstream import EntityEvents, ServerObjects
-from alien.testing.emulator.processors import PullProcessor
-from alien.testing.emulator.records import ReceivedMessage, Recorder, RequestRecord
+from alien.testing.emulator.processors import Handler, PullProcessor, ack_and_record
+from alien.testing.emulator.records import (
+    QuarantinedMessage,
+    ReceivedMessage,
+    Recorder,
+    RequestRecord,
+    TelemetryVerdict,
+)
 from alien.testing.emulator.store import NotFoundError, Row, Store
+from alien.testing.emulator.workers import EventWorker, Quarantine, TelemetryWorker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,16 +68,22 @@ class MothershipEmulator:
         nats_url: str,
         *,
         dialect: Dialect = "v0.0.1",
+        release: Release = "v0.1.1",
         bearer_token: str = DEFAULT_BEARER_TOKEN,
-        api_keys: dict[str, set[str]] | None = None,
+        api_keys: Mapping[str, Collection[str]] | None = None,
         command_processor: bool = True,
         nats_options: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         kv_sync: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
+        if release not in RELEASES:
+            raise ValueError(f"release must be one of {RELEASES}, not {release!r}")
+        if dialect == "v0.0.1" and release != "v0.1.1":
+            raise ValueError("release selects a v0.1 server line; it needs dialect='v0.1'")
         _require_loopback(host)
         keys = {DEFAULT_API_KEY: {SCOPE_ADMIN}} if api_keys is None else api_keys
         for key, scopes in keys.items():
@@ -72,12 +93,14 @@ class MothershipEmulator:
                 raise ValueError(f"unknown scopes: {sorted(set(scopes) - SCOPES)}")
         self._nats_url = nats_url
         self._dialect: Dialect = dialect
+        self._release: Release = release
         self._bearer_token = bearer_token
         self._api_keys = {k: frozenset(v) for k, v in keys.items()}
         self._command_processor = command_processor
         self._nats_options = dict(nats_options or {})
         self._host, self._port = host, port
         self._kv_sync = kv_sync
+        self._ssl_context = ssl_context  # serve HTTPS with this context (a private CA in tests)
         self._recorder = Recorder()
         self._store = Store(self._recorder.condition, entity_types(dialect))
         if dialect == "v0.1":  # §1: a first boot already has organization "default"
@@ -89,6 +112,7 @@ class MothershipEmulator:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._events: EntityEvents | None = None
+        self._kv: KeyValue | None = None
         self._url: str | None = None
 
     # -- configuration -------------------------------------------------------------------------
@@ -101,6 +125,11 @@ class MothershipEmulator:
     @property
     def dialect(self) -> Dialect:
         return self._dialect
+
+    @property
+    def release(self) -> Release:
+        """The v0.1 server line: "v0.1.1" (tagged release) or "rc" (strict telemetry envelope)."""
+        return self._release
 
     @property
     def nats_url(self) -> str:
@@ -183,6 +212,41 @@ class MothershipEmulator:
     def requests(self) -> list[RequestRecord]:
         return self._recorder.requests()
 
+    # -- v0.1 telemetry worker, admission and the operator map --------------------------------
+    def telemetry_accepted(self) -> list[TelemetryVerdict]:
+        """Telemetry deliveries the v0.1 worker applied (rc: merged into the entity state)."""
+        return self._recorder.verdicts("accepted")
+
+    def telemetry_ignored(self) -> list[TelemetryVerdict]:
+        """rc: deliveries acked without effect, not newer than the last message of their type."""
+        return self._recorder.verdicts("ignored")
+
+    def telemetry_rejected(self) -> list[TelemetryVerdict]:
+        """Failed deliveries (one record per delivery) with the worker's error as ``reason``."""
+        return self._recorder.verdicts("rejected")
+
+    def quarantined(self) -> list[QuarantinedMessage]:
+        """rc: records the server moved to CONSTELLATION_QUARANTINE (after three failed deliveries)."""
+        return self._recorder.quarantined()
+
+    def admitted(self) -> frozenset[str]:
+        """Entity ids in the server's registry: admitted by ``bootsequence`` (or :meth:`admit`)."""
+        return self._recorder.admitted()
+
+    def admit(self, entity_id: str) -> None:
+        """Register an entity as the server does at boot for the entities already in its database."""
+        self._recorder.admit(entity_id)
+
+    def entity_state(self, entity_id: str) -> dict[str, Any] | None:
+        """The operator map's entry for ``entity_id`` (KV CONSTELLATION_GLOBAL_STATE), or None."""
+        return self.operator_map(entity_id).get(entity_id)
+
+    def operator_map(self, only: str | None = None) -> dict[str, Any]:
+        """Every JSON-object entry of KV CONSTELLATION_GLOBAL_STATE, by key (= entity_id); {} on v0.0.1."""
+        if self._dialect == "v0.0.1":
+            return {}
+        return self._call(self._read_map(only), 10.0)
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
         """Block until predicate() holds; re-checked on every record (and every 0.1 s)."""
         self._recorder.wait_for(predicate, timeout, what, wake_every=_WAKE_S)
@@ -242,19 +306,16 @@ class MothershipEmulator:
         self._nc = await nats.connect(**options)
         connected.set()
         js = self._nc.jetstream(timeout=_JS_TIMEOUT_S)
-        objects = ServerObjects(js, self._dialect, self._command_processor)
+        objects = ServerObjects(js, self._dialect, self._command_processor, self._release)
         await objects.ensure_all()
+        self._kv = objects.kv
         if not self._kv_sync:
             objects.kv = None  # the bucket exists; the REST side just does not write it
         self._events = EntityEvents(js, self._dialect, self._store, objects)
         for spec in objects.specs:
             if objects.runs_consumer(spec):
                 processor = PullProcessor(
-                    self._nc,
-                    spec,
-                    partial(self._recorder.add_message, spec.kind),
-                    partial(objects.ensure, spec),
-                    connected,
+                    self._nc, spec, self._handler(js, spec), partial(objects.ensure, spec), connected
                 )
                 self._tasks.append(asyncio.create_task(processor.run(), name=spec.consumer))
         ctx = ApiContext(
@@ -265,10 +326,46 @@ class MothershipEmulator:
             build_app(ctx, self._recorder, self._faults), access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
         await site.start()
         port = self._runner.addresses[0][1]
-        self._url = f"http://{self._host}:{port}"
+        self._url = f"{'https' if self._ssl_context else 'http'}://{self._host}:{port}"
+
+    def _handler(self, js: Any, spec: StreamSpec) -> Handler:
+        """The worker behind each server consumer: v0.1 reads telemetry and events, others just ack."""
+        if self._dialect == "v0.1" and spec.kind in ("telemetry", "events"):
+            worker = "TelemetryWorker" if spec.kind == "telemetry" else "EventWorker"
+            quarantine = Quarantine(js, spec, worker, self._release, self._recorder)
+            if spec.kind == "events":
+                return EventWorker(spec, self._recorder, quarantine)
+            return TelemetryWorker(spec, self._release, self._recorder, self._store, quarantine, self._kv)
+        return ack_and_record(spec, partial(self._recorder.add_message, spec.kind))
+
+    async def _read_map(self, only: str | None) -> dict[str, Any]:
+        kv = self._kv
+        if kv is None:
+            return {}
+        keys = [only] if only is not None else await self._kv_keys(kv)
+        out: dict[str, Any] = {}
+        for key in keys:
+            try:
+                entry = await kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                continue
+            try:
+                value = json.loads(entry.value or b"")
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out[key] = value
+        return out
+
+    @staticmethod
+    async def _kv_keys(kv: KeyValue) -> list[str]:
+        try:
+            return list(await kv.keys())
+        except nats.js.errors.NoKeysError:
+            return []
 
     async def _astop(self) -> None:
         # Every step is bounded: after nats-server restarts a processor can sit in a nats-py call
@@ -292,6 +389,7 @@ class MothershipEmulator:
             except (asyncio.TimeoutError, nats.errors.Error):
                 pass
         self._nc = None
+        self._kv = None
 
     def _nats_problem(self) -> str | None:
         return None if self.nats_connected else "NATS not connected"
