@@ -1,0 +1,253 @@
+"""Telemetry wire encoders, one per server generation (MOTHERSHIP_CONTRACT.md §3).
+
+- ``seed``: the design document's ``{"entity_id", "timestamp", "data"}``; v0.0.1 accepts any JSON.
+- ``mavlink``: v0.1.1's ``{message_type, message_id, system_id, component_id, data, timestamp}``.
+- ``envelope_v1``: the strict release candidate's envelope; unknown fields are rejected there, so it
+  carries exactly the schema's keys.
+
+The MAVLink formats turn the semantic keys ``position``, ``power`` and ``battery_level`` into
+MAVLink messages (alien.mavlink); whatever they cannot carry is returned as ``leftover`` for the
+client to send as an event. Unknown values are left out of ``data`` rather than sent as MAVLink's
+binary "unknown" sentinels, which the newest server would store as readings (contract §3, and
+alien.mavlink's docstring for the worker's field-by-field behaviour); a message with nothing
+known is not sent. An encoder remembers the last timestamp per message type, so use one
+per client and from one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, Protocol, get_args
+
+from alien import mavlink
+from alien.mavlink import TelemetryEncodeError
+from alien.telemetry import encode_telemetry
+from alien.wire import dumps, new_message_id, utc_timestamp
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TELEMETRY_FORMATS",
+    "Encoded",
+    "EncoderIds",
+    "EnvelopeV1Encoder",
+    "MavlinkEncoder",
+    "SeedEncoder",
+    "TelemetryEncodeError",
+    "TelemetryEncoder",
+    "TelemetryFormat",
+    "WireMessage",
+    "make_encoder",
+    "to_mavlink",
+]
+
+TelemetryFormat = Literal["seed", "mavlink", "envelope_v1"]
+TELEMETRY_FORMATS: tuple[TelemetryFormat, ...] = get_args(TelemetryFormat)
+SCHEMA_VERSION = "1.0.0"  # contract §3: the strict server rejects any other
+_TICK = timedelta(microseconds=1)  # the timestamps' resolution (alien.wire.utc_timestamp)
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    msg_id: str  # the message's id for its whole life (Nats-Msg-Id); envelope_v1's message_uid
+    payload: bytes
+    message_type: str  # e.g. "GLOBAL_POSITION_INT"; "seed" for the seed format
+
+
+@dataclass(frozen=True)
+class Encoded:
+    messages: list[WireMessage]
+    leftover: dict[str, Any] | None  # data this format cannot carry; the client sends it as an event
+
+
+@dataclass
+class EncoderIds:
+    """May hold alien.wire's ORG_PLACEHOLDER / ENTITY_PLACEHOLDER before registration (filled on publish)."""
+
+    org_id: str
+    entity_id: str
+
+
+class TelemetryEncoder(Protocol):
+    format: TelemetryFormat
+
+    def encode(self, data: dict[str, Any], ids: EncoderIds) -> Encoded: ...
+
+    def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _check_data(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise TypeError(f"telemetry data must be a dict, got {type(data).__name__}")
+
+
+def _section(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, Mapping):
+        raise TelemetryEncodeError(f"{key} {value!r:.80} must be a mapping")
+    return value
+
+
+def _extra(section: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    return {key: value for key, value in section.items() if key not in known}
+
+
+def to_mavlink(data: Mapping[str, Any]) -> tuple[list[mavlink.Message], dict[str, Any] | None]:
+    """Semantic telemetry -> (MAVLink messages, leftover or None); raises before any wire message exists.
+
+    Recognized: ``position`` -> GLOBAL_POSITION_INT; ``power`` and/or ``battery_level`` (the design
+    document's flat percentage, used when power has none) -> SYS_STATUS then BATTERY_STATUS (that
+    order leaves the newest server's map with the current in A: mavlink.power_messages), each only
+    when it has a known value. Unknown keys, also unknown keys inside position/power, are leftover;
+    the ROS bridge's descriptive keys (mavlink.POSITION_DESCRIPTIVE / POWER_DESCRIPTIVE) are dropped.
+    """
+    messages: list[mavlink.Message] = []
+    leftover = {key: value for key, value in data.items() if key not in ("position", "power", "battery_level")}
+    position = _section(data, "position")
+    if position is not None:
+        messages.append(mavlink.global_position_int(position))
+        extra = _extra(position, mavlink.POSITION_KEYS | mavlink.POSITION_DESCRIPTIVE)
+        if extra:
+            leftover["position"] = extra
+    power = _section(data, "power")
+    level = data.get("battery_level")
+    if power is not None or level is not None:
+        power = power or {}
+        percentage, field = power.get("percentage"), "power.percentage"
+        if mavlink.number(field, percentage) is None and level is not None:
+            percentage, field = level, "battery_level"
+        messages.extend(mavlink.power_messages(power, percentage, field))
+        extra = _extra(power, mavlink.POWER_KEYS | mavlink.POWER_DESCRIPTIVE)
+        if extra:
+            leftover["power"] = extra
+    return messages, (leftover or None)
+
+
+class SeedEncoder:
+    """The design document's shape, byte for byte alien.telemetry.encode_telemetry (contract §3, v0.0.1)."""
+
+    format: TelemetryFormat = "seed"
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock
+
+    def encode(self, data: dict[str, Any], ids: EncoderIds) -> Encoded:
+        timestamp = utc_timestamp(self._clock()) if self._clock is not None else None
+        payload = encode_telemetry(ids.entity_id, data, timestamp)
+        return Encoded([WireMessage(new_message_id(), payload, "seed")], None)
+
+    def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None:
+        return None  # v0.0.1 has no heartbeat
+
+
+class _MavlinkEncoder:
+    format: TelemetryFormat
+
+    def __init__(self, *, entity_type: str, system_id: int, component_id: int, clock: Callable[[], datetime]) -> None:
+        self.entity_type = entity_type
+        self.system_id = system_id
+        self.component_id = component_id
+        self._clock = clock
+        self._last: dict[str, datetime] = {}
+
+    def encode(self, data: dict[str, Any], ids: EncoderIds) -> Encoded:
+        _check_data(data)
+        messages, leftover = to_mavlink(data)
+        return Encoded([self._wire(message, ids) for message in messages], leftover)
+
+    def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None:
+        return self._wire(mavlink.heartbeat(self.entity_type, status, health_level), ids)
+
+    def _timestamp(self, message_type: str) -> str:
+        """The clock's time, bumped 1 µs past the last one of `message_type` when not later.
+
+        The strict server ignores a message whose timestamp is not after the last one of its type
+        (contract §3); two readings within one clock tick must both count.
+        """
+        moment = self._clock()
+        if moment.tzinfo is None:
+            raise ValueError("the encoder's clock returned a naive datetime; timestamps need a zone")
+        moment = moment.astimezone(timezone.utc)
+        last = self._last.get(message_type)
+        if last is not None and moment <= last:
+            moment = last + _TICK
+        self._last[message_type] = moment
+        return utc_timestamp(moment)
+
+    def _wire(self, message: mavlink.Message, ids: EncoderIds) -> WireMessage:
+        msg_id = new_message_id()
+        return WireMessage(msg_id, dumps(self._body(message, msg_id, ids)), message.message_type)
+
+    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds) -> dict[str, Any]:
+        # contract §3, v0.1.1: timestamp RFC 3339 with a zone; free-form keys would be ignored
+        return {
+            "message_type": message.message_type,
+            "message_id": message.message_id,
+            "system_id": self.system_id,
+            "component_id": self.component_id,
+            "data": message.data,
+            "timestamp": self._timestamp(message.message_type),
+        }
+
+
+class MavlinkEncoder(_MavlinkEncoder):
+    format: TelemetryFormat = "mavlink"
+
+
+class EnvelopeV1Encoder(_MavlinkEncoder):
+    format: TelemetryFormat = "envelope_v1"
+
+    def __init__(
+        self,
+        *,
+        entity_type: str,
+        system_id: int,
+        component_id: int,
+        clock: Callable[[], datetime],
+        source: str | None,
+    ) -> None:
+        super().__init__(entity_type=entity_type, system_id=system_id, component_id=component_id, clock=clock)
+        self.source = source
+
+    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds) -> dict[str, Any]:
+        # contract §3: exactly the schema's keys (unknown ones are rejected); message_uid is the
+        # Nats-Msg-Id so a replay is recognisably the same message; ids repeat the subject's.
+        body: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "message_uid": msg_id,
+            "org_id": ids.org_id,
+            "entity_id": ids.entity_id,
+        }
+        if self.source:  # optional in the schema; an empty one would say nothing
+            body["source"] = self.source
+        return body | super()._body(message, msg_id, ids)
+
+
+def make_encoder(
+    fmt: TelemetryFormat,
+    *,
+    entity_type: str,
+    system_id: int = 1,
+    component_id: int = 1,
+    source: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> TelemetryEncoder:
+    """The encoder for `fmt`; `clock` (default: now, UTC) must return zone-aware datetimes."""
+    for name, value in (("system_id", system_id), ("component_id", component_id)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+            raise ValueError(f"{name} {value!r} is outside 0..255 (a MAVLink uint8)")
+    if fmt == "seed":
+        return SeedEncoder(clock)
+    now = clock or _utc_now
+    if fmt == "mavlink":
+        return MavlinkEncoder(entity_type=entity_type, system_id=system_id, component_id=component_id, clock=now)
+    if fmt == "envelope_v1":
+        return EnvelopeV1Encoder(
+            entity_type=entity_type, system_id=system_id, component_id=component_id, clock=now, source=source
+        )
+    raise ValueError(f"telemetry format {fmt!r} is not one of {', '.join(TELEMETRY_FORMATS)}")

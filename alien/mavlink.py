@@ -1,0 +1,326 @@
+"""MAVLink pieces of the telemetry encoders: message ids, enum tables, unit conversions, builders.
+
+Pure functions, no I/O. Field names and units follow the MAVLink common message set (common.xml);
+the servers read them in those units (MOTHERSHIP_CONTRACT.md §3).
+
+Unknown values are left out, never sent as MAVLink's binary "unknown" sentinels (hdg and
+voltage_battery UINT16_MAX, temperature INT16_MAX, current_battery and battery_remaining -1, unused
+voltages cells UINT16_MAX; contract §3 lists battery_remaining -1 = unknown). Binary MAVLink has a
+slot for every field and so needs them; in the JSON data every field is optional. The newest
+server's worker (alien.testing.emulator.telemetry_v01 models it) goes field by field: it
+range-checks each field present, updates the operator map only from the fields present, and keeps
+the old value for a field left out; it does not treat a sentinel specially but stores it as a
+reading (temperature 32767 shows as 327.67 °C on the map, current_battery -1 as -0.01 A, unused
+cells 65535 in the map's `cells`, hdg 65535 is simply not read). A message that would be left
+with no data field at all is not sent. HEARTBEAT keeps all its fields (none is a sentinel).
+
+Every number that is given is range-checked before it is built into a message; a violation raises
+TelemetryEncodeError naming the semantic field, the value and what is allowed. Rounding is half
+away from zero (0.5 -> 1, -0.5 -> -1), not Python's round() (which rounds 0.5 to the even 0), so
+positive and negative readings round symmetrically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from numbers import Real
+from typing import Any, NamedTuple
+
+from alien.errors import AlienError
+
+
+class TelemetryEncodeError(AlienError, ValueError):
+    """Telemetry that cannot be encoded; names the field, the value and what is allowed.
+
+    e.g. "power.percentage 102.0 -> battery_remaining 102 is outside -1..100".
+    """
+
+
+class Message(NamedTuple):
+    message_type: str
+    message_id: int
+    data: dict[str, Any]
+
+
+# common.xml message ids
+HEARTBEAT, SYS_STATUS, GLOBAL_POSITION_INT, BATTERY_STATUS = 0, 1, 33, 147
+
+INT16 = (-(2**15), 2**15 - 1)
+INT32 = (-(2**31), 2**31 - 1)
+UINT16_MAX = 2**16 - 1  # common.xml "unknown" for hdg and voltage_battery, "no cell" in voltages
+INT16_MAX = 2**15 - 1  # common.xml "unknown" for BATTERY_STATUS.temperature
+
+# ---------------------------------------------------------------- numbers
+
+
+def round_half_away(value: float) -> int:
+    """Round half away from zero; exact for floats (no `floor(x + 0.5)` error near 0.5)."""
+    magnitude = abs(value)
+    whole = math.floor(magnitude)
+    if magnitude - whole >= 0.5:
+        whole += 1
+    return -whole if value < 0 else whole
+
+
+def number(field: str, value: Any) -> float | None:
+    """The value as a float; None when it is None, NaN or infinite (an optional value left unknown)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TelemetryEncodeError(f"{field} {value!r} is not a number")
+    result = float(value)
+    return result if math.isfinite(result) else None
+
+
+def required(field: str, value: Any, low: float, high: float) -> float:
+    """A finite number within low..high, else TelemetryEncodeError."""
+    result = number(field, value)
+    if result is None:
+        raise TelemetryEncodeError(f"{field} {value!r} is required and must be a finite number in {low:g}..{high:g}")
+    if not low <= result <= high:
+        raise TelemetryEncodeError(f"{field} {result!r} is outside {low:g}..{high:g}")
+    return result
+
+
+def scaled(field: str, value: float, scale: float, wire: str, low: int, high: int) -> int:
+    """round(value * scale) as the integer MAVLink field `wire`, checked against low..high."""
+    product = value * scale
+    result = round_half_away(product) if math.isfinite(product) else None
+    if result is None or not low <= result <= high:
+        raise TelemetryEncodeError(f"{field} {value!r} -> {wire} {result} is outside {low}..{high}")
+    return result
+
+
+# ---------------------------------------------------------------- GLOBAL_POSITION_INT (33)
+
+# What the ROS bridge adds to a position (alien_ros.conversions): MAVLink has no field for it and
+# the operator's map does not need it at the position rate, so it is not sent (and not leftover).
+POSITION_DESCRIPTIVE = frozenset({"fix", "services", "covariance_type", "covariance_diagonal", "stamp", "frame_id"})
+POSITION_KEYS = frozenset({"latitude", "longitude", "altitude", "relative_altitude", "heading", "velocity"})
+
+
+def heading_cdeg(heading: Any) -> int | None:
+    """Degrees (any value, e.g. -90) -> cdeg 0..35999; unknown -> None (left out, not UINT16_MAX)."""
+    degrees = number("position.heading", heading)
+    if degrees is None:
+        return None
+    return round_half_away((degrees % 360.0) * 100) % 36000  # 359.996 rounds to 36000, i.e. 0
+
+
+def global_position_int(position: Mapping[str, Any]) -> Message:
+    """Position dict -> GLOBAL_POSITION_INT: degE7, mm, cdeg, cm/s NED (common.xml).
+
+    lat/lon are required; alt, relative_alt, hdg and vx/vy/vz are left out when unknown (module
+    docstring). time_boot_ms is not sent: the strict schema/golden (contract §3) have none and the
+    envelope's timestamp carries the time.
+    """
+    lat = required("position.latitude", position.get("latitude"), -90, 90)
+    lon = required("position.longitude", position.get("longitude"), -180, 180)
+    data: dict[str, Any] = {
+        "lat": scaled("position.latitude", lat, 1e7, "lat", *INT32),
+        "lon": scaled("position.longitude", lon, 1e7, "lon", *INT32),
+    }
+    for key, wire in (("altitude", "alt"), ("relative_altitude", "relative_alt")):
+        metres = number(f"position.{key}", position.get(key))
+        if metres is not None:  # unknown: left out (module docstring)
+            data[wire] = scaled(f"position.{key}", metres, 1000, wire, *INT32)
+    hdg = heading_cdeg(position.get("heading"))
+    if hdg is not None:  # unknown: left out rather than UINT16_MAX
+        data["hdg"] = hdg
+    velocity = position.get("velocity")
+    if velocity is not None:
+        if not isinstance(velocity, Mapping):
+            raise TelemetryEncodeError(f"position.velocity {velocity!r:.80} must be a mapping {{north, east, down}}")
+        for axis, wire in (("north", "vx"), ("east", "vy"), ("down", "vz")):
+            speed = number(f"position.velocity.{axis}", velocity.get(axis))
+            if speed is not None:  # unknown: left out, never 0
+                data[wire] = scaled(f"position.velocity.{axis}", speed, 100, wire, *INT16)
+    return Message("GLOBAL_POSITION_INT", GLOBAL_POSITION_INT, data)
+
+
+# ---------------------------------------------------------------- BATTERY_STATUS (147), SYS_STATUS (1)
+
+POWER_KEYS = frozenset({"voltage", "current", "percentage", "temperature", "cell_voltage", "technology"})
+# The rest of the ROS bridge's BatteryState dict: no field in either message; not sent, not leftover.
+POWER_DESCRIPTIVE = frozenset(
+    "charge capacity design_capacity status health present cell_temperature location serial_number stamp".split()
+)
+# sensor_msgs/BatteryState technology name -> MAV_BATTERY_TYPE; others are 0 (UNKNOWN)
+BATTERY_TYPES = {"LIPO": 1, "LIFE": 2, "LION": 3, "NIMH": 4}
+VOLTAGE_CELLS = 10
+CELL_MAX_MV = UINT16_MAX - 1  # the highest cell voltage: UINT16_MAX would mean "no cell"
+
+
+def _pack_voltages(pack_mv: int | None) -> list[int]:
+    """Pack voltage in cell 0, above 65534 mV continued in cells 1.. (common.xml BATTERY_STATUS.voltages).
+
+    Unknown -> []. Only the cells used: no UINT16_MAX padding for the unused ones.
+    """
+    cells: list[int] = []
+    remaining = pack_mv
+    while remaining is not None and (not cells or remaining > 0):
+        cells.append(min(remaining, CELL_MAX_MV))
+        remaining -= cells[-1]
+    return cells
+
+
+def _voltages(pack_mv: int | None, cell_voltage: Any) -> list[int]:
+    """Per-cell mV when every cell is known, else the pack voltage (_pack_voltages); [] when neither."""
+    if cell_voltage is None:
+        return _pack_voltages(pack_mv)
+    if not isinstance(cell_voltage, list | tuple):
+        raise TelemetryEncodeError(f"power.cell_voltage {cell_voltage!r:.80} must be a list of volts")
+    if not 0 < len(cell_voltage) <= VOLTAGE_CELLS:
+        return _pack_voltages(pack_mv)  # no cells, or more than the message holds: the pack voltage
+    volts = [number(f"power.cell_voltage[{i}]", cell) for i, cell in enumerate(cell_voltage)]
+    cells = [  # every given cell is range-checked, also when the list is not sent
+        None if cell is None else scaled(f"power.cell_voltage[{i}]", cell, 1000, "voltages", 0, CELL_MAX_MV)
+        for i, cell in enumerate(volts)
+    ]
+    known = [cell for cell in cells if cell is not None]
+    if len(known) < len(cells):
+        # A cell without a reading would need UINT16_MAX in its slot, and dropping it would shift
+        # the later cells into its place: send the pack voltage, which MAVLink reads as such.
+        return _pack_voltages(pack_mv)
+    return known
+
+
+def battery_remaining(percentage: Any, field: str) -> int | None:
+    """0..100 % -> battery_remaining; unknown -> None (left out, not -1). Above 100 % is an error, not clamped."""
+    value = number(field, percentage)
+    return None if value is None else scaled(field, value, 1, "battery_remaining", -1, 100)
+
+
+def current_ca(current: Any) -> int | None:
+    """ROS amperes (negative = discharging) -> MAVLink cA (positive = consumption); unknown -> None."""
+    amperes = number("power.current", current)
+    if amperes is None:
+        return None
+    centiamperes = scaled("power.current", -amperes, 100, "current_battery", *INT16)
+    return 0 if centiamperes == -1 else centiamperes  # -1 means "not measured" in MAVLink; 10 mA ~ 0
+
+
+def temperature_cdegc(temperature: Any) -> int | None:
+    """°C -> cdegC; unknown -> None. INT16_MAX means "unknown", so the hottest valid reading is INT16_MAX - 1."""
+    celsius = number("power.temperature", temperature)
+    if celsius is None:
+        return None
+    return scaled("power.temperature", celsius, 100, "temperature", INT16[0], INT16_MAX - 1)
+
+
+def _known(fields: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None and value != []}
+
+
+def power_messages(power: Mapping[str, Any], percentage: Any, percentage_field: str) -> list[Message]:
+    """SYS_STATUS then BATTERY_STATUS from one power reading, each only when it has a known value.
+
+    Everything given is checked before anything is built. Unknown values are left out (module
+    docstring): BATTERY_STATUS temperature, voltages, current_battery and battery_remaining,
+    SYS_STATUS voltage_battery, current_battery and battery_remaining. current_consumed and
+    energy_consumed are never sent (no consumption estimate: their "unknown" is -1).
+
+    The order matters on the newest server: its worker copies SYS_STATUS voltage_battery and
+    current_battery into the map's power.voltage/power.current unconverted (mV, cA), while it
+    converts BATTERY_STATUS current_battery to A. With BATTERY_STATUS last, the map's current is
+    left in A. (The worker takes power.voltage from SYS_STATUS only, so that stays in mV.)
+    """
+    voltage = number("power.voltage", power.get("voltage"))
+    pack_mv = None
+    if voltage is not None:  # up to 10 cells of 65534 mV (see _pack_voltages)
+        pack_mv = scaled("power.voltage", voltage, 1000, "voltages", 0, CELL_MAX_MV * VOLTAGE_CELLS)
+    voltages = _voltages(pack_mv, power.get("cell_voltage"))
+    current = current_ca(power.get("current"))
+    remaining = battery_remaining(percentage, percentage_field)
+    temperature = temperature_cdegc(power.get("temperature"))
+    technology = power.get("technology")
+
+    messages = []
+    # SYS_STATUS has one uint16 for the pack: a pack above 65534 mV is left out there (BATTERY_STATUS
+    # carries it split over cells). Sensor bitmasks and load are left out too: the worker reads only
+    # the fields present, and 0 would claim "no sensors present".
+    status = _known(
+        {
+            "voltage_battery": pack_mv if pack_mv is not None and pack_mv <= CELL_MAX_MV else None,
+            "current_battery": current,
+            "battery_remaining": remaining,
+        }
+    )
+    if status:
+        messages.append(Message("SYS_STATUS", SYS_STATUS, status))
+    measured = _known(
+        {"temperature": temperature, "voltages": voltages, "current_battery": current, "battery_remaining": remaining}
+    )
+    if measured:  # id, battery_function and type describe the battery: alone they are no reading
+        battery = {
+            "id": 0,
+            "battery_function": 0,  # MAV_BATTERY_FUNCTION_UNKNOWN: ROS does not say what it powers
+            "type": BATTERY_TYPES.get(technology, 0) if isinstance(technology, str) else 0,
+            **measured,
+        }
+        messages.append(Message("BATTERY_STATUS", BATTERY_STATUS, battery))
+    return messages
+
+
+# ---------------------------------------------------------------- HEARTBEAT (0)
+
+MAV_AUTOPILOT_INVALID = 8  # "no valid autopilot": Alien is not a flight controller
+MAV_TYPE_GENERIC, MAV_TYPE_GCS = 0, 6
+MAV_TYPES = {
+    "aircraft_fixed_wing": 1,
+    "aircraft_multirotor": 2,  # QUADROTOR, what ground stations draw as a multirotor
+    "aircraft_helicopter": 4,
+    "aircraft_airship": 7,
+    "ground_vehicle_wheeled": 10,  # GROUND_ROVER
+    "ground_vehicle_tracked": 10,
+    "surface_vessel_usv": 11,  # SURFACE_BOAT
+    "underwater_vehicle": 12,  # SUBMARINE
+    "aircraft_vtol": 22,  # VTOL_FIXEDROTOR (quadplane), the common VTOL; common.xml has no generic VTOL
+    "operator_station": MAV_TYPE_GCS,
+}
+
+# MAV_STATE: 0 UNINIT, 1 BOOT, 2 CALIBRATING, 3 STANDBY, 4 ACTIVE, 5 CRITICAL, 6 EMERGENCY, 7 POWEROFF
+MAV_STATE_UNINIT, MAV_STATE_CRITICAL = 0, 5
+MAV_STATES = {
+    "unknown": 0,
+    "pending": 1,  # registered/starting, not yet ready
+    "maintenance": 2,  # CALIBRATING: "not flight-ready", unlike STANDBY which "can be launched any time"
+    "inactive": 3,
+    "idle": 3,
+    "standby": 3,
+    "active": 4,
+    "returning": 4,
+    "error": 5,
+    "emergency": 6,
+    "shutdown": 7,
+    "poweroff": 7,
+}
+BAD_HEALTH = frozenset({"ERROR", "STALE"})  # diagnostic levels (alien_ros.conversions) -> CRITICAL
+
+
+def mav_state(status: str | None, health_level: str | None) -> int:
+    """Entity status + overall diagnostic level -> MAV_STATE (table above; unknown status -> UNINIT).
+
+    A bad health level raises the state to at least CRITICAL; EMERGENCY and POWEROFF stay.
+    """
+    state = MAV_STATES.get(status.strip().lower(), MAV_STATE_UNINIT) if status else MAV_STATE_UNINIT
+    if health_level and health_level.strip().upper() in BAD_HEALTH:
+        state = max(state, MAV_STATE_CRITICAL)
+    return state
+
+
+def heartbeat(entity_type: str, status: str | None, health_level: str | None) -> Message:
+    """HEARTBEAT for this entity; custom_mode is left out on purpose.
+
+    The strict worker decodes custom_mode as an ArduPilot mode whatever the autopilot, so a 0 would
+    show every Alien device as "STABILIZE".
+    """
+    data = {
+        "type": MAV_TYPES.get(entity_type, MAV_TYPE_GENERIC),
+        "autopilot": MAV_AUTOPILOT_INVALID,
+        "base_mode": 0,  # no MAV_MODE_FLAG: not armed, no autopilot modes
+        "system_status": mav_state(status, health_level),
+        "mavlink_version": 3,  # the protocol version common.xml declares (MAVLink 1.0 and 2)
+    }
+    return Message("HEARTBEAT", HEARTBEAT, data)
