@@ -7,9 +7,11 @@ __version__ = "0.1.0"
 
 from alien.client import AlienClient
 from alien.config import AlienConfig
+from alien.encoders import TelemetryEncodeError
 from alien.errors import (
     AlienError,
     AuthenticationError,
+    CertificateError,
     ConfigError,
     IdentityFileError,
     MothershipError,
@@ -29,6 +31,7 @@ __all__ = [
     "AlienConfig",
     "AlienError",
     "AuthenticationError",
+    "CertificateError",
     "ConfigError",
     "IdentityFileError",
     "MothershipClient",
@@ -41,5 +44,6 @@ __all__ = [
     "PublishRejectedError",
     "RequestRejectedError",
     "ServerError",
+    "TelemetryEncodeError",
     "__version__",
 ]

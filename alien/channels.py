@@ -41,6 +41,7 @@ class TelemetryChannels:
     _channels: dict[str, _Channel] = field(default_factory=dict)
     _held: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
+    _said: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, name: str, rate_hz: float) -> None:
         self._channels[name] = _Channel(name, LatestValueThrottle(rate_hz))
@@ -87,4 +88,8 @@ class TelemetryChannels:
             channel.sent += 1
         except Exception as exc:  # noqa: BLE001 - one bad reading must not stop the channel
             self.errors[channel.name] += 1
-            logger.warning("telemetry on channel %r not sent: %s", channel.name, exc)
+            # A sensor that keeps producing the same bad value is said once, then counted.
+            said = (channel.name, str(exc))
+            log = logger.debug if said in self._said else logger.warning
+            self._said.add(said)
+            log("telemetry on channel %r not sent: %s", channel.name, exc)

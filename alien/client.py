@@ -8,6 +8,7 @@ message in the outbox, which the publisher drains into JetStream with a stable N
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from types import TracebackType
 from typing import Any
@@ -15,16 +16,20 @@ from typing import Any
 from alien import registration
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.config import AlienConfig
+from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat, make_encoder
+from alien.entity_state import EntityStateWriter, state_from_telemetry
 from alien.errors import MothershipUnavailableError, NotInitializedError, ServerError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient, nearest_status
+from alien.mothership.enums import Dialect, resolve_entity_type
 from alien.outbox import Lane, Outbox, OutboxStats, OutgoingMessage
 from alien.outbox_store import SqliteStore
 from alien.publisher import Publisher
-from alien.telemetry import encode_event, encode_telemetry, position
+from alien.telemetry import encode_event, encode_lifecycle, position
 from alien.wire import (
     ENTITY_PLACEHOLDER,
     ORG_PLACEHOLDER,
+    UNDECIDED_TELEMETRY,
     command_subject,
     dumps,
     event_subject,
@@ -68,9 +73,22 @@ class AlienClient:
         self._replies: set[asyncio.Task[None]] = set()
         self._stats_task: asyncio.Task[None] | None = None
         self.registration_error: str | None = None  # why registration is still being retried
+        self.entity_state = EntityStateWriter(
+            self.link,
+            lambda: self.config.entity_id,
+            period_s=self.config.entity_state_period_s,
+        )
+        self._encoder: TelemetryEncoder | None = None
+        self._status = "active"
+        self._health_level: str | None = None  # the last health reading's overall level
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._admission: asyncio.Task[None] | None = None
+        self._learning: asyncio.Task[None] | None = None
+        self.link.on_reconnect(self._announce)
         self._stopped = asyncio.Event()
         self._running = False
         self._closed = False
+        self._close_done: asyncio.Future[None] | None = None
 
     # --- the design document's attributes ---
     @property
@@ -111,6 +129,7 @@ class AlienClient:
         self.mothership = MothershipClient(self.config)
         await self.mothership.__aenter__()
         await self._register()
+        self.config.server_dialect = self.mothership.dialect or self.config.server_dialect
         self.config.save()
         await self._connect_nats()
 
@@ -165,6 +184,13 @@ class AlienClient:
             await self._intake.stop()
             await self.link.close()
         await self.link.connect()
+        await self._announce()  # bootsequence first: it admits the entity for telemetry (contract §2)
+        # Before the publisher starts: readings queued in no format yet must not reach it.
+        if self._format_undecided():
+            self.outbox.hold_telemetry("dialect")
+            self._learning = asyncio.create_task(self._learn_dialect(), name="alien-dialect")
+        else:
+            self._dialect_known()
         self.publisher.start()
         if self._stats_task is None and self.config.stats_log_interval_s > 0:
             self._stats_task = asyncio.create_task(self._log_stats(), name="alien-stats")
@@ -173,6 +199,145 @@ class AlienClient:
             self.link, command_subject(org_id, entity_id), f"alien-{entity_id}", self._dispatcher
         )
         await self._intake.start(self.config.command_intake)
+
+    async def _learn_dialect(self) -> None:
+        """Saved ids, server unreachable at boot and no dialect saved: ask until it answers."""
+        assert self.mothership is not None
+        delay = self.config.retry_backoff_s
+        while True:
+            try:
+                self.config.server_dialect = await self.mothership.detect_dialect()
+                break
+            except (MothershipUnavailableError, ServerError) as exc:
+                if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
+                    logger.error("cannot learn the server's dialect (%s); telemetry keeps waiting", exc)
+                await asyncio.sleep(delay)  # backoff between attempts, not a wait for state
+                delay = min(delay * 2, self.config.retry_backoff_max_s)
+        self.config.save()
+        self._dialect_known()
+
+    def _dialect_known(self) -> None:
+        """Encode what waited for the dialect; start what depends on it (heartbeat, entity state)."""
+        encoded = self.outbox.rewrite(UNDECIDED_TELEMETRY, self._encode_undecided)
+        if encoded:
+            logger.info(
+                "%d telemetry reading(s) queued before the server answered now go out as %s",
+                encoded,
+                self.telemetry_format,
+            )
+        self.outbox.release_telemetry("dialect")
+        self._start_state_and_heartbeat()
+
+    def _encode_undecided(self, held: OutgoingMessage) -> list[OutgoingMessage]:
+        org_id, entity_id = self._ids()
+        try:
+            encoded = self._telemetry_encoder().encode(json.loads(held.payload), EncoderIds(org_id, entity_id))
+        except (ValueError, TypeError) as exc:  # TelemetryEncodeError is a ValueError
+            logger.warning("a telemetry reading queued before the server answered is not sent: %s", exc)
+            self.outbox.dropped["unencodable"] += 1
+            return []
+        subject = telemetry_subject(org_id, entity_id)
+        messages = [OutgoingMessage(m.msg_id, subject, m.payload, Lane.TELEMETRY) for m in encoded.messages]
+        if messages and self.telemetry_format != "envelope_v1":
+            # The id publish_telemetry returned stays the id on the wire (envelope_v1 carries its
+            # id inside the payload, but it is never undecided: it is always configured).
+            messages[0].msg_id = held.msg_id
+        if encoded.leftover:
+            event = encode_event(entity_id, "telemetry", encoded.leftover)
+            messages.append(
+                OutgoingMessage(new_message_id(), event_subject(org_id, "telemetry"), event, Lane.TELEMETRY)
+            )
+        return messages
+
+    def _format_undecided(self) -> bool:
+        """telemetry_format "auto" and the server's dialect not known yet (never reached, none saved)."""
+        return self.config.telemetry_format == "auto" and self._dialect() is None
+
+    @property
+    def telemetry_format(self) -> TelemetryFormat:
+        """The wire format telemetry goes out in (ALIEN_TELEMETRY_FORMAT, or chosen by the dialect)."""
+        configured = self.config.telemetry_format
+        if configured != "auto":
+            return configured
+        # Contract §3: v0.0.1 takes any JSON (the design document's shape); v0.1.1 decodes MAVLink.
+        return "mavlink" if self._dialect() == "v0.1" else "seed"
+
+    def _dialect(self) -> Dialect | None:
+        detected = self.mothership.dialect if self.mothership is not None else None
+        saved = self.config.server_dialect
+        return detected or (saved if saved in ("v0.0.1", "v0.1") else None)  # type: ignore[return-value]
+
+    def _telemetry_encoder(self) -> TelemetryEncoder:
+        fmt = self.telemetry_format
+        if self._encoder is None or self._encoder.format != fmt:
+            self._encoder = make_encoder(
+                fmt,
+                entity_type=resolve_entity_type(self.config.entity_type, self._dialect()),
+                system_id=self.config.mavlink_system_id,
+                component_id=self.config.mavlink_component_id,
+                source=self.config.telemetry_source,
+            )
+        return self._encoder
+
+    def _start_state_and_heartbeat(self) -> None:
+        state = self.config.entity_state
+        if state == "on" or (state == "auto" and self._dialect() == "v0.1"):
+            owned: dict[str, Any] = {
+                "entity_type": resolve_entity_type(self.config.entity_type, self._dialect()),
+                "status": self._status,
+                "is_live": True,
+            }
+            if self.config.entity_name:  # never blank out a name another writer set
+                owned["name"] = self.config.entity_name
+            self.entity_state.update(owned)
+            self.entity_state.start()
+        if self._heartbeat_task is None and self.config.heartbeat_period_s > 0:
+            self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="alien-heartbeat")
+
+    async def _heartbeats(self) -> None:
+        """HEARTBEAT once a period while connected (MAVLink formats; seed has none)."""
+        while True:
+            await self.link.connected.wait()
+            org_id, entity_id = self._ids()
+            beat = self._telemetry_encoder().heartbeat(self._status, self._health_level, EncoderIds(org_id, entity_id))
+            if beat is None:
+                self._heartbeat_task = None  # this format has none; started again if the format changes
+                return
+            self._enqueue(telemetry_subject(org_id, entity_id), beat.payload, Lane.TELEMETRY, beat.msg_id)
+            await asyncio.sleep(self.config.heartbeat_period_s)  # the heartbeat's period, not a wait for state
+
+    async def _announce(self) -> None:
+        """Queue `bootsequence` (on connect and after every reconnect).
+
+        The strict server (envelope_v1) quarantines telemetry of an entity it has not admitted,
+        and admits it asynchronously, without any answer: telemetry waits until bootsequence is
+        stored, plus `admission_grace_s`.
+        """
+        if self._closed:
+            return  # a reconnect while closing must not admit a departing device again
+        msg_id = self._queue_lifecycle("bootsequence")
+        if msg_id is not None and self.telemetry_format == "envelope_v1":
+            self.outbox.hold_telemetry("admission")
+            if self._admission is not None:
+                self._admission.cancel()
+            self._admission = asyncio.create_task(self._release_telemetry_after(msg_id), name="alien-admission")
+
+    async def _release_telemetry_after(self, msg_id: str) -> None:
+        try:
+            await self.outbox.settled(msg_id)
+            await asyncio.sleep(self.config.admission_grace_s)  # no admission answer exists to wait for
+        finally:
+            # A newer bootsequence (reconnect) holds telemetry for itself: only the latest releases.
+            if self._admission is asyncio.current_task():
+                self.outbox.release_telemetry("admission")
+
+    def _queue_lifecycle(self, event_type: str) -> str | None:
+        if not self.config.lifecycle_events or not self.is_registered:
+            return None
+        org_id, entity_id = self._registered_ids()
+        device_id = self.config.device_id or self.config.entity_name or entity_id
+        payload = encode_lifecycle(event_type, entity_id, device_id)
+        return self._enqueue(event_subject(org_id, event_type), payload, Lane.CONTROL)
 
     def register_command_handler(
         self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None
@@ -198,10 +363,36 @@ class AlienClient:
         return self.queue_event(event_type, data)
 
     def queue_telemetry(self, data: dict[str, Any]) -> str:
-        """`publish_telemetry` for synchronous callers on the client's event loop (timers, callbacks)."""
+        """`publish_telemetry` for synchronous callers on the client's event loop (timers, callbacks).
+
+        The reading is encoded for the server (`telemetry_format`); what that format cannot carry
+        (e.g. free-form keys on MAVLink servers) goes out as a `telemetry` event instead. A value
+        the format cannot represent raises TelemetryEncodeError and nothing is queued.
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"telemetry data must be a dict, got {type(data).__name__}")
+        if self._format_undecided():
+            # The format depends on the server, which has not answered yet: the reading waits in
+            # the outbox as it is (durable, bounded) and is encoded once the format is known.
+            self._observe(data)
+            return self._enqueue(UNDECIDED_TELEMETRY, dumps(data), Lane.TELEMETRY)
         org_id, entity_id = self._ids()
-        payload = encode_telemetry(entity_id, data)
-        return self._enqueue(telemetry_subject(org_id, entity_id), payload, Lane.TELEMETRY)
+        encoded = self._telemetry_encoder().encode(data, EncoderIds(org_id, entity_id))
+        self._observe(data)
+        subject = telemetry_subject(org_id, entity_id)
+        ids = [self._enqueue(subject, m.payload, Lane.TELEMETRY, m.msg_id) for m in encoded.messages]
+        if encoded.leftover:
+            ids.append(self.queue_event("telemetry", encoded.leftover))
+        return ids[0] if ids else ""
+
+    def _observe(self, data: dict[str, Any]) -> None:
+        """Keep what the heartbeat and the KV entity state report from a telemetry reading."""
+        health = data.get("health")
+        if isinstance(health, dict) and isinstance(health.get("level"), str):
+            self._health_level = health["level"]
+        state = state_from_telemetry(data)
+        if state:
+            self.entity_state.update(state)
 
     def queue_event(self, event_type: str, data: dict[str, Any]) -> str:
         """`publish_event` for synchronous callers on the client's event loop."""
@@ -230,6 +421,8 @@ class AlienClient:
         if dialect is not None:
             event["server_status"] = nearest_status(status, dialect)
         await self.publish_event("status_changed", event)
+        self._status = status
+        self.entity_state.update({"status": event.get("server_status", status)})  # the map shows server enums
         await self.mothership.update_entity_status(org_id, entity_id, status)
 
     async def flush(self, timeout: float = 10.0) -> bool:
@@ -258,17 +451,36 @@ class AlienClient:
         self._running = False
         self._stopped.set()
         if self._closed:
+            if self._close_done is not None:  # another task is closing: return when it is done
+                await asyncio.shield(self._close_done)
             return
         self._closed = True
+        self._close_done = asyncio.get_running_loop().create_future()
+        try:
+            await self._close(timeout)
+        finally:
+            self._close_done.set_result(None)
+
+    async def _close(self, timeout: float | None) -> None:
         # Stop taking commands, end the running ones (their `command_failed` events are queued),
         # then flush, so those events go out too.
         if self._intake is not None:
             await self._intake.stop()
         await self._dispatcher.stop()
+        for task in (self._heartbeat_task, self._admission, self._learning):
+            if task is not None:
+                task.cancel()
+        self.outbox.release_telemetry()
         loop = asyncio.get_running_loop()
         budget = timeout if timeout is not None else 2 * self.config.publish_timeout_s
         deadline = loop.time() + budget
-        if not (self.link.is_connected and await self.publisher.flush(budget / 2)):
+        # shutdown goes last: the server stops accepting the entity's telemetry on it (contract
+        # §2), so what is queued is flushed first. Offline, it waits in the outbox behind the
+        # control messages and ahead of the next run's bootsequence.
+        flushed = self.link.is_connected and await self.publisher.flush(budget / 3)
+        if self._queue_lifecycle("shutdown") is not None and flushed:
+            flushed = await self.publisher.flush(budget / 6)
+        if not flushed:
             left = self.stats()
             if left.depth or left.in_flight:
                 if self.outbox.store is not None:
@@ -279,6 +491,7 @@ class AlienClient:
                         left.depth + left.in_flight,
                     )
                     self.outbox.dropped["closed_unsent"] += left.depth + left.in_flight
+        await self.entity_state.stop(final={"is_live": False}, timeout=max(0.1, deadline - loop.time()))
         await self.publisher.stop()
         if self._stats_task is not None:
             self._stats_task.cancel()
@@ -308,8 +521,8 @@ class AlienClient:
         org_id, entity_id = self._registered_ids()
         return fill_ids(subject, payload, org_id, entity_id)
 
-    def _enqueue(self, subject: str, payload: bytes, lane: Lane) -> str:
-        message = OutgoingMessage(new_message_id(), subject, payload, lane)
+    def _enqueue(self, subject: str, payload: bytes, lane: Lane, msg_id: str | None = None) -> str:
+        message = OutgoingMessage(msg_id or new_message_id(), subject, payload, lane)
         self.outbox.put(message)
         return message.msg_id
 

@@ -28,6 +28,7 @@ from nats.aio.subscription import Subscription
 from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy
 
 from alien.command_envelope import TYPE_PATTERN, Command, CommandRejected, RecentCommandIds, parse_command
+from alien.errors import NatsPermissionError
 from alien.link import NatsLink
 from alien.policies import LatestValueThrottle
 
@@ -264,8 +265,13 @@ class CommandIntake:
     async def start(self, mode: IntakeMode) -> Literal["core", "jetstream"]:
         if mode in ("jetstream", "auto"):
             try:
-                await self._start_jetstream()
-            except (nats.js.errors.APIError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+                await self._start_jetstream_unless_denied()
+            except (
+                nats.js.errors.APIError,
+                nats.errors.TimeoutError,
+                nats.errors.NoRespondersError,
+                NatsPermissionError,
+            ) as exc:
                 if mode == "jetstream":
                     raise
                 logger.info(
@@ -283,6 +289,25 @@ class CommandIntake:
         self.mode = "core"
         logger.info("receiving commands on %s (core subscription)", self.subject)
         return "core"
+
+    async def _start_jetstream_unless_denied(self) -> None:
+        """The JetStream consumer, or PermissionError as soon as the server refuses its API.
+
+        Edge keys on v0.1 servers have no JetStream API rights (contract §2); a refused request
+        would otherwise only end at its timeout.
+        """
+        starting = asyncio.ensure_future(self._start_jetstream())
+        denied = asyncio.ensure_future(self.link.denied_soon("publish", self.link.api_prefix))
+        try:
+            await asyncio.wait({starting, denied}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            denied.cancel()
+            if not starting.done():
+                starting.cancel()
+        if starting.cancelled() or not starting.done():
+            await asyncio.gather(starting, return_exceptions=True)
+            raise NatsPermissionError("this NATS user may not use the JetStream API")
+        starting.result()
 
     async def _start_jetstream(self) -> None:
         js = self.link.js

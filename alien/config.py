@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alien import identity
@@ -144,6 +144,42 @@ class AlienConfig(BaseSettings):
     command_progress_rate_hz: float = Field(
         default=2.0, ge=0, description="command_progress events per second per command at most (0: all)."
     )
+    # --- what current (v0.1.x) servers read (MOTHERSHIP_CONTRACT.md §2, §3) ---
+    telemetry_format: Literal["auto", "seed", "mavlink", "envelope_v1"] = Field(
+        default="auto",
+        description="auto: seed on v0.0.1, mavlink on v0.1.x; envelope_v1 for the strict "
+        "release-candidate server (contract §3).",
+    )
+    mavlink_system_id: int = Field(default=1, ge=1, le=255, description="MAVLink system_id of this device.")
+    mavlink_component_id: int = Field(default=1, ge=0, le=255, description="MAVLink component_id (1: autopilot).")
+    telemetry_source: str | None = Field(default=None, description="envelope_v1 'source' field (left out when unset).")
+    heartbeat_period_s: float = Field(
+        default=1.0, ge=0, description="HEARTBEAT period of the MAVLink formats (0: no heartbeat)."
+    )
+    entity_state: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Merge this device's state into the CONSTELLATION_GLOBAL_STATE KV bucket "
+        "(contract §2); auto: on v0.1.x servers, switched off when the server denies KV access.",
+    )
+    entity_state_period_s: float = Field(default=1.0, gt=0, description="KV state writes at most this often.")
+    lifecycle_events: bool = Field(
+        default=True, description="Send bootsequence on every (re)connect and shutdown on close (contract §2)."
+    )
+    admission_grace_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="envelope_v1: after bootsequence is stored, telemetry waits this long for the server "
+        "to admit the entity (it admits asynchronously and never answers).",
+    )
+    device_id: str | None = Field(
+        default=None, description="device_id in lifecycle events (default: ENTITY_NAME, else the entity id)."
+    )
+    api_key_header: Literal["x-api-key", "bearer"] = Field(
+        default="x-api-key", description="How the v0.1.x API key is sent: X-API-Key or Authorization: Bearer."
+    )
+
+    # The dialect the server last answered in (saved with the ids); see identity.Identity.dialect.
+    _server_dialect: str | None = PrivateAttr(default=None)
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -163,6 +199,15 @@ class AlienConfig(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @property
+    def server_dialect(self) -> str | None:
+        """The server's dialect: configured, else as last detected and saved; None when unknown."""
+        return self.dialect if self.dialect != "auto" else self._server_dialect
+
+    @server_dialect.setter
+    def server_dialect(self, value: str | None) -> None:
+        self._server_dialect = value
 
     @property
     def nats_servers(self) -> list[str]:
@@ -189,6 +234,7 @@ class AlienConfig(BaseSettings):
                 org_name=self.org_name,
                 entity_type=self.entity_type,
                 entity_name=self.entity_name,
+                dialect=self._server_dialect,
             ),
         )
 
@@ -202,6 +248,8 @@ class AlienConfig(BaseSettings):
         saved = identity.read(self.identity_path)
         if saved is None:
             return
+        if saved.dialect in ("v0.0.1", "v0.1"):
+            self._server_dialect = saved.dialect
         pinned_org = "org_id" in self.model_fields_set
         if not pinned_org:
             self.org_id = saved.org_id

@@ -79,6 +79,14 @@ class MothershipUnavailableError(MothershipError):
     """The server could not be reached (connection refused, timeout) after every retry."""
 
 
+class CertificateError(MothershipError):
+    """The HTTPS mothership's certificate does not verify: retrying cannot help."""
+
+
+class NatsPermissionError(AlienError):
+    """nats-server refused a publish or subscription this NATS user has no permission for."""
+
+
 class NatsAuthError(AlienError):
     """nats-server refused the credentials; retrying with the same ones cannot succeed."""
 

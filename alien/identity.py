@@ -25,6 +25,9 @@ class Identity:
     org_name: str | None = None
     entity_type: str | None = None
     entity_name: str | None = None
+    # The REST dialect the server spoke when last reached, so a device that boots while the
+    # server is unreachable still encodes telemetry for it (telemetry_format "auto").
+    dialect: str | None = None
 
 
 def read(path: Path) -> Identity | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("alien.link")
 
 Listener = Callable[[], Awaitable[None]]
+DenialListener = Callable[[str, str], None]
+
+# nats-server: -ERR 'Permissions Violation for Publish to "subject"' (or "Subscription to").
+_DENIED = re.compile(r'permissions violation for (publish|subscription) to "([^"]+)"', re.IGNORECASE)
 
 
 class NatsLink:
@@ -46,6 +51,11 @@ class NatsLink:
         self._fatal: asyncio.Future[BaseException] | None = None
         self._waiting_logged = False
         self._outage_logged = False
+        # (publish|subscribe, lower-cased subject) -> times refused. nats-py lower-cases the
+        # server's error text, so the subject's case is lost: compare with .lower().
+        self.denied: dict[tuple[str, str], int] = {}
+        self._denied_families: set[tuple[str, str]] = set()  # what was already logged
+        self._on_denied: list[DenialListener] = []
 
     @property
     def nc(self) -> NatsClient:
@@ -60,12 +70,52 @@ class NatsLink:
         return self._js
 
     @property
+    def api_prefix(self) -> str:
+        """The JetStream API subject prefix: `$JS.API.`, or `$JS.<domain>.API.` through a leaf node."""
+        domain = self.config.jetstream_domain
+        return f"$JS.{domain}.API." if domain else "$JS.API."
+
+    @property
     def is_connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
     def on_reconnect(self, listener: Listener) -> None:
         """Call `listener` after every reconnect (subscriptions are restored by nats-py itself)."""
         self._on_reconnect.append(listener)
+
+    def on_denied(self, listener: DenialListener) -> None:
+        """Call `listener(operation, subject)` each time nats-server refuses a publish or subscription.
+
+        The subject comes lower-cased (see `denied`).
+        """
+        self._on_denied.append(listener)
+
+    async def denied_soon(self, operation: str, subject_prefix: str) -> None:
+        """Return once nats-server refuses an `operation` on a subject starting with the prefix.
+
+        Race it against a request: a refused request is never answered, only timed out.
+        """
+        refused = asyncio.get_running_loop().create_future()
+
+        prefix = subject_prefix.lower()
+
+        def listener(op: str, subject: str) -> None:
+            if op == operation and subject.startswith(prefix) and not refused.done():
+                refused.set_result(subject)
+
+        self._on_denied.append(listener)
+        try:
+            await refused
+        finally:
+            self._on_denied.remove(listener)
+
+    def was_denied(self, operation: str, subject_prefix: str) -> bool:
+        """Whether a `operation` ("publish"/"subscribe") on a subject starting with the prefix was refused."""
+        prefix = subject_prefix.lower()
+        return any(op == operation and subject.startswith(prefix) for op, subject in self.denied)
+
+    def is_denied(self, operation: str, subject: str) -> bool:
+        return (operation, subject.lower()) in self.denied
 
     async def connect(self) -> None:
         """Connect, waiting as long as the servers are unreachable; fail fast on refused credentials."""
@@ -105,6 +155,11 @@ class NatsLink:
 
     # --- nats-py callbacks ---
     async def _error_cb(self, exc: Exception) -> None:
+        denial = _DENIED.search(str(exc))
+        if denial is not None:
+            operation = "publish" if denial.group(1).lower() == "publish" else "subscribe"
+            self._record_denial(operation, denial.group(2).lower())
+            return
         fatal = _fatal_reason(exc)
         if fatal and self._fatal is not None and not self._fatal.done() and self._nc is None:
             self._fatal.set_result(NatsAuthError(fatal))
@@ -127,6 +182,32 @@ class NatsLink:
             self._outage_logged = True
             return
         logger.error("NATS error: %s", fatal or exc or type(exc).__name__)
+
+    def _record_denial(self, operation: str, subject: str) -> None:
+        """Say once per feature what was refused and which permission is missing; tell listeners."""
+        key = (operation, subject)
+        self.denied[key] = self.denied.get(key, 0) + 1
+        shown = _restore_case(subject)
+        family = (operation, _family(shown))
+        if family not in self._denied_families:
+            self._denied_families.add(family)
+            # JetStream API and KV refusals are expected on newer servers: the feature that hit
+            # them (command intake, entity state) says in its own one line how it degrades.
+            log = logger.debug if shown.startswith(("$JS.", "$KV.")) else logger.error
+            log(
+                'nats-server denied %s %s "%s": the NATS user needs %s permission for "%s"%s',
+                "a publish to" if operation == "publish" else "a subscription to",
+                _what(shown),
+                shown,
+                operation,
+                family[1],
+                _scope_hint(operation, shown),
+            )
+        for listener in self._on_denied:
+            try:
+                listener(operation, subject)
+            except Exception:
+                logger.exception("denial listener failed")
 
     async def _disconnected_cb(self) -> None:
         if self.connected.is_set():
@@ -174,7 +255,7 @@ class NatsLink:
         elif cfg.nats_nkey_seed_file:
             opts["nkeys_seed"] = str(_existing(cfg.nats_nkey_seed_file, "ALIEN_NATS_NKEY_SEED_FILE"))
         if cfg.nats_creds_file:
-            opts["user_credentials"] = str(_existing(cfg.nats_creds_file, "ALIEN_NATS_CREDS_FILE"))
+            opts["user_credentials"] = str(_creds_file(cfg.nats_creds_file))
         tls = self._tls_context()
         if tls is not None:
             opts["tls"] = tls
@@ -213,6 +294,63 @@ def _fatal_reason(exc: BaseException) -> str | None:
             "check ALIEN_NATS_TLS_CA and the server name"
         )
     return None
+
+
+def _family(subject: str) -> str:
+    """The subjects one feature uses: every event type shares one line in the log."""
+    tokens = subject.split(".")
+    if tokens[:2] == ["constellation", "events"] and len(tokens) > 3:
+        return ".".join(tokens[:3]) + ".>"
+    return subject
+
+
+def _restore_case(subject: str) -> str:
+    """The subject as the server spelled it, as far as it can be known (see NatsLink.denied).
+
+    JetStream and KV API tokens are upper-case words; ids (digits, hyphens) keep their case.
+    """
+    tokens = subject.split(".")
+    if tokens[0] == "$kv":
+        return ".".join([t.upper() for t in tokens[:2]] + tokens[2:])
+    if tokens[0] == "$js":
+        return ".".join(t.upper() if re.fullmatch(r"\$?[a-z_]+", t) else t for t in tokens)
+    return subject
+
+
+def _what(subject: str) -> str:
+    if subject.startswith("$KV."):
+        return "the KV key"
+    if subject.startswith("$JS.API."):
+        return "the JetStream API"
+    return "subject"
+
+
+def _scope_hint(operation: str, subject: str) -> str:
+    """Which API-key scope grants it: v0.1 servers derive NATS permissions from the key's scopes."""
+    scopes = {
+        ("publish", "constellation.telemetry."): "nats:telemetry (v0.1.1) or nats:telemetry:write (newer)",
+        ("publish", "constellation.events."): "nats:all (v0.1.1) or nats:events:write (newer)",
+        ("subscribe", "constellation.commands."): "nats:commands (v0.1.1) or nats:commands:read (newer)",
+    }
+    for (op, prefix), scope in scopes.items():
+        if op == operation and subject.startswith(prefix):
+            return f" (on v0.1 servers: an API key with the scope {scope} for this organization)"
+    if subject.startswith(("$KV.", "$JS.API.STREAM.INFO.KV_", "$JS.API.DIRECT.GET.KV_")):
+        return " (newer servers keep entity state themselves; ALIEN_ENTITY_STATE=off stops trying)"
+    if subject.startswith("$JS.API."):
+        return " (newer servers give edge keys no JetStream API; Alien falls back where it can)"
+    return ""
+
+
+def _creds_file(path: Any) -> Any:
+    """The .creds file, checked first: nats-py loops forever on one without a JWT block."""
+    text = _existing(path, "ALIEN_NATS_CREDS_FILE").read_text(errors="replace")
+    for block in ("NATS USER JWT", "USER NKEY SEED"):
+        found = re.search(rf"-{{3,}}BEGIN {block}-{{3,}}\s*\n\s*(\S+)", text)
+        if found is None or found.group(1).startswith("-"):
+            # never quote the file: it holds the seed
+            raise ConfigError(f"ALIEN_NATS_CREDS_FILE: {path} is not a NATS .creds file (no {block} block)")
+    return path
 
 
 def _existing(path: Any, variable: str) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal, Protocol
@@ -89,8 +90,65 @@ class Outbox:
         self.rejected = 0
         self.dropped: Counter[str] = Counter()
         self.parked = 0
+        self._holds: set[str] = set()  # see hold_telemetry()
+        self._settled: dict[str, asyncio.Future[bool]] = {}
         if store is not None:
             self.attach(store)
+
+    def hold_telemetry(self, reason: str) -> None:
+        """Hand out control messages only until every reason is released (e.g. "admission")."""
+        self._holds.add(reason)
+
+    def release_telemetry(self, reason: str | None = None) -> None:
+        """Release one hold (every hold when `reason` is None)."""
+        if reason is None:
+            self._holds.clear()
+        else:
+            self._holds.discard(reason)
+        self._available.set()
+
+    @property
+    def telemetry_held(self) -> bool:
+        return bool(self._holds)
+
+    def rewrite(self, subject: str, expand: Callable[[OutgoingMessage], list[OutgoingMessage]]) -> int:
+        """Replace each queued message on `subject` by `expand(message)`, in its place in the queue.
+
+        For readings queued before their wire format was known. Returns how many were replaced.
+        """
+        replaced = 0
+        for lane, queue in self._lanes.items():
+            if not any(m.subject == subject for m in queue):
+                continue
+            rewritten: deque[OutgoingMessage] = deque()
+            for message in queue:
+                if message.subject != subject:
+                    rewritten.append(message)
+                    continue
+                replaced += 1
+                self._bytes -= len(message.payload)
+                if self.store is not None:
+                    self.store.delete(message.msg_id)
+                for new in expand(message):
+                    new.seq, new.created, new.lane = message.seq, message.created, lane
+                    self._bytes += len(new.payload)
+                    if self.store is not None:
+                        self.store.insert(new)
+                    rewritten.append(new)
+            queue.clear()  # in place: take() may be waiting with a reference to this deque
+            queue.extend(rewritten)
+        self._available.set()
+        return replaced
+
+    def settled(self, msg_id: str) -> asyncio.Future[bool]:
+        """Resolves when message `msg_id` is acknowledged (True), or refused for good or dropped (False).
+
+        Ask right after put(): a message settled before the call is not remembered.
+        """
+        future = self._settled.get(msg_id)
+        if future is None:
+            future = self._settled[msg_id] = asyncio.get_running_loop().create_future()
+        return future
 
     def attach(self, store: Store) -> None:
         """Keep every queued message in `store` from now on.
@@ -161,6 +219,9 @@ class Outbox:
         victim = self._lanes[lane].popleft()
         self._bytes -= len(victim.payload)
         self.dropped[reason] += 1
+        waiter = self._settled.pop(victim.msg_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)
         if self.store is not None:
             self.store.delete(victim.msg_id)
 
@@ -171,20 +232,21 @@ class Outbox:
         longer than the batch, the newest telemetry message rides along with the oldest ones, so
         the operator sees where the robot is now while the history drains.
         """
+        control, telemetry = self._lanes[Lane.CONTROL], self._lanes[Lane.TELEMETRY]
         while True:
             self._expire()
-            if len(self):
+            if control or (telemetry and not self.telemetry_held):
                 break
             self._available.clear()
             await self._available.wait()
         batch: list[OutgoingMessage] = []
-        control, telemetry = self._lanes[Lane.CONTROL], self._lanes[Lane.TELEMETRY]
         while control and len(batch) < limit:
             batch.append(control.popleft())
-        if len(telemetry) > limit - len(batch) > 1:
-            batch.append(telemetry.pop())  # the freshest state, ahead of the backlog
-        while telemetry and len(batch) < limit:
-            batch.append(telemetry.popleft())
+        if not self.telemetry_held:
+            if len(telemetry) > limit - len(batch) > 1:
+                batch.append(telemetry.pop())  # the freshest state, ahead of the backlog
+            while telemetry and len(batch) < limit:
+                batch.append(telemetry.popleft())
         for message in batch:
             self._bytes -= len(message.payload)
             self._in_flight[message.msg_id] = message
@@ -202,7 +264,7 @@ class Outbox:
     def ack(self, message: OutgoingMessage, *, duplicate: bool) -> None:
         if self.store is not None:
             self.store.delete(message.msg_id)
-        self._settle(message)
+        self._settle(message, acknowledged=True)
         self.published += 1
         self.duplicates += int(duplicate)
 
@@ -210,9 +272,16 @@ class Outbox:
         """The server refused it for good: parked with the reason (kept on disk), not retried."""
         if self.store is not None:
             self.store.park(message.msg_id, reason)
-        self._settle(message)
+        self._settle(message, acknowledged=False)
         self.rejected += 1
         self.parked += 1
+
+    def discard(self, message: OutgoingMessage, reason: str) -> None:
+        """Taken but never to be sent (e.g. its subject is denied): removed and counted as dropped."""
+        if self.store is not None:
+            self.store.delete(message.msg_id)
+        self.dropped[reason] += 1
+        self._settle(message, acknowledged=False)
 
     def retry(self, messages: list[OutgoingMessage]) -> None:
         """Put messages back where they were in their lanes (by entry order)."""
@@ -247,8 +316,11 @@ class Outbox:
             oldest_age_s=(time.time() - min(oldest)) if oldest else None,
         )
 
-    def _settle(self, message: OutgoingMessage) -> None:
+    def _settle(self, message: OutgoingMessage, *, acknowledged: bool) -> None:
         self._in_flight.pop(message.msg_id, None)
+        waiter = self._settled.pop(message.msg_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(acknowledged)
         if not len(self) and not self._in_flight:
             self._idle.set()
 

@@ -46,8 +46,10 @@ class Publisher:
         self.last_latency_s: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="alien-publisher")
             self._task.add_done_callback(self._restart_if_died)
@@ -62,11 +64,12 @@ class Publisher:
             self._task = None
             asyncio.get_running_loop().call_later(1.0, self.start)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 5.0) -> None:
         task, self._task = self._task, None
         if task is not None:
+            self._stopping = True  # ends the loop even if a nats-py await swallowed the cancel (3.11)
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait({task}, timeout=timeout)
 
     async def flush(self, timeout: float) -> bool:
         """Wait until every queued message is acknowledged; False when `timeout` passed first."""
@@ -77,7 +80,7 @@ class Publisher:
         return True
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             # Wait for the link first: a batch taken during an outage would sit in flight, out of
             # reach of the outbox's bounds and age limit, until the reconnect.
             await self.link.connected.wait()
@@ -86,6 +89,9 @@ class Publisher:
                 self.outbox.retry(batch)
                 continue
             failed = await self._publish(batch)
+            if failed and self._stopping:
+                self.outbox.retry(failed)  # kept for the next start
+                return
             if failed:
                 self.outbox.retry(failed)
                 self._failures += 1
@@ -111,6 +117,9 @@ class Publisher:
                 continue
             if not nc.is_connected:
                 retry.append(message)
+                continue
+            if self.link.is_denied("publish", subject):
+                self._reject_denied(message, subject)
                 continue
             try:
                 future = await js.publish_async(
@@ -145,6 +154,9 @@ class Publisher:
                 self.outbox.ack(message, duplicate=bool(ack.duplicate))
                 self.last_latency_s = loop.time() - started
         for index, (message, subject, payload) in enumerate(timed_out):
+            if self.link.is_denied("publish", subject):  # never answered: nats-server refused it
+                self._reject_denied(message, subject)
+                continue
             if not await self._publish_one(message, subject, payload, retry):
                 retry.extend(m for m, _, _ in timed_out[index + 1 :])  # the server is not answering
                 break
@@ -180,6 +192,15 @@ class Publisher:
         else:
             self.outbox.ack(message, duplicate=bool(ack.duplicate))
         return True
+
+    def _reject_denied(self, message: OutgoingMessage, subject: str) -> None:
+        """Dropped and counted (`dropped["denied"]`): neither retried nor kept.
+
+        A key without the right would otherwise fill the disk at sensor rate; the link said once
+        which right is missing.
+        """
+        self.outbox.discard(message, "denied")
+        logger.debug("message %s dropped: publishing to %s is denied", message.msg_id, subject)
 
     def _reject(self, message: OutgoingMessage, reason: str) -> None:
         self.outbox.reject(message, reason)

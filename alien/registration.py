@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from alien.errors import ConfigError, MothershipUnavailableError, NotFoundError, PermissionDeniedError
+from alien.errors import ConfigError, MothershipUnavailableError, NotFoundError, PermissionDeniedError, ServerError
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
@@ -25,7 +25,9 @@ async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -
             await mothership.get_entity(config.org_id, config.entity_id)
             logger.info("using saved entity %s in organization %s", config.entity_id, config.org_id)
             return
-        except MothershipUnavailableError as exc:
+        except (MothershipUnavailableError, ServerError) as exc:
+            if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
+                raise
             logger.warning("mothership unreachable (%s); continuing with saved ids", exc)
             return
         except NotFoundError:

@@ -34,3 +34,22 @@ def position(latitude: float, longitude: float, altitude: float = 0) -> dict[str
     if not -180.0 <= longitude <= 180.0:
         raise ValueError(f"longitude {longitude} is outside -180..180")
     return {"position": {"latitude": float(latitude), "longitude": float(longitude), "altitude": float(altitude)}}
+
+
+# Contract §2: the server acts on these two event types (bootsequence admits the entity for
+# telemetry, shutdown removes it) and reads this flat shape, not the design document's `data`.
+LIFECYCLE_EVENTS = ("bootsequence", "shutdown")
+
+
+def encode_lifecycle(event_type: str, entity_id: str, device_id: str, timestamp: str | None = None) -> bytes:
+    """A lifecycle event: `{"event_type", "entity_id", "device_id", "timestamp"}`."""
+    if event_type not in LIFECYCLE_EVENTS:
+        raise ValueError(f"lifecycle event must be one of {LIFECYCLE_EVENTS}, not {event_type!r}")
+    return dumps(
+        {
+            "event_type": event_type,
+            "entity_id": entity_id,
+            "device_id": device_id,
+            "timestamp": timestamp or utc_timestamp(),
+        }
+    )

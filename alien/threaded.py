@@ -24,7 +24,6 @@ from alien.channels import TelemetryChannels
 from alien.client import AlienClient
 from alien.commands import CommandHandler, Prepare
 from alien.config import AlienConfig
-from alien.wire import utc_timestamp
 
 logger = logging.getLogger("alien.threaded")
 
@@ -55,8 +54,10 @@ class ClientSnapshot:
 
 class ThreadedClient:
     def __init__(self, config: AlienConfig, *, device_id: str | None = None) -> None:
+        if device_id and not config.device_id:
+            config.device_id = device_id  # the lifecycle events' device_id (e.g. the ROS node's name)
         self.client = AlienClient(config)
-        self.device_id = device_id or config.entity_name or "alien"
+        self.device_id = config.device_id or config.entity_name or "alien"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="alien-client", daemon=True)
         self.channels = TelemetryChannels(self.client.queue_telemetry, self._loop)
@@ -159,7 +160,6 @@ class ThreadedClient:
             return
         self.state, self.error = "connected", None
         self.channels.set_ready()
-        self._event("bootsequence", {"device_id": self.device_id})
         while self._held_events:
             self._event(*self._held_events.popleft())
         self.ready.set()
@@ -188,10 +188,10 @@ class ThreadedClient:
             await asyncio.gather(self._startup, return_exceptions=True)
         self.channels.stop()
         if self.state == "connected":
-            self.client.queue_event("shutdown", {"device_id": self.device_id, "timestamp": utc_timestamp()})
+            # close() sends the shutdown lifecycle event (contract §2) after what is queued
             try:
                 await asyncio.wait_for(self.client.update_status("inactive"), timeout / 3)
-            except Exception as exc:  # noqa: BLE001 - the shutdown event already says it
+            except Exception as exc:  # noqa: BLE001 - the shutdown event still says it
                 logger.warning("could not store status inactive: %r", exc)
         await self.client.close(max(0.1, deadline - loop.time()))
         self.state = "closed"

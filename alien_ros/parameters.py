@@ -40,6 +40,9 @@ CONNECTION_PARAMETERS: dict[str, tuple[str, str]] = {
     "nats_tls_cert": ("nats_tls_cert", "NATS client certificate (env ALIEN_NATS_TLS_CERT)"),
     "nats_tls_key": ("nats_tls_key", "NATS client key (env ALIEN_NATS_TLS_KEY)"),
     "http_tls_ca": ("http_tls_ca", "CA bundle for an HTTPS mothership (env ALIEN_HTTP_TLS_CA)"),
+    "telemetry_format": ("telemetry_format", "auto | seed | mavlink | envelope_v1 (env ALIEN_TELEMETRY_FORMAT)"),
+    "entity_state": ("entity_state", "auto | on | off: the operator-map KV entry (env ALIEN_ENTITY_STATE)"),
+    "device_id": ("device_id", "device_id in bootsequence/shutdown events (env ALIEN_DEVICE_ID)"),
 }
 
 # name -> (default, description); the type follows the default.

@@ -187,7 +187,9 @@ class MothershipClient:
 
     def _auth_headers(self, spec: DialectSpec) -> dict[str, str]:
         api_key = self.config.api_key.get_secret_value() if self.config.api_key else None
-        return spec.auth_headers(self.config.bearer_token.get_secret_value(), api_key)
+        return spec.auth_headers(
+            self.config.bearer_token.get_secret_value(), api_key, bearer=self.config.api_key_header == "bearer"
+        )
 
 
 def _as_list(result: Any) -> list[dict[str, Any]]:

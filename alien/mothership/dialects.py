@@ -17,7 +17,7 @@ from alien.mothership.enums import Dialect
 class DialectSpec(Protocol):
     name: Dialect
 
-    def auth_headers(self, bearer_token: str, api_key: str | None) -> dict[str, str]: ...
+    def auth_headers(self, bearer_token: str, api_key: str | None, *, bearer: bool = False) -> dict[str, str]: ...
     def organizations_path(self) -> tuple[str, dict[str, str]]: ...
     def organization_path(self, org_id: str) -> tuple[str, dict[str, str]]: ...
     def entities_path(self, org_id: str) -> tuple[str, dict[str, str]]: ...
@@ -34,7 +34,7 @@ class LegacyDialect:
 
     name: Dialect = "v0.0.1"
 
-    def auth_headers(self, bearer_token: str, api_key: str | None) -> dict[str, str]:
+    def auth_headers(self, bearer_token: str, api_key: str | None, *, bearer: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {bearer_token}"}
 
     def organizations_path(self) -> tuple[str, dict[str, str]]:
@@ -68,10 +68,11 @@ class V01Dialect:
 
     name: Dialect = "v0.1"
 
-    def auth_headers(self, bearer_token: str, api_key: str | None) -> dict[str, str]:
-        # Contract §1: API keys only; X-API-Key is the preferred header. A key given as the
-        # design document's API_BEARER_TOKEN is accepted too.
-        return {"X-API-Key": api_key or bearer_token}
+    def auth_headers(self, bearer_token: str, api_key: str | None, *, bearer: bool = False) -> dict[str, str]:
+        # Contract §1: API keys only, as X-API-Key (preferred) or Authorization: Bearer. A key
+        # given as the design document's API_BEARER_TOKEN is accepted too.
+        key = api_key or bearer_token
+        return {"Authorization": f"Bearer {key}"} if bearer else {"X-API-Key": key}
 
     def organizations_path(self) -> tuple[str, dict[str, str]]:
         return "/api/v1/organizations", {}

@@ -20,6 +20,7 @@ import aiohttp
 
 from alien.errors import (
     AuthenticationError,
+    CertificateError,
     MothershipError,
     MothershipUnavailableError,
     NotFoundError,
@@ -105,6 +106,13 @@ class RestTransport:
                 ) as resp:
                     response = await _read(resp)
                     retry_after = _retry_after(resp.headers.get("Retry-After"))
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise CertificateError(
+                    f"the certificate of {redact_url(self.base_url)} does not verify "
+                    f"({exc.certificate_error}); set ALIEN_HTTP_TLS_CA to the CA that signed it",
+                    method=method,
+                    path=path,
+                ) from None
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 reason = f"cannot reach {redact_url(self.base_url)} ({exc.__class__.__name__}: {exc or 'timed out'})"
                 last_error = MothershipUnavailableError(reason, method=method, path=path)
