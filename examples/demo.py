@@ -55,19 +55,59 @@ def _statuses(emulator: MothershipEmulator) -> list[str]:
     return [e["data"].get("status") for e in events if e.get("event_type") == "status_changed"]
 
 
-def _complete(emulator: MothershipEmulator, iterations: int) -> bool:
-    statuses = _statuses(emulator)
+def _message_type(body: Any) -> str:
+    """MAVLink-style telemetry names its type (v0.1); the design document's shape is `seed` (v0.0.1)."""
+    if isinstance(body, dict) and isinstance(body.get("message_type"), str):
+        return body["message_type"]
+    if isinstance(body, dict) and {"entity_id", "timestamp", "data"} <= set(body):
+        return "seed"
+    return "unrecognised"
+
+
+def _message_types(emulator: MothershipEmulator) -> Counter[str]:
+    return Counter(_message_type(m.json()) for m in emulator.telemetry())
+
+
+def _event_types(emulator: MothershipEmulator) -> Counter[str]:
+    return Counter(m.json().get("event_type") for m in emulator.events())
+
+
+# What the example's telemetry becomes on a v0.1 server (MOTHERSHIP_CONTRACT.md §3): the position one
+# GLOBAL_POSITION_INT, the battery level a BATTERY_STATUS and a SYS_STATUS, plus the client's own
+# HEARTBEATs; speed, heading and sensors have no MAVLink message and go out as a `telemetry` event.
+MAVLINK_PER_ITERATION = ("GLOBAL_POSITION_INT", "BATTERY_STATUS", "SYS_STATUS")
+FREE_FORM_KEYS = {"speed", "heading", "sensors"}
+
+
+def _telemetry_complete(emulator: MothershipEmulator, iterations: int, dialect: str) -> bool:
+    types = _message_types(emulator)
+    if dialect == "v0.0.1":  # the design document's shape, position and readings alike
+        return types == {"seed": 2 * iterations} and not _event_types(emulator)["telemetry"]
+    diverted = [m.json() for m in emulator.events() if m.json().get("event_type") == "telemetry"]
     return (
-        len(emulator.telemetry()) == 2 * iterations
+        set(types) == {*MAVLINK_PER_ITERATION, "HEARTBEAT"}
+        and all(types[kind] == iterations for kind in MAVLINK_PER_ITERATION)
+        and len(diverted) == iterations
+        and all(set(e.get("data", {})) == FREE_FORM_KEYS for e in diverted)
+    )
+
+
+def _complete(emulator: MothershipEmulator, iterations: int, dialect: str) -> bool:
+    statuses = _statuses(emulator)
+    events = _event_types(emulator)
+    return (
+        _telemetry_complete(emulator, iterations, dialect)
+        and events["bootsequence"] == 1  # on connect, and shutdown on close (contract §2)
+        and events["shutdown"] == 1
         and statuses[:1] == ["active"]
         and "returning" in statuses
         and statuses[-1:] == ["inactive"]
     )
 
 
-def _summary(emulator: MothershipEmulator, iterations: int) -> bool:
+def _summary(emulator: MothershipEmulator, iterations: int, dialect: str) -> bool:
     telemetry = emulator.telemetry()
-    events = [m.json() for m in emulator.events()]
+    events = _event_types(emulator)
     statuses = _statuses(emulator)
     print("\n=== what the mothership received ===")
     for org in emulator.organizations():
@@ -79,11 +119,12 @@ def _summary(emulator: MothershipEmulator, iterations: int) -> bool:
         kind, status = entity.get("entity_type"), entity.get("status")
         print(f"entity        {name!r:28} {entity.get('entity_id')} type={kind} status={status}")
     print(f"telemetry     {len(telemetry)} messages on {sorted({m.subject for m in telemetry})}")
-    print(f"events        {dict(Counter(e.get('event_type') for e in events))}")
+    print(f"by type       {dict(_message_types(emulator))}")
+    print(f"events        {dict(events)}")
     print(f"statuses      {statuses}")
     if telemetry:
         print(f"last message  {telemetry[-1].data.decode()[:200]}")
-    ok = _complete(emulator, iterations)
+    ok = _complete(emulator, iterations, dialect)
     print("\nRESULT: " + ("everything arrived" if ok else "something is missing"))
     return ok
 
@@ -109,8 +150,8 @@ async def run(dialect: str, iterations: int, interval: float) -> bool:
         await operator
         # JetStream has acknowledged everything; the server's consumers take a moment to process it
         with contextlib.suppress(TimeoutError):
-            emulator.wait_for(lambda: _complete(emulator, iterations), 10, "everything the example sent")
-        return _summary(emulator, iterations)
+            emulator.wait_for(lambda: _complete(emulator, iterations, dialect), 10, "everything the example sent")
+        return _summary(emulator, iterations, dialect)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from alien import AlienClient, AlienConfig, IdentityFileError, NatsAuthError, No
 from alien.outbox import Lane, OutgoingMessage
 
 DIALECTS = ["v0.0.1", "v0.1"]
+LIFECYCLE = ("bootsequence", "shutdown")  # contract §2
 RFC3339_WITH_ZONE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -135,41 +137,115 @@ async def test_mothership_down_at_first_boot_telemetry_waits_and_goes_out_after_
 async def test_telemetry_and_events_reach_their_streams(
     make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], dialect: str
 ) -> None:
+    """Default settings, everything the client sends, as the server stores it.
+
+    Both dialects: bootsequence on connect and shutdown on close (contract §2). v0.0.1: the design
+    document's telemetry shape. v0.1: MAVLink-style messages the server accepts, HEARTBEATs, and the
+    keys MAVLink cannot carry as a `telemetry` event (contract §3).
+    """
     emulator = make_emulator(dialect=dialect)
-    async with AlienClient(make_config(emulator, nats_server)) as client:
+    async with AlienClient(make_config(emulator, nats_server, device_id="unit-1")) as client:
         org_id, entity_id = client.config.org_id, client.config.entity_id
         position_id = await client.update_position(40.7128, -74.0060, 100.5)
         telemetry_id = await client.publish_telemetry({"battery_level": 85.0, "sensors": {"temperature": float("nan")}})
         event_id = await client.publish_event("payload_dropped", {"bay": 2})
         assert await client.flush(10)
-        stats = client.stats()
-    assert (stats.published, stats.duplicates, stats.depth) == (3, 0, 0)
+    stats = client.stats()  # after close: the shutdown event was flushed too
+    assert (stats.duplicates, stats.depth, stats.in_flight, stats.parked) == (0, 0, 0, 0)
 
+    # every acknowledged message is stored once, so this waits for all of them
     await emulator.wait_for_async(
-        lambda: len(emulator.telemetry()) >= 2 and len(emulator.events()) >= 1, 10, "messages"
+        lambda: len(emulator.telemetry()) + len(emulator.events()) >= stats.published, 10, "messages"
     )
     telemetry = {m.headers["Nats-Msg-Id"]: m for m in emulator.telemetry()}
-    assert set(telemetry) == {position_id, telemetry_id}
-    position = telemetry[position_id]
-    assert position.subject == f"constellation.telemetry.{org_id}.{entity_id}"
-    body = position.json()
-    assert body["entity_id"] == entity_id
-    assert RFC3339_WITH_ZONE.match(body["timestamp"]), body["timestamp"]
-    assert body["data"] == {"position": {"latitude": 40.7128, "longitude": -74.006, "altitude": 100.5}}
-    assert telemetry[telemetry_id].json()["data"]["sensors"] == {"temperature": None}  # never NaN on the wire
+    assert {m.subject for m in telemetry.values()} == {f"constellation.telemetry.{org_id}.{entity_id}"}
+    events: dict[str, list[Any]] = defaultdict(list)
+    for message in emulator.events():
+        events[message.json()["event_type"]].append(message)
 
-    (event,) = [m for m in emulator.events() if m.headers.get("Nats-Msg-Id") == event_id]
+    for kind in LIFECYCLE:
+        (lifecycle,) = events[kind]
+        assert lifecycle.subject == f"constellation.events.{org_id}.{kind}"
+        body = lifecycle.json()
+        assert set(body) == {"event_type", "entity_id", "device_id", "timestamp"}  # no "data" (contract §2)
+        assert (body["event_type"], body["entity_id"], body["device_id"]) == (kind, entity_id, "unit-1")
+        assert RFC3339_WITH_ZONE.match(body["timestamp"]), body["timestamp"]
+
+    (event,) = events["payload_dropped"]
+    assert event.headers["Nats-Msg-Id"] == event_id
     assert event.subject == f"constellation.events.{org_id}.payload_dropped"
     assert event.json()["event_type"] == "payload_dropped"
     assert event.json()["data"] == {"bay": 2}
     assert RFC3339_WITH_ZONE.match(event.json()["timestamp"])
+
+    if dialect == "v0.0.1":
+        assert set(events) == {"bootsequence", "payload_dropped", "shutdown"}
+        assert set(telemetry) == {position_id, telemetry_id}
+        assert stats.published == 5  # bootsequence, 2 telemetry, 1 event, shutdown
+        position = telemetry[position_id]
+        body = position.json()
+        assert body["entity_id"] == entity_id
+        assert RFC3339_WITH_ZONE.match(body["timestamp"]), body["timestamp"]
+        assert body["data"] == {"position": {"latitude": 40.7128, "longitude": -74.006, "altitude": 100.5}}
+        assert telemetry[telemetry_id].json()["data"]["sensors"] == {"temperature": None}  # never NaN on the wire
+        return
+
+    bodies = [m.json() for m in telemetry.values()]
+    for body in bodies:
+        assert set(body) == {"message_type", "message_id", "system_id", "component_id", "data", "timestamp"}
+        assert (body["system_id"], body["component_id"]) == (1, 1)
+        assert RFC3339_WITH_ZONE.match(body["timestamp"]), body["timestamp"]
+    heartbeats = [b for b in bodies if b["message_type"] == "HEARTBEAT"]
+    assert heartbeats  # one at connect, then one a second
+    assert Counter(b["message_type"] for b in bodies) == {
+        "GLOBAL_POSITION_INT": 1,
+        "BATTERY_STATUS": 1,
+        "SYS_STATUS": 1,
+        "HEARTBEAT": len(heartbeats),
+    }
+    position = telemetry[position_id].json()
+    assert (position["message_type"], position["message_id"]) == ("GLOBAL_POSITION_INT", 33)
+    # degE7 and mm; no heading was given, and unknown values are left out (alien.mavlink)
+    assert position["data"] == {"lat": 407128000, "lon": -740060000, "alt": 100500}
+    # the battery level is both messages' battery_remaining; publish_telemetry returned the first one's id
+    (battery,) = [(i, m.json()) for i, m in telemetry.items() if m.json()["message_type"] == "BATTERY_STATUS"]
+    (status,) = [(i, m.json()) for i, m in telemetry.items() if m.json()["message_type"] == "SYS_STATUS"]
+    assert telemetry_id in (battery[0], status[0])
+    assert battery[1]["message_id"] == 147
+    assert battery[1]["data"] == {"id": 0, "battery_function": 0, "type": 0, "battery_remaining": 85}
+    assert status[1]["message_id"] == 1
+    assert status[1]["data"] == {"battery_remaining": 85}
+    for beat in heartbeats:  # a drone (aircraft_multirotor: QUADROTOR), no autopilot, status active
+        assert beat["message_id"] == 0
+        assert beat["data"] == {"type": 2, "autopilot": 8, "base_mode": 0, "system_status": 4, "mavlink_version": 3}
+
+    # "sensors" has no MAVLink message: it went out as a `telemetry` event, NaN as null
+    assert set(events) == {"bootsequence", "telemetry", "payload_dropped", "shutdown"}
+    (diverted,) = events["telemetry"]
+    assert diverted.subject == f"constellation.events.{org_id}.telemetry"
+    body = diverted.json()
+    assert (body["entity_id"], body["event_type"]) == (entity_id, "telemetry")
+    assert body["data"] == {"sensors": {"temperature": None}}
+    assert RFC3339_WITH_ZONE.match(body["timestamp"]), body["timestamp"]
+    # 4 events (bootsequence, telemetry, payload_dropped, shutdown) and 3 + the heartbeats as telemetry
+    assert stats.published == 4 + 3 + len(heartbeats)
+
+    # and the v0.1.1 server decodes every one of them
+    def judged() -> int:
+        return sum(
+            len(v) for v in (emulator.telemetry_accepted(), emulator.telemetry_ignored(), emulator.telemetry_rejected())
+        )
+
+    await emulator.wait_for_async(lambda: judged() >= len(telemetry), 10, "the server's verdicts")
+    assert (emulator.telemetry_rejected(), emulator.telemetry_ignored()) == ([], [])
 
 
 async def test_invalid_event_type_and_position_fail_before_queueing(
     make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
 ) -> None:
     emulator = make_emulator(dialect="v0.0.1")
-    async with AlienClient(make_config(emulator, nats_server)) as client:
+    # no bootsequence: nothing is queued but what the test itself tries to queue
+    async with AlienClient(make_config(emulator, nats_server, lifecycle_events=False)) as client:
         with pytest.raises(ValueError, match=r"event type 'bad.type'"):
             await client.publish_event("bad.type", {})
         with pytest.raises(ValueError, match="latitude 91"):
@@ -181,7 +257,8 @@ async def test_a_repeated_message_id_is_acknowledged_as_duplicate(
     make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
 ) -> None:
     emulator = make_emulator(dialect="v0.0.1")
-    async with AlienClient(make_config(emulator, nats_server)) as client:
+    # no bootsequence: the counters are the two puts' only
+    async with AlienClient(make_config(emulator, nats_server, lifecycle_events=False)) as client:
         subject = f"constellation.telemetry.{client.config.org_id}.{client.config.entity_id}"
         payload = b'{"entity_id":"x","timestamp":"2026-01-01T00:00:00Z","data":{}}'
         for _ in range(2):  # what a retry after a lost PubAck looks like: same id, same payload

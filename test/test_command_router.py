@@ -52,6 +52,7 @@ COMMANDS = {
     "commands.impatient_fibonacci.target": "fibonacci",
     "commands.impatient_fibonacci.accept_timeout_s": 0.3,
 }
+CLIENT_LIFECYCLE = ("bootsequence", "shutdown")  # the client's own events (contract §2), no "data"
 SLOW_TO_ACCEPT = 150  # the test server takes 1 s to accept a goal of this order
 
 
@@ -135,8 +136,10 @@ def _send(nats_url: str, subject: str, command: dict[str, Any]) -> None:
 
 
 def _lifecycle(emulator: Any, command_id: str) -> list[dict[str, Any]]:
+    """The command's events in stream order (the client's bootsequence/shutdown carry no command)."""
     ordered = sorted(emulator.events(), key=lambda m: m.stream_seq)
-    return [m.json() for m in ordered if m.json()["data"].get("command_id") == command_id]
+    events = [m.json() for m in ordered if m.json()["event_type"] not in CLIENT_LIFECYCLE]
+    return [e for e in events if e["data"].get("command_id") == command_id]
 
 
 def _ended(emulator: Any, command_id: str) -> Callable[[], bool]:

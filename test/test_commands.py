@@ -124,16 +124,23 @@ def test_recent_ids_window_and_bound() -> None:
 # --- the lifecycle through real NATS ---
 
 
+CLIENT_LIFECYCLE = ("bootsequence", "shutdown")  # the client's own events (contract §2), no "data"
+
+
+def _command_events(emulator: Any) -> list[dict[str, Any]]:
+    """Every event but the client's lifecycle events, in stream order."""
+    ordered = sorted(emulator.events(), key=lambda m: m.stream_seq)
+    return [e for e in (m.json() for m in ordered) if e["event_type"] not in CLIENT_LIFECYCLE]
+
+
 async def _events(emulator: Any, command_id: str, until: str) -> list[dict[str, Any]]:
     def ended() -> bool:
         return any(
-            m.json()["event_type"] == until and m.json()["data"].get("command_id") == command_id
-            for m in emulator.events()
+            e["event_type"] == until and e["data"].get("command_id") == command_id for e in _command_events(emulator)
         )
 
     await emulator.wait_for_async(ended, 10, f"{until} for {command_id}")
-    ordered = sorted(emulator.events(), key=lambda m: m.stream_seq)
-    return [m.json() for m in ordered if m.json()["data"].get("command_id") == command_id]
+    return [e for e in _command_events(emulator) if e["data"].get("command_id") == command_id]
 
 
 @pytest.fixture

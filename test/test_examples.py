@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+
+
+def _telemetry_types(emulator: Any) -> Counter[str]:
+    """Telemetry by MAVLink message type (v0.1); the design document's shape (v0.0.1) counts as `seed`."""
+    return Counter(m.json().get("message_type", "seed") for m in emulator.telemetry())
+
+
+def _event_types(emulator: Any) -> Counter[str]:
+    return Counter(m.json()["event_type"] for m in emulator.events())
 
 
 def _env(emulator: Any, nats_server: Any, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -47,24 +57,59 @@ def test_design_document_example_runs_unchanged(
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    emulator.wait_for(lambda: len(emulator.telemetry()) >= 6 and len(emulator.events()) >= 2, 10, "example output")
+    # both dialects: bootsequence on connect, shutdown on close (contract §2), the two status changes
+    events = {"bootsequence": 1, "status_changed": 2, "shutdown": 1}
+    if dialect == "v0.0.1":
+        telemetry_types = {"seed": 6}  # the design document's shape: 3 positions, 3 readings
+    else:
+        # contract §3: each position a GLOBAL_POSITION_INT, each battery level a BATTERY_STATUS and a
+        # SYS_STATUS, plus HEARTBEATs; speed, heading and sensors a `telemetry` event per reading
+        telemetry_types = {"GLOBAL_POSITION_INT": 3, "BATTERY_STATUS": 3, "SYS_STATUS": 3, "HEARTBEAT": 1}
+        events["telemetry"] = 3
+
+    def arrived() -> bool:  # at least the expected numbers; exact ones are asserted below
+        types, kinds = _telemetry_types(emulator), _event_types(emulator)
+        return all(types[t] >= n for t, n in telemetry_types.items()) and all(kinds[k] >= n for k, n in events.items())
+
+    emulator.wait_for(arrived, 10, "example output")
 
     (org,) = [o for o in emulator.organizations() if o["name"] == "Drone Squadron Alpha"]
     (entity,) = emulator.entities()
     assert entity["entity_type"] == "aircraft_multirotor"
     assert entity["status"] == "inactive"  # the example's finally: update_status("inactive")
-    telemetry = [m.json() for m in emulator.telemetry()]
-    positions = [t["data"]["position"] for t in telemetry if "position" in t["data"]]
-    readings = [t["data"] for t in telemetry if "battery_level" in t["data"]]
-    assert len(positions) == 3 and len(readings) == 3
-    assert all(abs(p["latitude"] - 40.7128) <= 0.01 for p in positions)
-    assert [r["battery_level"] for r in readings] == pytest.approx([85, 84.9, 84.8])
     assert {m.subject for m in emulator.telemetry()} == {
         f"constellation.telemetry.{org['org_id']}.{entity['entity_id']}"
     }
+    assert len({m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}) == len(emulator.telemetry())
+    assert _event_types(emulator) == events
     statuses = [m.json()["data"]["status"] for m in emulator.events() if m.subject.endswith("status_changed")]
     assert statuses == ["active", "inactive"]
-    assert len({m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}) == 6
+    for kind in ("bootsequence", "shutdown"):
+        (lifecycle,) = [m.json() for m in emulator.events() if m.subject.endswith(f".{kind}")]
+        assert lifecycle["entity_id"] == entity["entity_id"] and lifecycle["device_id"] == "HAWK-1"
+    telemetry = [m.json() for m in sorted(emulator.telemetry(), key=lambda m: m.stream_seq)]
+
+    if dialect == "v0.0.1":
+        assert _telemetry_types(emulator) == telemetry_types
+        positions = [t["data"]["position"] for t in telemetry if "position" in t["data"]]
+        readings = [t["data"] for t in telemetry if "battery_level" in t["data"]]
+        assert len(positions) == 3 and len(readings) == 3
+        assert all(abs(p["latitude"] - 40.7128) <= 0.01 for p in positions)
+        assert [r["battery_level"] for r in readings] == pytest.approx([85, 84.9, 84.8])
+        assert all(set(r) == {"battery_level", "speed", "heading", "sensors"} for r in readings)
+        return
+
+    heartbeats = _telemetry_types(emulator)["HEARTBEAT"]
+    assert _telemetry_types(emulator) == {**telemetry_types, "HEARTBEAT": heartbeats}
+    positions = [t["data"] for t in telemetry if t["message_type"] == "GLOBAL_POSITION_INT"]
+    assert all(abs(p["lat"] / 1e7 - 40.7128) <= 0.01 and abs(p["lon"] / 1e7 + 74.006) <= 0.01 for p in positions)
+    assert all(90_000 <= p["alt"] <= 110_000 for p in positions)  # 100 m +- 10, in mm
+    # 85, 84.9, 84.8 %: battery_remaining is a whole percent
+    for kind in ("BATTERY_STATUS", "SYS_STATUS"):
+        assert [t["data"]["battery_remaining"] for t in telemetry if t["message_type"] == kind] == [85, 85, 85]
+    diverted = [m.json()["data"] for m in emulator.events() if m.subject.endswith(".telemetry")]
+    assert [set(d) for d in diverted] == [{"speed", "heading", "sensors"}] * 3
+    assert all(5 <= d["speed"] <= 15 and set(d["sensors"]) == {"temperature", "pressure"} for d in diverted)
 
 
 def test_command_handler_example_obeys_commands_and_stops_on_sigint(
@@ -143,7 +188,8 @@ def test_fleet_simulation_registers_every_entity(make_emulator: Any, nats_server
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert "fleet of 3: 30 messages acknowledged" in run.stdout  # 3 x (4 x 2 telemetry + 2 status events)
+    # 3 x (4 x 2 telemetry + 2 status events + bootsequence); shutdown goes out after the count, on close
+    assert "fleet of 3: 33 messages acknowledged" in run.stdout
     assert len(emulator.entities()) == 3
     assert len({e["entity_id"] for e in emulator.entities()}) == 3
     assert len([o for o in emulator.organizations() if o["name"] == "Simulated Fleet"]) == 1

@@ -64,7 +64,10 @@ async def test_an_outage_longer_than_the_bound_drops_the_oldest_telemetry_in_bou
     emulator = make_emulator(dialect="v0.0.1")
     total, bound = 20_000, 500
     # 500 x ~1.1 KB is well under the byte bound: here the message bound is the one that binds
-    config = make_config(emulator, nats_server, outbox_max_messages=bound, outbox_max_bytes=2 * MIB)
+    # no bootsequence (at connect and again after the restart): `published` counts the telemetry only
+    config = make_config(
+        emulator, nats_server, outbox_max_messages=bound, outbox_max_bytes=2 * MIB, lifecycle_events=False
+    )
     sent: list[str] = []
     async with AlienClient(config) as client:
         loop = asyncio.get_running_loop()
@@ -134,7 +137,8 @@ async def test_a_message_the_stream_refuses_is_parked_and_the_rest_keep_flowing(
 ) -> None:
     """Fault suite 5: ~100 KB telemetry on v0.0.1 (stream max_msg_size 64 KiB) is parked; its neighbours arrive."""
     emulator = make_emulator(dialect="v0.0.1")
-    async with AlienClient(make_config(emulator, nats_server)) as client:
+    # no bootsequence: the counters are the three messages' only
+    async with AlienClient(make_config(emulator, nats_server, lifecycle_events=False)) as client:
         first = await client.publish_telemetry({"n": 1})
         too_big = await client.publish_telemetry({"n": 2, "blob": "x" * (100 * KIB)})
         last = await client.publish_telemetry({"n": 3})
@@ -163,7 +167,8 @@ async def test_a_message_over_max_payload_is_parked_without_reaching_the_server(
 ) -> None:
     """Fault suite 5b: ~1.2 MB (the server's max_payload is 1 MB) is parked by the client itself."""
     emulator = make_emulator(dialect="v0.0.1")
-    async with AlienClient(make_config(emulator, nats_server)) as client:
+    # no bootsequence: the counters are the three messages' only
+    async with AlienClient(make_config(emulator, nats_server, lifecycle_events=False)) as client:
         assert client.nc.max_payload == MIB
         received_before = await asyncio.to_thread(_server_in_bytes, nats_server)
         first = await client.publish_telemetry({"n": 1})

@@ -11,6 +11,13 @@ from alien import AlienClient, AlienConfig
 from alien.testing import NatsServer
 from alien.testing.nats_server import free_port
 
+CLIENT_LIFECYCLE = ("bootsequence", "shutdown")  # the client's own events (contract §2)
+
+
+def _events(emulator: Any) -> list[Any]:
+    """The events the hub stored, but the client's lifecycle events."""
+    return [m for m in emulator.events() if m.json()["event_type"] not in CLIENT_LIFECYCLE]
+
 
 async def test_client_through_a_leaf_node_reaches_the_hub_streams(
     make_emulator: Any, make_config: Callable[..., AlienConfig], tmp_path: Path
@@ -33,10 +40,10 @@ async def test_client_through_a_leaf_node_reaches_the_hub_streams(
             event_id = await client.publish_event("via_leaf", {"ok": True})
             assert await client.flush(15)
         await emulator.wait_for_async(
-            lambda: len(emulator.telemetry()) >= 20 and emulator.events(), 15, "messages on the hub"
+            lambda: len(emulator.telemetry()) >= 20 and _events(emulator), 15, "messages on the hub"
         )
         assert {m.headers["Nats-Msg-Id"] for m in emulator.telemetry()} == set(ids)
-        assert [m.headers["Nats-Msg-Id"] for m in emulator.events()] == [event_id]
+        assert [m.headers["Nats-Msg-Id"] for m in _events(emulator)] == [event_id]
         emulator.stop()
     finally:
         leaf.stop()

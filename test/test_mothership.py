@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from alien import (
     AlienConfig,
     AuthenticationError,
+    CertificateError,
     ConfigError,
     MothershipClient,
     MothershipUnavailableError,
@@ -22,6 +24,7 @@ from alien import (
     ServerError,
 )
 from alien.mothership import nearest_status, resolve_entity_type
+from alien.testing.nats_server import make_tls_files
 
 DIALECTS = ["v0.0.1", "v0.1"]
 
@@ -279,3 +282,20 @@ async def test_v01_org_creation_without_admin_explains_what_to_do(
         config.org_id = "default"
         await ensure_registered(config, client)
     assert config.entity_id
+
+
+async def test_https_is_verified_against_the_configured_ca(
+    make_emulator: Any, make_config: Callable[..., AlienConfig], tmp_path: Any
+) -> None:
+    tls = make_tls_files(tmp_path / "tls")
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    emulator = make_emulator(dialect="v0.1", ssl_context=server_side)
+    assert emulator.url.startswith("https://")
+    async with MothershipClient(make_config(emulator, http_tls_ca=tls.ca_file)) as client:
+        assert await client.detect_dialect() == "v0.1"
+        assert (await client.create_organization())["org_id"]
+    # Without the CA the certificate does not verify: one clear error, no retries, no waiting.
+    async with MothershipClient(make_config(emulator, request_attempts=5, retry_backoff_s=5.0)) as client:
+        with pytest.raises(CertificateError, match=r"does not verify .*ALIEN_HTTP_TLS_CA"):
+            await asyncio.wait_for(client.detect_dialect(), 5)

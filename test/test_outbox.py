@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from alien.outbox import Lane, MemoryOutbox, OutgoingMessage
 
 
@@ -91,3 +93,33 @@ async def test_old_telemetry_expires_unsent_and_is_counted() -> None:
     outbox.put(_msg("new", Lane.TELEMETRY))
     assert [m.msg_id for m in await outbox.take(10)] == ["new"]
     assert outbox.dropped == {"expired": 1}
+
+
+async def test_held_telemetry_waits_while_control_goes_until_released() -> None:
+    outbox = MemoryOutbox(10)
+    outbox.hold_telemetry("admission")
+    outbox.put(_msg("t1", Lane.TELEMETRY))
+    outbox.put(_msg("c1", Lane.CONTROL))
+    assert [m.msg_id for m in await outbox.take(10)] == ["c1"]
+    waiting = asyncio.ensure_future(outbox.take(10))
+    for _ in range(5):  # give take() every chance to run: it must keep waiting
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    outbox.hold_telemetry("dialect")
+    outbox.release_telemetry("admission")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # one hold left
+    outbox.release_telemetry("dialect")
+    assert [m.msg_id for m in await asyncio.wait_for(waiting, 5)] == ["t1"]
+
+
+async def test_settled_resolves_on_ack_and_on_refusal() -> None:
+    outbox = MemoryOutbox(10)
+    for name in ("a", "b"):
+        outbox.put(_msg(name, Lane.CONTROL))
+    acked, refused = outbox.settled("a"), outbox.settled("b")
+    first, second = await outbox.take(10)
+    outbox.ack(first, duplicate=False)
+    outbox.reject(second, "denied")
+    assert (await acked, await refused) == (True, False)

@@ -21,11 +21,22 @@ from alien.outbox import Lane, Outbox, OutgoingMessage
 from alien.outbox_store import OutboxStoreError, SqliteStore
 
 
+def _telemetry(emulator: Any) -> list[Any]:
+    """The telemetry the test published: the HEARTBEATs the client sends on its own on v0.1 left out."""
+    return [m for m in emulator.telemetry() if m.json().get("message_type") != "HEARTBEAT"]
+
+
 def _ids_in_stream(emulator: Any) -> Counter[str]:
     """Message ids by stream sequence: a consumer redelivery after a server crash (same sequence)
     is not a duplicate in the stream; a second sequence with the same id is."""
-    by_sequence = {m.stream_seq: m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}
+    by_sequence = {m.stream_seq: m.headers["Nats-Msg-Id"] for m in _telemetry(emulator)}
     return Counter(by_sequence.values())
+
+
+def _fix(n: int) -> dict[str, Any]:
+    """Reading number n as a position v0.1 carries as telemetry (GLOBAL_POSITION_INT lon = n * 1000 degE7);
+    free-form keys such as {"n": n} would go out as a `telemetry` event there (contract §3)."""
+    return {"position": {"latitude": 47.0, "longitude": n / 10_000}}
 
 
 def _msg(msg_id: str, lane: Lane = Lane.TELEMETRY) -> OutgoingMessage:
@@ -99,7 +110,7 @@ async def test_nats_killed_and_restarted_ten_times_while_publishing_loses_nothin
             loop = asyncio.get_running_loop()
             start = loop.time()
             while True:
-                sent.append(await client.publish_telemetry({"n": len(sent)}))
+                sent.append(await client.publish_telemetry(_fix(len(sent))))
                 await asyncio.sleep(max(0.0, start + len(sent) / 200 - loop.time()))
 
         publisher = asyncio.create_task(publish_at_200_hz())
@@ -130,7 +141,8 @@ ROBOT = textwrap.dedent(
         await client.initialize()
         n = 0
         while True:
-            msg_id = await client.publish_telemetry({"n": n})
+            # v0.1 carries a position as telemetry (GLOBAL_POSITION_INT, lon = n * 1000 degE7)
+            msg_id = await client.publish_telemetry({"position": {"latitude": 47.0, "longitude": n / 10_000}})
             print(msg_id, flush=True)  # printed only after it is on disk
             n += 1
             await asyncio.sleep(1 / 200)
@@ -187,7 +199,8 @@ def test_a_killed_client_process_loses_nothing_it_accepted(
 
     restored, flushed = asyncio.run(restart_and_flush())
     assert flushed and restored > 0
-    emulator.wait_for(lambda: set(printed) <= {m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}, 30, "all")
+    emulator.wait_for(lambda: set(printed) <= set(_ids_in_stream(emulator)), 30, "all")
     ids = _ids_in_stream(emulator)
     assert max(ids.values()) == 1
-    assert json.loads(emulator.telemetry()[0].data)["data"]["n"] == 0
+    first = json.loads(_telemetry(emulator)[0].data)
+    assert (first["message_type"], first["data"]["lon"]) == ("GLOBAL_POSITION_INT", 0)  # reading 0 came first
