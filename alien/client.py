@@ -13,7 +13,7 @@ import logging
 from types import TracebackType
 from typing import Any
 
-from alien import registration
+from alien import registration, transport_security
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.config import AlienConfig
 from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat, make_encoder
@@ -24,7 +24,10 @@ from alien.mothership import MothershipClient, nearest_status
 from alien.mothership.enums import Dialect, resolve_entity_type
 from alien.outbox import Lane, Outbox, OutboxStats, OutgoingMessage
 from alien.outbox_store import SqliteStore
+from alien.policies import TelemetryLimiter
 from alien.publisher import Publisher
+from alien.seen_commands import SeenCommandStore, seen_commands_path
+from alien.signing import SignaturePolicy
 from alien.telemetry import encode_event, encode_lifecycle, position
 from alien.wire import (
     ENTITY_PLACEHOLDER,
@@ -40,6 +43,8 @@ from alien.wire import (
 )
 
 logger = logging.getLogger("alien")
+
+HEARTBEAT_KEY = "(heartbeat)"  # the heartbeat's own flood-limit key, apart from any reading's keys
 
 
 class AlienClient:
@@ -68,6 +73,8 @@ class AlienClient:
             dedupe_window_s=self.config.command_dedupe_window_s,
             clock_skew_s=self.config.command_clock_skew_s,
             progress_rate_hz=self.config.command_progress_rate_hz,
+            signature_policy=SignaturePolicy.from_config(self.config),
+            entity_id=lambda: self.config.entity_id,
         )
         self._intake: CommandIntake | None = None
         self._replies: set[asyncio.Task[None]] = set()
@@ -79,6 +86,12 @@ class AlienClient:
             period_s=self.config.entity_state_period_s,
         )
         self._encoder: TelemetryEncoder | None = None
+        self.telemetry_limiter = TelemetryLimiter(  # flood protection; events are never limited
+            self.config.telemetry_rate_limit_hz,
+            self.config.telemetry_burst,
+            self.config.telemetry_rate_limit_per_key_hz,
+            self.config.telemetry_burst_per_key,
+        )
         self._status = "active"
         self._health_level: str | None = None  # the last health reading's overall level
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -119,11 +132,18 @@ class AlienClient:
 
     async def initialize(self) -> None:
         """Register with the mothership if needed (ids persisted), then connect to NATS."""
+        if not self.config.allow_insecure:
+            # Refuse plain NATS beyond loopback before registering, not after (the link checks
+            # again, and warns, when it dials).
+            transport_security.check_nats(self.config)
         self.config.load()
         if self.config.outbox_durability != "memory" and self.outbox.store is None:
             self.outbox.attach(SqliteStore(self.config.outbox_path, self.config.outbox_durability))
             if self.outbox.restored:
                 logger.info("%d message(s) from an earlier run will be sent first", self.outbox.restored)
+        if self._dispatcher.seen is None:  # command ids accepted before a restart stay refused
+            seen_path = seen_commands_path(self.config.data_dir, self.config.identity_path)
+            self._dispatcher.attach_seen_store(SeenCommandStore(seen_path))
         if self.mothership is not None:  # a retry after a failed first attempt
             await self.mothership.close()
         self.mothership = MothershipClient(self.config)
@@ -303,7 +323,8 @@ class AlienClient:
             if beat is None:
                 self._heartbeat_task = None  # this format has none; started again if the format changes
                 return
-            self._enqueue(telemetry_subject(org_id, entity_id), beat.payload, Lane.TELEMETRY, beat.msg_id)
+            if not self._rate_limited(HEARTBEAT_KEY, bounded_by_itself=True):
+                self._enqueue(telemetry_subject(org_id, entity_id), beat.payload, Lane.TELEMETRY, beat.msg_id)
             await asyncio.sleep(self.config.heartbeat_period_s)  # the heartbeat's period, not a wait for state
 
     async def _announce(self) -> None:
@@ -367,10 +388,14 @@ class AlienClient:
 
         The reading is encoded for the server (`telemetry_format`); what that format cannot carry
         (e.g. free-form keys on MAVLink servers) goes out as a `telemetry` event instead. A value
-        the format cannot represent raises TelemetryEncodeError and nothing is queued.
+        the format cannot represent raises TelemetryEncodeError and nothing is queued. A reading
+        over the flood limits (`TelemetryLimiter`, keyed by its top-level keys) is dropped, counted
+        as `dropped["rate_limited"]`, and "" returned.
         """
         if not isinstance(data, dict):
             raise TypeError(f"telemetry data must be a dict, got {type(data).__name__}")
+        if self._rate_limited("+".join(sorted(map(str, data)))):
+            return ""
         if self._format_undecided():
             # The format depends on the server, which has not answered yet: the reading waits in
             # the outbox as it is (durable, bounded) and is encoded once the format is known.
@@ -384,6 +409,31 @@ class AlienClient:
         if encoded.leftover:
             ids.append(self.queue_event("telemetry", encoded.leftover))
         return ids[0] if ids else ""
+
+    def _rate_limited(self, key: str, *, bounded_by_itself: bool = False) -> bool:
+        """Whether telemetry `key` is over a flood limit now: then it is counted, and said once per limit."""
+        limit = self.telemetry_limiter.admit(key, bounded_by_itself=bounded_by_itself)
+        if limit is None:
+            return False
+        self.outbox.dropped["rate_limited"] += 1
+        if not self.telemetry_limiter.first_refusal(limit):
+            logger.debug("telemetry %r dropped: over the rate limit of %r", key, limit)
+        elif limit == TelemetryLimiter.OVERALL:
+            logger.warning(
+                "telemetry arrives faster than %g readings/s (burst %d) in all: readings are dropped and "
+                "counted as dropped['rate_limited'] (ALIEN_TELEMETRY_RATE_LIMIT_HZ, ALIEN_TELEMETRY_BURST)",
+                self.config.telemetry_rate_limit_hz,
+                self.config.telemetry_burst,
+            )
+        else:
+            logger.warning(
+                "telemetry %r arrives faster than %g readings/s (burst %d): readings are dropped and counted "
+                "as dropped['rate_limited'] (ALIEN_TELEMETRY_RATE_LIMIT_PER_KEY_HZ, ALIEN_TELEMETRY_BURST_PER_KEY)",
+                limit,
+                self.config.telemetry_rate_limit_per_key_hz,
+                self.config.telemetry_burst_per_key,
+            )
+        return True
 
     def _observe(self, data: dict[str, Any]) -> None:
         """Keep what the heartbeat and the KV entity state report from a telemetry reading."""
@@ -497,6 +547,9 @@ class AlienClient:
             self._stats_task.cancel()
         await self.link.close(max(0.1, deadline - loop.time()))
         self.outbox.close()
+        if self._dispatcher.seen is not None:
+            self._dispatcher.seen.close()
+            self._dispatcher.attach_seen_store(None)
         if self.mothership is not None:
             await self.mothership.close()
 

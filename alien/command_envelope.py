@@ -2,7 +2,8 @@
 
 Contract §2: the server defines no command schema; a peer sends `command_type`, the design
 document `type`. alien accepts both and this envelope:
-`{"type", "command_id"?, "params"?: {}, "issued_at"?, "ttl_s"? | "expires_at"?, "priority"?}`.
+`{"type", "command_id"?, "params"?: {}, "issued_at"?, "ttl_s"? | "expires_at"?, "priority"?,
+"entity_id"?, "signature"?}` (signed commands: alien/signing.py).
 Top-level fields outside the envelope are taken as params (the design document puts them there).
 """
 
@@ -21,8 +22,20 @@ MAX_COMMAND_BYTES = 32 * 1024  # contract §2: CONSTELLATION_COMMANDS max messag
 MAX_JSON_DEPTH = 32
 MAX_TTL_S = 366 * 24 * 3600  # also keeps huge integers out of the time arithmetic
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# entity_id: the target entity (a command for another one is rejected); signature: alien/signing.py
 ENVELOPE_FIELDS = frozenset(
-    {"type", "command_type", "command_id", "params", "issued_at", "ttl_s", "expires_at", "priority"}
+    {
+        "type",
+        "command_type",
+        "command_id",
+        "params",
+        "issued_at",
+        "ttl_s",
+        "expires_at",
+        "priority",
+        "entity_id",
+        "signature",
+    }
 )
 
 
@@ -73,7 +86,7 @@ def parse_command(
         raise CommandRejected("too_deep", f"command JSON nests deeper than {MAX_JSON_DEPTH}")
 
     raw_id = value.get("command_id")
-    if raw_id is not None and not (isinstance(raw_id, str) and 0 < len(raw_id) <= 128):
+    if raw_id is not None and not (isinstance(raw_id, str) and 0 < len(raw_id) <= 128 and _is_unicode(raw_id)):
         raise CommandRejected("bad_envelope", "command_id must be a string of 1 to 128 characters")
     # Without a command_id, a transport id (Nats-Msg-Id, JetStream sequence) still identifies a
     # re-delivery; without one either, the command gets a fresh id and is never a duplicate: two
@@ -137,6 +150,11 @@ def _time_field(value: dict[str, Any], name: str, reject: Any) -> float | None:
     if moment.tzinfo is None:
         raise reject("bad_envelope", f"{name} {text!r} has no time zone")
     return moment.timestamp()
+
+
+def _is_unicode(text: str) -> bool:
+    """No lone surrogate (a JSON escape can make one): such an id cannot be stored or sent as UTF-8."""
+    return not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
 
 
 def _depth(value: Any) -> int:

@@ -31,6 +31,8 @@ from alien.command_envelope import TYPE_PATTERN, Command, CommandRejected, Recen
 from alien.errors import NatsPermissionError
 from alien.link import NatsLink
 from alien.policies import LatestValueThrottle
+from alien.seen_commands import SeenCommandStore
+from alien.signing import SignatureError, SignaturePolicy, verify
 
 logger = logging.getLogger("alien.commands")
 
@@ -95,6 +97,13 @@ class CommandDispatcher:
     `command_failed` (error). A command that came as a request also gets a reply saying whether
     it was accepted. Each handler runs as its own task, so a long-running command never delays
     the next one (a `stop` must not wait behind a `patrol`).
+
+    Policy, in this order: the envelope (parse_command, including expiry); the target entity and
+    the signature (`signature_policy`: critical types, or every type, need a valid signature
+    from a trusted key; a signature that is present is always checked); a command id already
+    accepted (`duplicate`, or `replayed` for a signed command; in memory within the dedupe
+    window, and in the persisted `seen` store across restarts); the allowlist (only types with
+    a handler, or any type when a fallback handler is set; else `unknown_type`); the params.
     """
 
     def __init__(
@@ -105,9 +114,15 @@ class CommandDispatcher:
         dedupe_window_s: float = 600.0,
         clock_skew_s: float = 5.0,
         progress_rate_hz: float = 2.0,
+        signature_policy: SignaturePolicy | None = None,
+        entity_id: Callable[[], str | None] | None = None,
     ) -> None:
         self._report = report
         self._reply = reply
+        self.signature_policy = signature_policy or SignaturePolicy()
+        self._entity_id = entity_id or (lambda: None)
+        self.seen: SeenCommandStore | None = None  # attach_seen_store(): replay protection across restarts
+        self.dedupe_window_s = dedupe_window_s
         self.handlers: dict[str, CommandHandler] = {}
         self._wants_context: dict[str, bool] = {}
         self._prepare: dict[str, Prepare] = {}
@@ -136,16 +151,33 @@ class CommandDispatcher:
         """Handle every type nobody registered (instead of rejecting it as unknown_type)."""
         self._fallback = handler
 
+    def attach_seen_store(self, store: SeenCommandStore | None) -> None:
+        """Persist accepted command ids, so a replay after a restart is refused too."""
+        self.seen = store
+        if store is not None:
+            store.prune(time.time())
+
     def dispatch(self, raw: bytes, *, reply: str | None = None, message_id: str | None = None) -> None:
         """Validate `raw`; start its handler or report why it was rejected. Never raises."""
         self.counts["received"] += 1
         now = time.time()
         try:
             command = parse_command(raw, message_id=message_id, now=now, clock_skew_s=self.clock_skew_s)
+            signed, expires_at = self._authorise(command, now)
             first_seen = self._recent.seen_at(command.command_id, now)
+            if first_seen is None and self.seen is not None and not command.id_derived:
+                try:
+                    first_seen = self.seen.seen_at(command.command_id, now)
+                except Exception as exc:  # noqa: BLE001 - unable to rule out a replay: do not execute
+                    raise CommandRejected(
+                        "replay_check_failed",
+                        f"the seen-commands store cannot be read ({exc}); not executed",
+                        command_id=command.command_id,
+                        type_=command.type,
+                    ) from None
             if first_seen is not None:
                 raise CommandRejected(
-                    "duplicate",
+                    "replayed" if signed else "duplicate",
                     f"command {command.command_id} was received {now - first_seen:.1f}s ago; not executed again",
                     command_id=command.command_id,
                     type_=command.type,
@@ -165,6 +197,14 @@ class CommandDispatcher:
             return
         if not command.id_fresh:
             self._recent.add(command.command_id, now)
+        if self.seen is not None and not command.id_derived:
+            keep_until = now + self.dedupe_window_s
+            if expires_at is not None:
+                keep_until = max(keep_until, expires_at + self.clock_skew_s)
+            try:
+                self.seen.add(command.command_id, now, keep_until)
+            except Exception:  # the command is accepted; only its persistence failed
+                logger.exception("command %s could not be recorded as seen", command.command_id)
         self.counts["accepted"] += 1
         accepted = {**_ids(command), **({"priority": command.priority} if command.priority else {})}
         self._report("command_received", accepted)
@@ -173,6 +213,46 @@ class CommandDispatcher:
         task = asyncio.create_task(self._run(handler, command, prepared), name=f"alien-command-{command.type}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _authorise(self, command: Command, now: float) -> tuple[bool, float | None]:
+        """Target entity and signature; returns (signed, effective expiry). Raises CommandRejected."""
+
+        def reject(reason: str, detail: str) -> CommandRejected:
+            return CommandRejected(reason, detail, command_id=command.command_id, type_=command.type)
+
+        raw = command.raw
+        own = self._entity_id()
+        target = raw.get("entity_id")
+        if target is not None and not isinstance(target, str):
+            raise reject("bad_envelope", f"entity_id must be a string, got {type(target).__name__}")
+        policy = self.signature_policy
+        needed = policy.requires_signature(command.type)
+        if "signature" not in raw and not needed:
+            if target is not None and own is not None and target != own:
+                raise reject("wrong_entity", f"the command is for entity {target!r}, not {own!r}")
+            return False, command.expires_at
+        try:
+            verify(raw, own or "", policy.trusted_keys)
+        except SignatureError as exc:
+            if exc.reason == "unsigned":
+                why = (
+                    "every command needs one (ALIEN_COMMAND_REQUIRE_SIGNATURE)"
+                    if policy.require_all
+                    else f"{command.type!r} is a critical type (ALIEN_COMMAND_CRITICAL_TYPES)"
+                )
+                raise reject("unsigned", f"no signature from a trusted key: {why}") from None
+            raise reject(exc.reason, exc.detail) from None
+        expires_at = command.expires_at
+        if expires_at is None:
+            assert command.issued_at is not None  # verify() insists on issued_at
+            expires_at = command.issued_at + policy.max_age_s
+            if now > expires_at + self.clock_skew_s:
+                raise reject(
+                    "expired",
+                    f"the signed command expired {now - expires_at:.1f}s ago (no ttl_s: ALIEN_COMMAND_MAX_AGE_S="
+                    f"{policy.max_age_s:g}; clock skew allowed: {self.clock_skew_s}s)",
+                )
+        return True, expires_at
 
     def _prepared(self, command: Command) -> Any:
         prepare = self._prepare.get(command.type)
@@ -219,7 +299,13 @@ class CommandDispatcher:
     def _reject(self, rejection: CommandRejected, reply: str | None) -> None:
         self.counts["rejected"] += 1
         self.counts[f"rejected.{rejection.reason}"] += 1
-        logger.warning("command rejected (%s): %s", rejection.reason, rejection.detail)
+        logger.warning(
+            "command %s (%s) rejected (%s): %s",
+            rejection.command_id,
+            rejection.type,
+            rejection.reason,
+            rejection.detail,
+        )
         data = {
             "command_id": rejection.command_id,
             "type": rejection.type,

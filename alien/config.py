@@ -11,15 +11,18 @@ Secrets are `SecretStr`: they print as `**********` in reprs, logs and exception
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_serializer, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from alien import identity
 from alien.errors import ConfigError
 from alien.mothership.enums import ORG_TYPES, resolve_entity_type
+from alien.wire import redact_url
+
+_URL_FIELDS = ("nats_url", "mothership_url")
 
 
 def _env(field: str, *names: str) -> Any:
@@ -144,6 +147,39 @@ class AlienConfig(BaseSettings):
     command_progress_rate_hz: float = Field(
         default=2.0, ge=0, description="command_progress events per second per command at most (0: all)."
     )
+    # --- signed commands (alien/signing.py; README "Signed commands") ---
+    command_trusted_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Operator public keys (O...) whose signatures are trusted; comma-separated in the environment.",
+    )
+    command_critical_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Command types that need a valid signature from a trusted key; comma-separated.",
+    )
+    command_require_signature: bool = Field(
+        default=False, description="Every command type needs a valid signature from a trusted key."
+    )
+    command_max_age_s: float = Field(
+        default=30.0, gt=0, description="Life of a signed command that carries issued_at but no ttl_s / expires_at."
+    )
+
+    @field_validator("command_trusted_keys", "command_critical_types", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("command_trusted_keys")
+    @classmethod
+    def _operator_keys(cls, value: list[str]) -> list[str]:
+        from alien.signing import SigningKeyError, check_public_key
+
+        try:
+            return [check_public_key(key) for key in value]
+        except SigningKeyError as exc:
+            raise ValueError(f"ALIEN_COMMAND_TRUSTED_KEYS (command_trusted_keys): {exc}") from None
+
     # --- what current (v0.1.x) servers read (MOTHERSHIP_CONTRACT.md §2, §3) ---
     telemetry_format: Literal["auto", "seed", "mavlink", "envelope_v1"] = Field(
         default="auto",
@@ -177,15 +213,57 @@ class AlienConfig(BaseSettings):
     api_key_header: Literal["x-api-key", "bearer"] = Field(
         default="x-api-key", description="How the v0.1.x API key is sent: X-API-Key or Authorization: Bearer."
     )
+    # --- protecting the link (issue 7: flood limits, TLS beyond loopback) ---
+    telemetry_rate_limit_hz: float = Field(
+        default=200.0,
+        ge=0,
+        description="Telemetry readings per second accepted at most, all keys together (0: no limit); "
+        "the rest is dropped and counted as rate_limited. Events and command results are never limited.",
+    )
+    telemetry_burst: int = Field(default=400, ge=1, description="Readings accepted at once above the overall rate.")
+    telemetry_rate_limit_per_key_hz: float = Field(
+        default=50.0,
+        ge=0,
+        description="Readings per second accepted at most per telemetry key (the reading's top-level keys, "
+        "e.g. position, power, a mapped topic's key; the heartbeat is its own key) (0: no limit).",
+    )
+    telemetry_burst_per_key: int = Field(default=100, ge=1, description="Readings of one key accepted at once.")
+    allow_insecure: bool = Field(
+        default=False,
+        description="Allow plain nats:// and http:// to hosts other than loopback (refused by default; "
+        "a WARNING is logged when allowed).",
+    )
 
     # The dialect the server last answered in (saved with the ids); see identity.Identity.dialect.
     _server_dialect: str | None = PrivateAttr(default=None)
 
     def __init__(self, **values: Any) -> None:
+        error: ConfigError | None = None
         try:
             super().__init__(**values)
         except pydantic.ValidationError as exc:
-            raise ConfigError(_describe(exc, type(self))) from None
+            error = ConfigError(_describe(exc, type(self)))
+        if error is not None:
+            raise error  # raised outside the except: no __context__ holding the rejected input
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # validate_assignment's own error would show the rejected input, a secret included.
+        error: ConfigError | None = None
+        try:
+            super().__setattr__(name, value)
+        except pydantic.ValidationError as exc:
+            error = ConfigError(_describe(exc, type(self)))
+        if error is not None:
+            raise error
+
+    def __repr_args__(self) -> Any:
+        # URLs may carry user:password@ (NATS_URL allows it): never shown in reprs.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in _URL_FIELDS and isinstance(value, str) else value
+
+    @field_serializer("nats_url", "mothership_url")
+    def _without_credentials(self, url: str) -> str:
+        return redact_url(url)  # model_dump() feeds logs (the bridge's defaults line)
 
     @field_validator("entity_type")
     @classmethod
@@ -198,6 +276,9 @@ class AlienConfig(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            # never echo it: the user part is a credential
+            raise ValueError("must not carry credentials (user@host); use API_BEARER_TOKEN or ALIEN_API_KEY")
         return value.rstrip("/")
 
     @property
@@ -274,6 +355,8 @@ def _describe(exc: pydantic.ValidationError, model: type[AlienConfig]) -> str:
         message = str(err["msg"]).removeprefix("Value error, ")
         secret = info is not None and "Secret" in repr(info.annotation)
         shown = "" if secret or "input" not in err else f"; got {err['input']!r}"
+        if field in _URL_FIELDS and isinstance(err.get("input"), str):
+            shown = f"; got {redact_url(err['input'])!r}"  # user:password@ never shown
         if message.startswith(f"{name}:"):
             lines.append(message)  # already phrased by our own validator
         else:

@@ -21,6 +21,7 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from alien import transport_security
 from alien.errors import ConfigError, NatsAuthError, NotInitializedError
 from alien.wire import redact_url
 
@@ -118,10 +119,14 @@ class NatsLink:
         return (operation, subject.lower()) in self.denied
 
     async def connect(self) -> None:
-        """Connect, waiting as long as the servers are unreachable; fail fast on refused credentials."""
+        """Connect, waiting as long as the servers are unreachable; fail fast on refused credentials.
+
+        Plain NATS to a host other than loopback is refused before dialling (alien.transport_security).
+        """
+        transport_security.check_nats(self.config)
         loop = asyncio.get_running_loop()
         self._fatal = loop.create_future()
-        nc = NatsClient()
+        nc = _TlsKeepingClient(self.config)
         connecting: asyncio.Future[Any] = asyncio.ensure_future(nc.connect(**self._options()))
         fatal: asyncio.Future[Any] = self._fatal
         try:
@@ -163,6 +168,11 @@ class NatsLink:
         fatal = _fatal_reason(exc)
         if fatal and self._fatal is not None and not self._fatal.done() and self._nc is None:
             self._fatal.set_result(NatsAuthError(fatal))
+            return
+        if isinstance(exc, TlsNotOfferedError):  # on a reconnect: said once per outage, never sent in clear
+            log = logger.debug if self._outage_logged else logger.error
+            log("NATS reconnect refused: %s; retrying", exc)
+            self._outage_logged = True
             return
         if isinstance(exc, (OSError, asyncio.TimeoutError)) and self._nc is None:
             # unreachable at first connect: say it once, then keep trying quietly
@@ -251,9 +261,11 @@ class NatsLink:
             opts["user"] = cfg.nats_user
             opts["password"] = cfg.nats_password.get_secret_value() if cfg.nats_password else ""
         if cfg.nats_nkey_seed:
-            opts["nkeys_seed_str"] = cfg.nats_nkey_seed.get_secret_value()
+            opts["nkeys_seed_str"] = _valid_seed(cfg.nats_nkey_seed.get_secret_value(), "ALIEN_NATS_NKEY_SEED")
         elif cfg.nats_nkey_seed_file:
-            opts["nkeys_seed"] = str(_existing(cfg.nats_nkey_seed_file, "ALIEN_NATS_NKEY_SEED_FILE"))
+            path = _existing(cfg.nats_nkey_seed_file, "ALIEN_NATS_NKEY_SEED_FILE")
+            _valid_seed(path.read_text(errors="replace"), f"ALIEN_NATS_NKEY_SEED_FILE ({path})")
+            opts["nkeys_seed"] = str(path)
         if cfg.nats_creds_file:
             opts["user_credentials"] = str(_creds_file(cfg.nats_creds_file))
         tls = self._tls_context()
@@ -280,8 +292,39 @@ class NatsLink:
         return context
 
 
+class TlsNotOfferedError(nats.errors.Error):
+    """A server that must be reached over TLS did not offer it: CONNECT is not sent."""
+
+
+class _TlsKeepingClient(NatsClient):
+    """nats-py's client, refusing to send CONNECT in clear text where TLS was asked for.
+
+    nats-py switches to TLS only when the server's INFO says `tls_required`, even on tls:// URLs
+    (see transport_security.nats_server_needs_tls); this checks that before CONNECT goes out, on
+    the first connect and on every reconnect.
+    """
+
+    def __init__(self, config: AlienConfig) -> None:
+        super().__init__()
+        self._alien_config = config
+
+    def _connect_command(self) -> bytes:
+        server = self._current_server
+        if server is not None and not (self._server_info.get("tls_required") or self.options["tls_handshake_first"]):
+            uri = server.uri
+            if transport_security.nats_server_needs_tls(self._alien_config, uri.scheme, uri.hostname):
+                raise TlsNotOfferedError(
+                    f"the NATS server at {uri.scheme}://{uri.hostname}:{uri.port} did not offer TLS, which "
+                    "this connection requires; nothing was sent (check that the server has TLS on, and "
+                    "that nothing in between strips it)"
+                )
+        return super()._connect_command()
+
+
 def _fatal_reason(exc: BaseException) -> str | None:
     """A reason when retrying the same connection can never succeed."""
+    if isinstance(exc, TlsNotOfferedError):
+        return str(exc)
     text = str(exc).lower()
     if "authorization violation" in text or "authentication" in text or type(exc).__name__ == "AuthorizationError":
         return (
@@ -340,6 +383,20 @@ def _scope_hint(operation: str, subject: str) -> str:
     if subject.startswith("$JS.API."):
         return " (newer servers give edge keys no JetStream API; Alien falls back where it can)"
     return ""
+
+
+def _valid_seed(seed: str, variable: str) -> str:
+    """The seed if nkeys can use it; else a ConfigError that never shows it."""
+    import nkeys  # nats-py's own dependency for NKey auth
+
+    error: ConfigError | None = None
+    try:
+        nkeys.from_seed(bytearray(seed.strip().encode()))
+    except Exception:  # noqa: BLE001 - nkeys raises several kinds; none may echo the seed
+        error = ConfigError(f"{variable} is not a valid NKey seed (expected SU...)")
+    if error is not None:
+        raise error
+    return seed.strip()
 
 
 def _creds_file(path: Any) -> Any:

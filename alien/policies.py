@@ -1,12 +1,14 @@
 """Small state classes that decide what leaves the device: rate limits and a position deadband.
 
-They are pure (the caller passes the clock), so they are tested without sleeping, and they are
-ROS-free so a weather sensor without ROS uses the same ones.
+They are pure (the caller passes the clock, or injects it: `TokenBucket`), so they are tested
+without sleeping, and they are ROS-free so a weather sensor without ROS uses the same ones.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -94,3 +96,103 @@ class PositionDeadband:
         a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
         ground = 2 * cls.EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
         return math.hypot(ground, alt2 - alt1)
+
+
+class TokenBucket:
+    """`rate_hz` tokens per second, at most `burst` saved up; `take()` spends one if there is one.
+
+    A full bucket lets `burst` messages through at once, then `rate_hz` per second on average.
+    `rate_hz <= 0` disables it (every take succeeds). `clock` is monotonic seconds (injectable).
+    """
+
+    def __init__(self, rate_hz: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate_hz = rate_hz
+        self.burst = max(1, burst)
+        self.clock = clock
+        self._tokens = float(self.burst)
+        self._at = clock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate_hz > 0
+
+    def tokens(self) -> float:
+        """Tokens available now (refilled up to `burst`)."""
+        now = self.clock()
+        if now > self._at:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate_hz)
+        self._at = max(self._at, now)  # a clock stepping back never refills twice
+        return self._tokens
+
+    def take(self) -> bool:
+        if not self.enabled:
+            return True
+        if self.tokens() >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class TelemetryLimiter:
+    """Flood protection: one `TokenBucket` per telemetry key and one for all telemetry together.
+
+    `admit(key)` admits a message only when both its key's bucket and the overall bucket have a
+    token (taken from neither otherwise). A `bounded_by_itself` message (the heartbeat, whose
+    own timer bounds it) is still limited per key, and spends an overall token when there is one,
+    but is never refused for the overall limit: a flood elsewhere must not silence the liveness
+    signal. At most `max_keys` keys get a bucket of their own; further keys share one, so keys
+    made up on the fly cannot grow memory. `refused` counts refusals per limit (a key, `OTHER`
+    or `OVERALL`); `first_refusal(limit)` is True once per limit, for a WARNING then DEBUG.
+    """
+
+    OVERALL = "*"
+    OTHER = "(other keys)"
+
+    def __init__(
+        self,
+        rate_hz: float,
+        burst: int,
+        per_key_rate_hz: float,
+        per_key_burst: int,
+        *,
+        max_keys: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.overall = TokenBucket(rate_hz, burst, clock)
+        self.per_key_rate_hz, self.per_key_burst = per_key_rate_hz, per_key_burst
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+        self.refused: dict[str, int] = {}
+
+    def admit(self, key: str, *, bounded_by_itself: bool = False) -> str | None:
+        """None when the message may go; else the limit that refused it (its key, or `OVERALL`)."""
+        bucket, bucket_key = self._bucket(key)
+        if bucket is not None and bucket.tokens() < 1.0:
+            return self._refuse(bucket_key)
+        if self.overall.enabled and self.overall.tokens() < 1.0 and not bounded_by_itself:
+            return self._refuse(self.OVERALL)
+        if bucket is not None:
+            bucket.take()
+        self.overall.take()
+        return None
+
+    def first_refusal(self, limit: str) -> bool:
+        """True on the first refusal by `limit` only: say it once at WARNING, then at DEBUG."""
+        return self.refused.get(limit) == 1
+
+    def _bucket(self, key: str) -> tuple[TokenBucket | None, str]:
+        if self.per_key_rate_hz <= 0:
+            return None, key
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                key = self.OTHER
+                bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(self.per_key_rate_hz, self.per_key_burst, self.clock)
+        return bucket, key
+
+    def _refuse(self, limit: str) -> str:
+        self.refused[limit] = self.refused.get(limit, 0) + 1
+        return limit

@@ -159,6 +159,8 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             config_file=str(workdir / "identity.json"),
             data_dir=workdir / "data",
             entity_name="soak",
+            telemetry_rate_limit_hz=0,  # a load test: flood protection (default 200/s, 50/s per key) off
+            telemetry_rate_limit_per_key_hz=0,
             api_key=next(iter(emulator.api_keys)) if args.dialect == "v0.1" else None,
         )
         client = AlienClient(config)

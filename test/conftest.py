@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from alien import AlienConfig
 
@@ -18,6 +19,19 @@ pytest_plugins = ["alien.testing.fixtures", "bridge_fixtures"]
 # and a domain of this run's own so parallel runs do not see each other (scripts/test picks one).
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
+
+# Hypothesis (test/test_command_fuzz.py): `ci` by default, a few thousand examples in total; `long`
+# (>= 10,000 examples) with `--hypothesis-profile long` or HYPOTHESIS_PROFILE=long. The fuzz tests
+# share one client per module: the autouse function-scoped fixtures below are harmless there.
+_FUZZ = {
+    "deadline": None,
+    "database": None,
+    "print_blob": True,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("ci", max_examples=700, **_FUZZ)
+settings.register_profile("long", max_examples=4000, **_FUZZ)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Every environment variable AlienConfig reads; cleared so a developer's shell cannot leak in.
 _CONFIG_ENV = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -487,3 +488,54 @@ async def test_outbox_counters_are_logged_while_non_zero(
         await asyncio.wait_for(_until(lambda: any("outbox: 3 waiting" in r.message for r in caplog.records)), 10)
         nats_server.restart()
         assert await client.flush(20)
+
+
+async def test_a_telemetry_flood_is_rate_limited_and_counted_but_events_never_are(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Default limits: 50 readings/s per key (burst 100) and 200/s in all (burst 400)."""
+    emulator = make_emulator(dialect="v0.0.1")  # seed format: one message per reading, no heartbeat
+    caplog.set_level("WARNING", logger="alien")
+    async with AlienClient(make_config(emulator, nats_server, outbox_durability="memory")) as client:
+        cfg = client.config
+        before = client.stats().enqueued
+
+        # one key flooding: its own bucket limits it
+        began = time.monotonic()
+        ids = [client.queue_telemetry({"imu": {"n": n}}) for n in range(5000)]
+        elapsed = time.monotonic() - began
+        one_key = sum(1 for i in ids if i)
+        assert (
+            cfg.telemetry_burst_per_key
+            <= one_key
+            <= cfg.telemetry_burst_per_key + cfg.telemetry_rate_limit_per_key_hz * elapsed
+        )
+        assert client.stats().dropped["rate_limited"] == 5000 - one_key
+
+        # many keys, each within its own limit: the overall bucket limits them together
+        began = time.monotonic()
+        ids = [client.queue_telemetry({f"sensor{n % 100}": n}) for n in range(5000)]
+        elapsed = time.monotonic() - began
+        many_keys = sum(1 for i in ids if i)
+        assert many_keys <= cfg.telemetry_burst + cfg.telemetry_rate_limit_hz * (elapsed + 0.001)
+
+        # events (and command results, which are events) are never limited
+        event_ids = [client.queue_event("payload_status", {"n": n}) for n in range(2000)]
+        assert all(event_ids) and len(set(event_ids)) == 2000
+
+        stats = client.stats()
+        assert stats.enqueued - before == one_key + many_keys + 2000
+        assert stats.dropped == {"rate_limited": 10_000 - one_key - many_keys}
+        assert await client.flush(20)
+
+    def stored_events() -> int:
+        return sum(1 for e in emulator.events() if e.json()["event_type"] == "payload_status")
+
+    await emulator.wait_for_async(lambda: len(emulator.telemetry()) >= one_key + many_keys, 10, "telemetry")
+    await emulator.wait_for_async(lambda: stored_events() >= 2000, 10, "events")
+    assert (len(emulator.telemetry()), stored_events()) == (one_key + many_keys, 2000)
+    # said once per limit at WARNING (the rest at DEBUG)
+    warnings = [r.getMessage() for r in caplog.records if "arrives faster than" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert "'imu' arrives faster than 50 readings/s (burst 100)" in warnings[0]
+    assert "faster than 200 readings/s (burst 400) in all" in warnings[1]

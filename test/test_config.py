@@ -170,3 +170,10 @@ def test_credentials_in_urls_are_redacted_for_logs() -> None:
     assert redact_url("nats://robot:s3cret@10.0.0.1:4222") == "nats://***@10.0.0.1:4222"
     assert redact_url("nats://TOKEN123@a:4222, tls://b:4222") == "nats://***@a:4222,tls://b:4222"
     assert redact_url("http://127.0.0.1:8080/api") == "http://127.0.0.1:8080/api"
+
+
+def test_mothership_url_with_credentials_is_refused_without_showing_them() -> None:
+    with pytest.raises(ConfigError, match="must not carry credentials") as info:
+        AlienConfig(mothership_url="https://robot:hunter2@c2.example.com")
+    assert "hunter2" not in str(info.value)
+    assert info.value.__context__ is None  # pydantic's error (with the input) is not chained

@@ -22,6 +22,8 @@ from alien.testing import MothershipEmulator, NatsServer
 
 KIB = 1024
 MIB = 1024 * KIB
+# These producers run far above the default flood limits (50 readings/s per key) on purpose.
+NO_FLOOD_LIMITS = {"telemetry_rate_limit_hz": 0, "telemetry_rate_limit_per_key_hz": 0}
 
 
 def _rss_bytes() -> int:
@@ -66,7 +68,12 @@ async def test_an_outage_longer_than_the_bound_drops_the_oldest_telemetry_in_bou
     # 500 x ~1.1 KB is well under the byte bound: here the message bound is the one that binds
     # no bootsequence (at connect and again after the restart): `published` counts the telemetry only
     config = make_config(
-        emulator, nats_server, outbox_max_messages=bound, outbox_max_bytes=2 * MIB, lifecycle_events=False
+        emulator,
+        nats_server,
+        outbox_max_messages=bound,
+        outbox_max_bytes=2 * MIB,
+        lifecycle_events=False,
+        **NO_FLOOD_LIMITS,
     )
     sent: list[str] = []
     async with AlienClient(config) as client:
@@ -113,7 +120,9 @@ async def test_the_byte_bound_holds_during_an_outage_too(
     """Fault suite 4b: with room for many messages but only 256 KiB, bytes bind; drops counted, the newest kept."""
     emulator = make_emulator(dialect="v0.0.1")
     total, max_bytes = 2_000, 256 * KIB
-    config = make_config(emulator, nats_server, outbox_max_messages=10_000, outbox_max_bytes=max_bytes)
+    config = make_config(
+        emulator, nats_server, outbox_max_messages=10_000, outbox_max_bytes=max_bytes, **NO_FLOOD_LIMITS
+    )
     async with AlienClient(config) as client:
         nats_server.kill()
         await _until(lambda: not client.link.connected.is_set(), 5, "the client notices the server is gone")
@@ -198,7 +207,9 @@ async def test_a_cut_network_path_is_noticed_by_pings_and_nothing_is_lost_or_dou
     # _process_pong), leaving a deaf connection until the ping timer calls it stale. Fast pings
     # make that (and the cut itself) short for the emulator as they do for the client.
     emulator = make_emulator(dialect="v0.0.1", nats_options={"ping_interval": 0.5, "max_outstanding_pings": 2})
-    config = make_config(emulator, nats_server, nats_ping_interval_s=0.5, nats_max_outstanding_pings=2)
+    config = make_config(
+        emulator, nats_server, nats_ping_interval_s=0.5, nats_max_outstanding_pings=2, **NO_FLOOD_LIMITS
+    )
     sent: dict[str, list[str]] = {"before": [], "during": [], "after": []}
     phase = "before"
     async with AlienClient(config) as client:

@@ -224,3 +224,17 @@ async def test_malformed_creds_file_is_a_config_error_not_a_hang(tmp_path: Path,
     ) as info:
         await asyncio.wait_for(NatsLink(AlienConfig(nats_url="nats://127.0.0.1:1", nats_creds_file=creds)).connect(), 5)
     assert "SUAFAKESEED" not in str(info.value)
+
+
+@pytest.mark.parametrize("as_file", [False, True])
+async def test_a_malformed_nkey_seed_is_a_config_error_that_does_not_show_it(tmp_path: Path, as_file: bool) -> None:
+    seed = "SUNOTAREALSEEDATALLNOTAREALSEEDATALL"
+    if as_file:
+        path = tmp_path / "robot.nk"
+        path.write_text(seed)
+        config = AlienConfig(nats_url="nats://127.0.0.1:1", nats_nkey_seed_file=path)
+    else:
+        config = AlienConfig(nats_url="nats://127.0.0.1:1", nats_nkey_seed=seed)
+    with pytest.raises(ConfigError, match="is not a valid NKey seed") as info:
+        await asyncio.wait_for(NatsLink(config).connect(), 5)
+    assert seed not in str(info.value)

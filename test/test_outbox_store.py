@@ -104,7 +104,9 @@ async def test_nats_killed_and_restarted_ten_times_while_publishing_loses_nothin
     """
     emulator = make_emulator(dialect="v0.1")
     sent: list[str] = []
-    async with AlienClient(make_config(emulator, nats_server)) as client:
+    # a load above the default flood limits (50/s per key): they are off here
+    config = make_config(emulator, nats_server, telemetry_rate_limit_hz=0, telemetry_rate_limit_per_key_hz=0)
+    async with AlienClient(config) as client:
 
         async def publish_at_200_hz() -> None:
             loop = asyncio.get_running_loop()
@@ -168,6 +170,9 @@ def test_a_killed_client_process_loses_nothing_it_accepted(
         ALIEN_CONFIG_FILE=str(tmp_path / "identity.json"),
         ALIEN_DATA_DIR=str(tmp_path / "data"),
         ALIEN_API_KEY=api_key,
+        # 200 readings/s of one key: above the default flood limits, which are off here
+        ALIEN_TELEMETRY_RATE_LIMIT_HZ="0",
+        ALIEN_TELEMETRY_RATE_LIMIT_PER_KEY_HZ="0",
     )
     robot = subprocess.Popen(
         [sys.executable, "-c", ROBOT],

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from alien.policies import LatestValueThrottle, PositionDeadband
+from alien.policies import LatestValueThrottle, PositionDeadband, TelemetryLimiter, TokenBucket
 
 
 def test_throttle_sends_first_at_once_and_the_latest_at_period_end() -> None:
@@ -68,3 +68,80 @@ def test_distance_is_plausible() -> None:
 def test_zero_deadband_accepts_everything() -> None:
     band = PositionDeadband(metres=0)
     assert all(band.accept(47.0, 8.0, None, now=float(i)) for i in range(5))
+
+
+class FakeClock:
+    """Monotonic seconds that move only when the test says so."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_allows_its_burst_then_its_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate_hz=4, burst=5, clock=clock)
+    assert [bucket.take() for _ in range(7)] == [True] * 5 + [False] * 2  # a full bucket: the burst
+    clock.now += 0.125  # half a token
+    assert not bucket.take()
+    clock.now += 0.125
+    assert bucket.take() and not bucket.take()
+    clock.now += 60  # a long quiet time saves up the burst, never more
+    assert sum(bucket.take() for _ in range(100)) == 5
+
+
+def test_token_bucket_never_exceeds_rate_times_time_plus_burst() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate_hz=50, burst=100, clock=clock)
+    taken = 0
+    for _ in range(10_000):  # 10 kHz offered for one second
+        clock.now += 0.0001
+        taken += bucket.take()
+    assert taken == pytest.approx(100 + 50 * 1.0, abs=1)
+
+
+def test_token_bucket_with_zero_rate_is_off_and_a_clock_stepping_back_adds_nothing() -> None:
+    clock = FakeClock()
+    assert all(TokenBucket(rate_hz=0, burst=1, clock=clock).take() for _ in range(1000))
+    bucket = TokenBucket(rate_hz=1, burst=1, clock=clock)
+    assert bucket.take()
+    clock.now -= 5
+    assert not bucket.take()
+    clock.now += 5.5  # back where it was, plus half a second: still half a token
+    assert not bucket.take()
+    clock.now += 0.5
+    assert bucket.take()
+
+
+def test_telemetry_limiter_limits_each_key_and_all_keys_together() -> None:
+    clock = FakeClock()
+    limiter = TelemetryLimiter(rate_hz=10, burst=6, per_key_rate_hz=2, per_key_burst=4, clock=clock)
+    assert [limiter.admit("position") for _ in range(5)] == [None] * 4 + ["position"]
+    assert limiter.first_refusal("position")
+    assert limiter.admit("position") == "position" and not limiter.first_refusal("position")
+    # another key has a bucket of its own, but the overall bucket (6) runs out first
+    assert [limiter.admit("power") for _ in range(3)] == [None, None, TelemetryLimiter.OVERALL]
+    assert limiter.refused == {"position": 2, TelemetryLimiter.OVERALL: 1}
+    # a refusal takes no token: after 0.5 s position has one more (2/s), and overall has 5 (10/s)
+    clock.now += 0.5
+    assert [limiter.admit("position") for _ in range(2)] == [None, "position"]
+
+
+def test_telemetry_limiter_lets_a_self_bounded_message_past_the_overall_limit_only() -> None:
+    clock = FakeClock()
+    limiter = TelemetryLimiter(rate_hz=1, burst=1, per_key_rate_hz=1, per_key_burst=1, clock=clock)
+    assert limiter.admit("flood") is None
+    assert limiter.admit("other") == TelemetryLimiter.OVERALL
+    assert limiter.admit("(heartbeat)", bounded_by_itself=True) is None  # not silenced by a flood
+    assert limiter.admit("(heartbeat)", bounded_by_itself=True) == "(heartbeat)"  # its own limit still holds
+
+
+def test_telemetry_limiter_shares_one_bucket_beyond_max_keys() -> None:
+    clock = FakeClock()
+    limiter = TelemetryLimiter(rate_hz=0, burst=1, per_key_rate_hz=1, per_key_burst=1, max_keys=3, clock=clock)
+    assert [limiter.admit(f"k{i}") for i in range(3)] == [None] * 3
+    assert limiter.admit("k3") is None  # the first key past the bound opens the shared bucket
+    assert limiter.admit("k4") == TelemetryLimiter.OTHER
+    assert len(limiter._buckets) == 4  # made-up keys cannot grow memory

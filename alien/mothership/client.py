@@ -6,7 +6,7 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from alien import __version__
+from alien import __version__, transport_security
 from alien.errors import MothershipError, MothershipUnavailableError, NotFoundError
 from alien.mothership.dialects import DialectSpec, dialect_for
 from alien.mothership.enums import Dialect, nearest_status, resolve_entity_type
@@ -25,6 +25,7 @@ class MothershipClient:
     """
 
     def __init__(self, config: AlienConfig) -> None:
+        transport_security.check_mothership(config)  # plain HTTP beyond loopback: refused before dialling
         self.config = config
         self._transport = RestTransport(
             config.mothership_url,
