@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
 import uuid
@@ -38,7 +39,7 @@ from alien.link import NatsLink
 from alien.mothership import MothershipClient
 from alien.registration import ensure_registered
 from alien.signing import SigningKeyError, generate_keypair, sign_command, utc_now
-from alien.wire import command_subject
+from alien.wire import command_subject, redact_url
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
 _FINAL_EXIT = {"command_completed": EXIT_OK, "command_rejected": EXIT_REJECTED, "command_failed": EXIT_FAILED}
@@ -107,8 +108,8 @@ def _build_command(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--params must be a JSON object")
     command: dict[str, Any] = {"type": args.type, "command_id": args.command_id or uuid.uuid4().hex, "params": params}
     if args.ttl is not None:
-        if args.ttl <= 0:
-            raise UsageError("--ttl must be positive")
+        if not math.isfinite(args.ttl) or args.ttl <= 0:
+            raise UsageError("--ttl must be a positive number of seconds")
         command["ttl_s"] = args.ttl
     if args.ttl is not None or args.seed_file is not None:
         command["issued_at"] = utc_now()
@@ -140,7 +141,7 @@ async def _send_command(config: AlienConfig, args: argparse.Namespace) -> int:
     try:
         await asyncio.wait_for(link.connect(), args.timeout)
     except asyncio.TimeoutError:
-        print(f"alien: NATS ({config.nats_url}) not reachable within {args.timeout:g}s", file=sys.stderr)
+        print(f"alien: NATS ({redact_url(config.nats_url)}) not reachable within {args.timeout:g}s", file=sys.stderr)
         await link.close(1)
         return EXIT_ERROR
     final: asyncio.Future[int] = loop.create_future()

@@ -100,7 +100,7 @@ def parse_command(
         raise CommandRejected(
             "missing_type", "the command has neither 'type' nor 'command_type'", command_id=command_id
         )
-    if not isinstance(type_, str) or not TYPE_PATTERN.match(type_):
+    if not isinstance(type_, str) or not TYPE_PATTERN.fullmatch(type_):  # fullmatch: "$" allows a final "\n"
         raise CommandRejected(
             "bad_type", f"command type {type_!r} must match {TYPE_PATTERN.pattern}", command_id=command_id
         )

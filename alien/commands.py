@@ -140,7 +140,7 @@ class CommandDispatcher:
         the command (`bad_params`, with the error as detail); what it returns is
         `context.prepared` for the handler.
         """
-        if not TYPE_PATTERN.match(command_type):
+        if not TYPE_PATTERN.fullmatch(command_type):
             raise ValueError(f"command type {command_type!r} must match {TYPE_PATTERN.pattern}")
         self.handlers[command_type] = handler
         self._wants_context[command_type] = _positional_count(handler) >= 2
@@ -163,11 +163,15 @@ class CommandDispatcher:
         now = time.time()
         try:
             command = parse_command(raw, message_id=message_id, now=now, clock_skew_s=self.clock_skew_s)
-            signed, expires_at = self._authorise(command, now)
-            first_seen = self._recent.seen_at(command.command_id, now)
+            signer, expires_at = self._authorise(command, now)
+            signed = signer is not None
+            # Signed ids live in their signer's space: an unsigned command claiming the id of a
+            # coming signed one (a predictable C2 id) cannot get the genuine one refused.
+            seen_key = f"s:{signer}:{command.command_id}" if signed else f"u:{command.command_id}"
+            first_seen = self._recent.seen_at(seen_key, now)
             if first_seen is None and self.seen is not None and not command.id_derived:
                 try:
-                    first_seen = self.seen.seen_at(command.command_id, now)
+                    first_seen = self.seen.seen_at(seen_key, now)
                 except Exception as exc:  # noqa: BLE001 - unable to rule out a replay: do not execute
                     raise CommandRejected(
                         "replay_check_failed",
@@ -192,19 +196,13 @@ class CommandDispatcher:
                     type_=command.type,
                 )
             prepared = self._prepared(command)
+            if self.seen is not None and not command.id_derived:
+                self._record_seen(command, seen_key, now, expires_at, signed)
         except CommandRejected as rejection:
             self._reject(rejection, reply)
             return
         if not command.id_fresh:
-            self._recent.add(command.command_id, now)
-        if self.seen is not None and not command.id_derived:
-            keep_until = now + self.dedupe_window_s
-            if expires_at is not None:
-                keep_until = max(keep_until, expires_at + self.clock_skew_s)
-            try:
-                self.seen.add(command.command_id, now, keep_until)
-            except Exception:  # the command is accepted; only its persistence failed
-                logger.exception("command %s could not be recorded as seen", command.command_id)
+            self._recent.add(seen_key, now)
         self.counts["accepted"] += 1
         accepted = {**_ids(command), **({"priority": command.priority} if command.priority else {})}
         self._report("command_received", accepted)
@@ -214,8 +212,31 @@ class CommandDispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _authorise(self, command: Command, now: float) -> tuple[bool, float | None]:
-        """Target entity and signature; returns (signed, effective expiry). Raises CommandRejected."""
+    def _record_seen(self, command: Command, key: str, now: float, expires_at: float | None, signed: bool) -> None:
+        """Persist the id before the command runs; a signed one that cannot be recorded does not run."""
+        assert self.seen is not None
+        keep_until = now + self.dedupe_window_s
+        if expires_at is not None:
+            keep_until = max(keep_until, expires_at + self.clock_skew_s)
+        try:
+            self.seen.add(key, now, keep_until, protected=signed)
+        except Exception as exc:
+            if signed:  # a replay after a restart could not be ruled out
+                raise CommandRejected(
+                    "replay_check_failed",
+                    f"the seen-commands store cannot be written ({exc}); not executed",
+                    command_id=command.command_id,
+                    type_=command.type,
+                ) from None
+            logger.exception("command %s could not be recorded as seen", command.command_id)
+
+    def _authorise(self, command: Command, now: float) -> tuple[str | None, float | None]:
+        """Target entity and signature; returns (signer's key or None, effective expiry).
+
+        Raises CommandRejected. A signed command lives at most max(ALIEN_COMMAND_MAX_AGE_S, the
+        dedupe window) after issued_at, whatever its ttl_s / expires_at say: a captured signed
+        command must not stay valid for years.
+        """
 
         def reject(reason: str, detail: str) -> CommandRejected:
             return CommandRejected(reason, detail, command_id=command.command_id, type_=command.type)
@@ -230,9 +251,9 @@ class CommandDispatcher:
         if "signature" not in raw and not needed:
             if target is not None and own is not None and target != own:
                 raise reject("wrong_entity", f"the command is for entity {target!r}, not {own!r}")
-            return False, command.expires_at
+            return None, command.expires_at
         try:
-            verify(raw, own or "", policy.trusted_keys)
+            signer = verify(raw, own or "", policy.trusted_keys)
         except SignatureError as exc:
             if exc.reason == "unsigned":
                 why = (
@@ -242,9 +263,10 @@ class CommandDispatcher:
                 )
                 raise reject("unsigned", f"no signature from a trusted key: {why}") from None
             raise reject(exc.reason, exc.detail) from None
+        assert command.issued_at is not None  # verify() insists on issued_at
+        longest = command.issued_at + max(policy.max_age_s, self.dedupe_window_s)
         expires_at = command.expires_at
         if expires_at is None:
-            assert command.issued_at is not None  # verify() insists on issued_at
             expires_at = command.issued_at + policy.max_age_s
             if now > expires_at + self.clock_skew_s:
                 raise reject(
@@ -252,7 +274,15 @@ class CommandDispatcher:
                     f"the signed command expired {now - expires_at:.1f}s ago (no ttl_s: ALIEN_COMMAND_MAX_AGE_S="
                     f"{policy.max_age_s:g}; clock skew allowed: {self.clock_skew_s}s)",
                 )
-        return True, expires_at
+        elif expires_at > longest:
+            expires_at = longest
+            if now > expires_at + self.clock_skew_s:
+                raise reject(
+                    "expired",
+                    f"the signed command expired {now - expires_at:.1f}s ago: a signed command lives at most "
+                    f"{longest - command.issued_at:g}s after issued_at, whatever its ttl_s / expires_at",
+                )
+        return signer, expires_at
 
     def _prepared(self, command: Command) -> Any:
         prepare = self._prepare.get(command.type)

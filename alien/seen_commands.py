@@ -19,7 +19,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
     command_id TEXT PRIMARY KEY,
     seen_at REAL NOT NULL,
-    keep_until REAL NOT NULL
+    keep_until REAL NOT NULL,
+    protected INTEGER NOT NULL DEFAULT 0
 )
 """
 _PRUNE_EVERY = 256
@@ -43,8 +44,11 @@ class SeenCommandStore:
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a killed process
+            self._db.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut: robots lose power
             self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(seen)")}
+            if "protected" not in columns:  # a store written before signed ids were protected
+                self._db.execute("ALTER TABLE seen ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")
         except sqlite3.DatabaseError as exc:
             raise SeenCommandsError(f"seen-commands store {path} cannot be opened ({exc}); move it aside") from None
 
@@ -58,11 +62,12 @@ class SeenCommandStore:
             raise SeenCommandsError(f"seen-commands store {self.path} cannot be read ({exc})") from None
         return float(row[0]) if row else None
 
-    def add(self, command_id: str, now: float, keep_until: float) -> None:
+    def add(self, command_id: str, now: float, keep_until: float, *, protected: bool = False) -> None:
+        """Record `command_id`; a `protected` (signed) one is never evicted for space, only when it expires."""
         try:
             self._db.execute(
-                "INSERT OR REPLACE INTO seen (command_id, seen_at, keep_until) VALUES (?, ?, ?)",
-                (command_id, now, keep_until),
+                "INSERT OR REPLACE INTO seen (command_id, seen_at, keep_until, protected) VALUES (?, ?, ?, ?)",
+                (command_id, now, keep_until, int(protected)),
             )
         except sqlite3.Error as exc:
             raise SeenCommandsError(f"seen-commands store {self.path} cannot be written ({exc})") from None
@@ -75,8 +80,8 @@ class SeenCommandStore:
         try:
             gone = self._db.execute("DELETE FROM seen WHERE keep_until < ?", (now,)).rowcount
             gone += self._db.execute(
-                "DELETE FROM seen WHERE command_id IN "
-                "(SELECT command_id FROM seen ORDER BY seen_at DESC LIMIT -1 OFFSET ?)",
+                "DELETE FROM seen WHERE command_id IN (SELECT command_id FROM seen WHERE protected = 0 "
+                "ORDER BY seen_at DESC LIMIT -1 OFFSET ?)",
                 (self.max_rows,),
             ).rowcount
         except sqlite3.Error as exc:

@@ -7,14 +7,13 @@ keys NATS authentication uses for the device itself: a robot's login seed can ne
 configured as a command-signing key by mistake, and the standard tooling makes them
 (`nk -gen operator -pubout`, or `alien keys generate`).
 
-The signed part of a command is UTF-8 JSON with sorted keys and no whitespace of
-`{"type", "params", "command_id", "issued_at", "entity_id"}` plus `ttl_s`, `expires_at` and
-`priority` when the command carries them (so nobody can stretch a signed command's life).
-`params` is the command's `params` object, or its top-level non-envelope fields (the design
-document's shape); `entity_id` is the target entity, so a command signed for one robot is
-rejected by every other. Numbers are re-encoded as Python's `json` does (shortest round-trip
-form), so a signer in another language should keep params to strings, integers and simple
-decimals. The command carries `"signature": {"key": "<public key>", "sig": "<base64url>"}`.
+The signed part of a command is UTF-8 JSON with sorted keys and no whitespace of every field
+of the command except `signature` (type, params or top-level params, command_id, issued_at,
+ttl_s / expires_at, ...), with `entity_id` set to the target entity, so a command signed for one
+robot is rejected by every other and no field a handler sees can be changed on the way.
+Numbers are re-encoded as Python's `json` does (shortest round-trip form), so a signer in
+another language should keep params to strings, integers and simple decimals. The command
+carries `"signature": {"key": "<public key>", "sig": "<base64url>"}`.
 """
 
 from __future__ import annotations
@@ -32,8 +31,6 @@ import nacl.exceptions
 import nacl.signing
 import nkeys
 
-from alien.command_envelope import ENVELOPE_FIELDS
-
 if TYPE_CHECKING:
     from alien.config import AlienConfig
 
@@ -41,7 +38,6 @@ KEY_ROLE = "operator"
 PUBLIC_PREFIX = "O"
 SEED_PREFIX = "SO"
 _PREFIX_BYTE = nkeys.PREFIX_BYTE_OPERATOR
-_SIGNED_OPTIONAL = ("ttl_s", "expires_at", "priority")
 
 
 class SignatureError(Exception):
@@ -115,25 +111,15 @@ def check_public_key(public_key: str) -> str:
     return public_key.strip()
 
 
-def signed_params(command: dict[str, Any]) -> Any:
-    """The params as the dispatcher sees them (command_envelope.parse_command)."""
-    if "params" in command:
-        return command["params"]
-    return {k: v for k, v in command.items() if k not in ENVELOPE_FIELDS}
-
-
 def canonical_bytes(command: dict[str, Any], entity_id: str) -> bytes:
-    """The bytes a signature covers (see the module docstring)."""
-    document: dict[str, Any] = {
-        "type": command.get("type", command.get("command_type")),
-        "params": signed_params(command),
-        "command_id": command.get("command_id"),
-        "issued_at": command.get("issued_at"),
-        "entity_id": entity_id,
-    }
-    for name in _SIGNED_OPTIONAL:
-        if name in command:
-            document[name] = command[name]
+    """The bytes a signature covers: every field of the command but `signature`, for `entity_id`.
+
+    Everything is signed, not a chosen subset: a handler receives the whole command, so a field
+    left out (a top-level param next to `params`, a `command_type` next to `type`) could be
+    changed by anyone on the way.
+    """
+    document = {k: v for k, v in command.items() if k != "signature"}
+    document["entity_id"] = entity_id
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
@@ -215,4 +201,5 @@ class SignaturePolicy:
         )
 
     def requires_signature(self, command_type: str) -> bool:
-        return self.require_all or command_type in self.critical_types
+        # case-folded: "ESTOP" must not slip past a critical "estop" to a fallback handler
+        return self.require_all or command_type.casefold() in {t.casefold() for t in self.critical_types}

@@ -77,7 +77,9 @@ def nats_server_needs_tls(config: AlienConfig, scheme: str, host: str | None) ->
     """
     if scheme == "tls":
         return True
-    return scheme == "nats" and bool(config.nats_tls_ca or config.nats_tls_cert) and not is_loopback(host)
+    # Whatever the scheme (servers nats-py discovers from INFO connect_urls get "nats"), clear
+    # text beyond loopback is only for those who asked for it.
+    return not is_loopback(host) and not config.allow_insecure
 
 
 def check_nats(config: AlienConfig) -> None:

@@ -55,7 +55,17 @@ def command_subject(org_id: str, entity_id: str) -> str:
 
 def redact_url(url: str) -> str:
     """`url` without credentials (nats://user:pass@host -> nats://***@host), for logs and errors."""
-    return ",".join(re.sub(r"(^[A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1***@", part.strip()) for part in url.split(","))
+    return ",".join(_redact_one(part.strip()) for part in url.split(","))
+
+
+def _redact_one(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:  # the last "@" ends the user part: a password may contain "@" itself
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{path}"
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:

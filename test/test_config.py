@@ -169,6 +169,8 @@ def test_credentials_in_urls_are_redacted_for_logs() -> None:
 
     assert redact_url("nats://robot:s3cret@10.0.0.1:4222") == "nats://***@10.0.0.1:4222"
     assert redact_url("nats://TOKEN123@a:4222, tls://b:4222") == "nats://***@a:4222,tls://b:4222"
+    assert redact_url("nats://robot:p@ss@host:4222") == "nats://***@host:4222"  # "@" inside the password
+    assert redact_url("https://c2.example.com/a@b") == "https://c2.example.com/a@b"  # "@" in the path is no user part
     assert redact_url("http://127.0.0.1:8080/api") == "http://127.0.0.1:8080/api"
 
 

@@ -72,9 +72,57 @@ def test_canonical_encoding_is_sorted_compact_utf8() -> None:
             '"params":{"a":"é","b":1},"priority":"high","type":"move"}'
         ).encode()
     )
-    # the design document's shape: top-level fields are the params (signature, entity_id are not)
+    # every field but the signature is covered, top-level params included, for the target entity
     flat = {"type": "return_to_base", "speed": 3, "command_id": "c-2", "issued_at": "x", "signature": {}}
-    assert json.loads(canonical_bytes(flat, ENTITY))["params"] == {"speed": 3}
+    covered = json.loads(canonical_bytes(flat, ENTITY))
+    assert covered == {"type": "return_to_base", "speed": 3, "command_id": "c-2", "issued_at": "x", "entity_id": ENTITY}
+
+
+@pytest.mark.parametrize(
+    "smuggled",
+    [
+        {"params": {"speed": 1}, "speed": 100},  # a top-level field next to the signed params
+        {"command_type": "estop"},  # an alias next to the signed type
+        {"extra": "anything"},
+    ],
+)
+def test_no_field_can_be_added_to_a_signed_command(smuggled: dict[str, Any]) -> None:
+    signed = sign_command({"type": "move", "params": {"speed": 1}}, KEYS.seed, ENTITY)
+    with pytest.raises(SignatureError) as info:
+        verify({**signed, **smuggled}, ENTITY, {KEYS.public_key})
+    assert info.value.reason == "bad_signature"
+
+
+async def test_an_unsigned_command_cannot_claim_the_id_of_a_signed_one(tmp_path: Path) -> None:
+    recorder = Recorder()
+    dispatcher = _dispatcher(recorder, SeenCommandStore(tmp_path / "seen.sqlite3"))
+    _send(dispatcher, {"type": "ping", "command_id": "op-42"})  # someone guesses the next C2 id
+    _send(dispatcher, sign_command({"type": "move", "command_id": "op-42"}, KEYS.seed, ENTITY))
+    await dispatcher.stop()
+    events = [e for e in recorder.events if e[1].get("command_id") == "op-42"]
+    assert [kind for kind, _ in events].count("command_received") == 2  # the genuine one still runs
+    assert "command_rejected" not in [kind for kind, _ in events]
+
+
+async def test_critical_types_cannot_be_dodged_by_case_or_a_trailing_newline(tmp_path: Path) -> None:
+    recorder = Recorder()
+    dispatcher = _dispatcher(recorder)
+    dispatcher.set_fallback(recorder.calls.append)
+    _send(dispatcher, {"type": "MOVE", "command_id": "c-up"})
+    _send(dispatcher, {"type": "move\n", "command_id": "c-nl"})
+    await dispatcher.stop()
+    assert recorder.outcome("c-up") == ("command_rejected", "unsigned")
+    assert recorder.outcome("c-nl") == ("command_rejected", "bad_type")
+    assert recorder.calls == []
+
+
+async def test_a_signed_command_lives_no_longer_than_the_cap(tmp_path: Path) -> None:
+    recorder = Recorder()
+    dispatcher = _dispatcher(recorder)
+    old = {"type": "move", "command_id": "c-old", "issued_at": _iso(-7200), "expires_at": "9999-01-01T00:00:00Z"}
+    _send(dispatcher, sign_command(old, KEYS.seed, ENTITY))
+    await dispatcher.stop()
+    assert recorder.outcome("c-old") == ("command_rejected", "expired")
 
 
 def test_sign_then_verify() -> None:

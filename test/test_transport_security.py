@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from alien import AlienClient, AlienConfig
+from alien import AlienClient, AlienConfig, transport_security
 from alien.errors import ConfigError, NatsAuthError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient
@@ -140,3 +140,20 @@ async def test_a_tls_url_to_a_server_that_does_not_offer_tls_sends_nothing_in_cl
     message = str(info.value)
     assert "did not offer TLS, which this connection requires; nothing was sent" in message
     assert "s3cret-token" not in message and not link.is_connected
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "allow_insecure", "needs_tls"),
+    [
+        ("nats", "192.0.2.2", False, True),  # a server announced in INFO connect_urls, not in NATS_URL
+        ("nats", "node-2.cluster", False, True),
+        ("nats", "127.0.0.1", False, False),
+        ("nats", "192.0.2.2", True, False),  # the operator accepted clear text
+        ("tls", "127.0.0.1", False, True),
+    ],
+)
+def test_every_server_dialled_beyond_loopback_needs_tls_whatever_its_scheme(
+    scheme: str, host: str, allow_insecure: bool, needs_tls: bool
+) -> None:
+    config = AlienConfig(nats_url="nats://127.0.0.1:4222", allow_insecure=allow_insecure)
+    assert transport_security.nats_server_needs_tls(config, scheme, host) is needs_tls
