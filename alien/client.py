@@ -16,7 +16,7 @@ from typing import Any
 from alien import registration, transport_security
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.config import AlienConfig
-from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat, make_encoder
+from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat
 from alien.entity_state import EntityStateWriter, state_from_telemetry
 from alien.errors import MothershipUnavailableError, NotInitializedError, ServerError
 from alien.link import NatsLink
@@ -41,6 +41,7 @@ from alien.wire import (
     subject_token,
     telemetry_subject,
 )
+from alien.wire_format import WireFormat
 
 logger = logging.getLogger("alien")
 
@@ -85,7 +86,7 @@ class AlienClient:
             lambda: self.config.entity_id,
             period_s=self.config.entity_state_period_s,
         )
-        self._encoder: TelemetryEncoder | None = None
+        self.wire_format = WireFormat(self.config, lambda: self.mothership)
         self.telemetry_limiter = TelemetryLimiter(  # flood protection; events are never limited
             self.config.telemetry_rate_limit_hz,
             self.config.telemetry_burst,
@@ -270,34 +271,18 @@ class AlienClient:
         return messages
 
     def _format_undecided(self) -> bool:
-        """telemetry_format "auto" and the server's dialect not known yet (never reached, none saved)."""
-        return self.config.telemetry_format == "auto" and self._dialect() is None
+        return self.wire_format.undecided()
 
     @property
     def telemetry_format(self) -> TelemetryFormat:
         """The wire format telemetry goes out in (ALIEN_TELEMETRY_FORMAT, or chosen by the dialect)."""
-        configured = self.config.telemetry_format
-        if configured != "auto":
-            return configured
-        # Contract §3: v0.0.1 takes any JSON (the design document's shape); v0.1.1 decodes MAVLink.
-        return "mavlink" if self._dialect() == "v0.1" else "seed"
+        return self.wire_format.format
 
     def _dialect(self) -> Dialect | None:
-        detected = self.mothership.dialect if self.mothership is not None else None
-        saved = self.config.server_dialect
-        return detected or (saved if saved in ("v0.0.1", "v0.1") else None)  # type: ignore[return-value]
+        return self.wire_format.dialect()
 
     def _telemetry_encoder(self) -> TelemetryEncoder:
-        fmt = self.telemetry_format
-        if self._encoder is None or self._encoder.format != fmt:
-            self._encoder = make_encoder(
-                fmt,
-                entity_type=resolve_entity_type(self.config.entity_type, self._dialect()),
-                system_id=self.config.mavlink_system_id,
-                component_id=self.config.mavlink_component_id,
-                source=self.config.telemetry_source,
-            )
-        return self._encoder
+        return self.wire_format.encoder()
 
     def _start_state_and_heartbeat(self) -> None:
         state = self.config.entity_state
