@@ -250,24 +250,31 @@ class AlienClient:
         self._start_state_and_heartbeat()
 
     def _encode_undecided(self, held: OutgoingMessage) -> list[OutgoingMessage]:
-        org_id, entity_id = self._ids()
         try:
-            encoded = self._telemetry_encoder().encode(json.loads(held.payload), EncoderIds(org_id, entity_id))
+            messages = self._wire_messages(json.loads(held.payload))
         except (ValueError, TypeError) as exc:  # TelemetryEncodeError is a ValueError
             logger.warning("a telemetry reading queued before the server answered is not sent: %s", exc)
             self.outbox.dropped["unencodable"] += 1
             return []
-        subject = telemetry_subject(org_id, entity_id)
-        messages = [OutgoingMessage(m.msg_id, subject, m.payload, Lane.TELEMETRY) for m in encoded.messages]
-        if messages and self.telemetry_format != "envelope_v1":
+        if messages and messages[0].lane is Lane.TELEMETRY and self.telemetry_format != "envelope_v1":
             # The id publish_telemetry returned stays the id on the wire (envelope_v1 carries its
             # id inside the payload, but it is never undecided: it is always configured).
             messages[0].msg_id = held.msg_id
+        return messages
+
+    def _wire_messages(self, data: dict[str, Any]) -> list[OutgoingMessage]:
+        """One reading encoded for the server: its telemetry messages, then a `telemetry` event.
+
+        The event carries what the format cannot; TelemetryEncodeError when a value cannot be
+        represented at all.
+        """
+        org_id, entity_id = self._ids()
+        encoded = self._telemetry_encoder().encode(data, EncoderIds(org_id, entity_id))
+        subject = telemetry_subject(org_id, entity_id)
+        messages = [OutgoingMessage(m.msg_id, subject, m.payload, Lane.TELEMETRY) for m in encoded.messages]
         if encoded.leftover:
             event = encode_event(entity_id, "telemetry", encoded.leftover)
-            messages.append(
-                OutgoingMessage(new_message_id(), event_subject(org_id, "telemetry"), event, Lane.TELEMETRY)
-            )
+            messages.append(OutgoingMessage(new_message_id(), event_subject(org_id, "telemetry"), event, Lane.CONTROL))
         return messages
 
     def _format_undecided(self) -> bool:
@@ -386,14 +393,11 @@ class AlienClient:
             # the outbox as it is (durable, bounded) and is encoded once the format is known.
             self._observe(data)
             return self._enqueue(UNDECIDED_TELEMETRY, dumps(data), Lane.TELEMETRY)
-        org_id, entity_id = self._ids()
-        encoded = self._telemetry_encoder().encode(data, EncoderIds(org_id, entity_id))
+        messages = self._wire_messages(data)
         self._observe(data)
-        subject = telemetry_subject(org_id, entity_id)
-        ids = [self._enqueue(subject, m.payload, Lane.TELEMETRY, m.msg_id) for m in encoded.messages]
-        if encoded.leftover:
-            ids.append(self.queue_event("telemetry", encoded.leftover))
-        return ids[0] if ids else ""
+        for message in messages:
+            self.outbox.put(message)
+        return messages[0].msg_id if messages else ""
 
     def _rate_limited(self, key: str, *, bounded_by_itself: bool = False) -> bool:
         """Whether telemetry `key` is over a flood limit now: then it is counted, and said once per limit."""

@@ -198,9 +198,7 @@ class EntityStateWriter:
             except nats.js.errors.BucketNotFoundError:
                 self._disable(f"the server has no {self._bucket_name} KV bucket")
             except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                if self._link.was_denied("publish", f"{self._link.api_prefix}STREAM.INFO.KV_{self._bucket_name}"):
-                    self._disable("the server denies this key access to it")
-                else:
+                if self.disabled is None:  # a refusal was answered by nats-server first: _on_denied
                     raise
         return self._kv
 

@@ -110,11 +110,6 @@ class NatsLink:
         finally:
             self._on_denied.remove(listener)
 
-    def was_denied(self, operation: str, subject_prefix: str) -> bool:
-        """Whether a `operation` ("publish"/"subscribe") on a subject starting with the prefix was refused."""
-        prefix = subject_prefix.lower()
-        return any(op == operation and subject.startswith(prefix) for op, subject in self.denied)
-
     def is_denied(self, operation: str, subject: str) -> bool:
         return (operation, subject.lower()) in self.denied
 
