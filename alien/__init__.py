@@ -23,13 +23,17 @@ from alien.errors import (
     PublishRejectedError,
     RequestRejectedError,
     ServerError,
+    UnsupportedByServerError,
 )
+from alien.fleet import AlienFleet
 from alien.mothership import MothershipClient
+from alien.video import VideoConfig
 
 __all__ = [
     "AlienClient",
     "AlienConfig",
     "AlienError",
+    "AlienFleet",
     "AuthenticationError",
     "CertificateError",
     "ConfigError",
@@ -45,5 +49,7 @@ __all__ = [
     "RequestRejectedError",
     "ServerError",
     "TelemetryEncodeError",
+    "UnsupportedByServerError",
+    "VideoConfig",
     "__version__",
 ]

@@ -18,7 +18,7 @@ from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Pre
 from alien.config import AlienConfig
 from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat
 from alien.entity_state import EntityStateWriter, state_from_telemetry
-from alien.errors import MothershipUnavailableError, NotInitializedError, ServerError
+from alien.errors import ConfigError, MothershipUnavailableError, NotInitializedError, ServerError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient, nearest_status
 from alien.mothership.enums import Dialect, resolve_entity_type
@@ -29,6 +29,7 @@ from alien.publisher import Publisher
 from alien.seen_commands import SeenCommandStore, seen_commands_path
 from alien.signing import SignaturePolicy
 from alien.telemetry import encode_event, encode_lifecycle, position
+from alien.video import VideoConfig
 from alien.wire import (
     ENTITY_PLACEHOLDER,
     ORG_PLACEHOLDER,
@@ -51,10 +52,12 @@ HEARTBEAT_KEY = "(heartbeat)"  # the heartbeat's own flood-limit key, apart from
 class AlienClient:
     """Connects one device to the mothership."""
 
-    def __init__(self, config: AlienConfig | None = None) -> None:
+    def __init__(self, config: AlienConfig | None = None, *, link: NatsLink | None = None) -> None:
+        """`link`: a NATS connection shared with other entities (AlienFleet), connected and closed by its owner."""
         self.config = config if config is not None else AlienConfig()
         self.mothership: MothershipClient | None = None
-        self.link = NatsLink(self.config, name=f"alien-{self.config.entity_name or self.config.entity_type}")
+        self._owns_link = link is None
+        self.link = link or NatsLink(self.config, name=f"alien-{self.config.entity_name or self.config.entity_type}")
         self.outbox = Outbox(
             self.config.outbox_max_messages,
             max_bytes=self.config.outbox_max_bytes,
@@ -203,8 +206,12 @@ class AlienClient:
     async def _connect_nats(self) -> None:
         if self._intake is not None:  # initialize() retried after a failure past this point
             await self._intake.stop()
-            await self.link.close()
-        await self.link.connect()
+            if self._owns_link:
+                await self.link.close()
+        if self._owns_link:
+            await self.link.connect()
+        else:
+            await self.link.connected.wait()  # the owner connects it (and waits out outages)
         await self._announce()  # bootsequence first: it admits the entity for telemetry (contract §2)
         # Before the publisher starts: readings queued in no format yet must not reach it.
         if self._format_undecided():
@@ -464,6 +471,21 @@ class AlienClient:
         self.entity_state.update({"status": event.get("server_status", status)})  # the map shows server enums
         await self.mothership.update_entity_status(org_id, entity_id, status)
 
+    async def update_video_config(self, video: VideoConfig | dict[str, Any]) -> None:
+        """Store new video stream metadata on the server (v0.1.x) and keep it as the setting.
+
+        ConfigError names a bad field; UnsupportedByServerError on a v0.0.1 server.
+        """
+        probe = self.config.model_copy()
+        probe.video_config = video  # type: ignore[assignment]  # validated: ConfigError names a bad field
+        checked = probe.video_config
+        if checked is None:
+            raise ConfigError("video_config: give the streams to store")
+        org_id, entity_id = self._registered_ids()
+        assert self.mothership is not None
+        await self.mothership.update_video_config(org_id, entity_id, checked)
+        self.config.video_config = checked
+
     async def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is acknowledged by JetStream."""
         return await self.publisher.flush(timeout)
@@ -534,7 +556,8 @@ class AlienClient:
         await self.publisher.stop()
         if self._stats_task is not None:
             self._stats_task.cancel()
-        await self.link.close(max(0.1, deadline - loop.time()))
+        if self._owns_link:
+            await self.link.close(max(0.1, deadline - loop.time()))
         self.outbox.close()
         if self._dispatcher.seen is not None:
             self._dispatcher.seen.close()

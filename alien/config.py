@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from alien import identity
 from alien.errors import ConfigError
 from alien.mothership.enums import ORG_TYPES, resolve_entity_type
+from alien.video import VideoConfig
 from alien.wire import redact_url
 
 _URL_FIELDS = ("nats_url", "mothership_url")
@@ -210,6 +211,12 @@ class AlienConfig(BaseSettings):
     device_id: str | None = Field(
         default=None, description="device_id in lifecycle events (default: ENTITY_NAME, else the entity id)."
     )
+    video_config: VideoConfig | None = Field(
+        default=None,
+        description="The entity's video streams as a JSON object (protocol rtsp|rtmp|srt|hls, port, stream_url, "
+        "overlay_url, webrtc_url, overlay_webrtc_url, hls_url), sent at registration and on start (v0.1.x servers; "
+        "v0.0.1 has no such field).",
+    )
     api_key_header: Literal["x-api-key", "bearer"] = Field(
         default="x-api-key", description="How the v0.1.x API key is sent: X-API-Key or Authorization: Bearer."
     )
@@ -351,11 +358,12 @@ def _describe(exc: pydantic.ValidationError, model: type[AlienConfig]) -> str:
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else "?"
         info = model.model_fields.get(field)
-        name = f"{env_names(field)[0]} ({field})" if info else field
+        path = ".".join(str(part) for part in err["loc"])  # e.g. video_config.stream_url
+        name = f"{env_names(field)[0]} ({path})" if info else field
         message = str(err["msg"]).removeprefix("Value error, ")
         secret = info is not None and "Secret" in repr(info.annotation)
         shown = "" if secret or "input" not in err else f"; got {err['input']!r}"
-        if field in _URL_FIELDS and isinstance(err.get("input"), str):
+        if (field in _URL_FIELDS or field == "video_config") and isinstance(err.get("input"), str):
             shown = f"; got {redact_url(err['input'])!r}"  # user:password@ never shown
         if message.startswith(f"{name}:"):
             lines.append(message)  # already phrased by our own validator

@@ -93,3 +93,7 @@ class NatsAuthError(AlienError):
 
 class PublishRejectedError(AlienError):
     """JetStream refused a message for good (too large, no permission); it is not retried."""
+
+
+class UnsupportedByServerError(AlienError):
+    """The server's dialect has no such feature (e.g. video_config on v0.0.1)."""

@@ -8,7 +8,7 @@ cannot be reached while ids are saved is not fatal: the device works offline wit
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alien.errors import ConfigError, MothershipUnavailableError, NotFoundError, PermissionDeniedError, ServerError
 
@@ -22,8 +22,9 @@ logger = logging.getLogger("alien")
 async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -> None:
     if config.org_id and config.entity_id:
         try:
-            await mothership.get_entity(config.org_id, config.entity_id)
+            entity = await mothership.get_entity(config.org_id, config.entity_id)
             logger.info("using saved entity %s in organization %s", config.entity_id, config.org_id)
+            await _sync_video_config(config, mothership, entity)
             return
         except (MothershipUnavailableError, ServerError) as exc:
             if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
@@ -42,9 +43,31 @@ async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -
         config.org_id = await _organization_id(config, mothership)
     if not config.entity_id:
         logger.info("Creating new entity...")
-        entity = await mothership.create_entity(config.org_id)
+        entity = await mothership.create_entity(config.org_id)  # with video_config where the server has it
         config.entity_id = str(entity["entity_id"])
         logger.info("Created entity: %s", config.entity_id)
+        if config.video_config is not None and not await mothership.supports_video_config():
+            _video_config_not_sent(mothership)
+
+
+async def _sync_video_config(config: AlienConfig, mothership: MothershipClient, entity: dict[str, Any]) -> None:
+    """The configured video streams win over what the server has (the setting changed since registration)."""
+    wanted = config.video_config
+    if wanted is None or not config.org_id or not config.entity_id:
+        return
+    if not await mothership.supports_video_config():
+        _video_config_not_sent(mothership)
+        return
+    if entity.get("video_config") != wanted.body():
+        await mothership.update_video_config(config.org_id, config.entity_id, wanted)
+        logger.info("video_config of entity %s updated from ALIEN_VIDEO_CONFIG", config.entity_id)
+
+
+def _video_config_not_sent(mothership: MothershipClient) -> None:
+    logger.warning(
+        "ALIEN_VIDEO_CONFIG is set, but a %s server has no video_config on entities (v0.1.x has); not sent",
+        mothership.dialect,
+    )
 
 
 async def _organization_exists(mothership: MothershipClient, org_id: str) -> bool:

@@ -7,13 +7,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from alien import __version__, transport_security
-from alien.errors import MothershipError, MothershipUnavailableError, NotFoundError
+from alien.errors import MothershipError, MothershipUnavailableError, NotFoundError, UnsupportedByServerError
 from alien.mothership.dialects import DialectSpec, dialect_for
 from alien.mothership.enums import Dialect, nearest_status, resolve_entity_type
 from alien.mothership.transport import RestTransport, RetryPolicy
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
+    from alien.video import VideoConfig
 
 logger = logging.getLogger("alien.mothership")
 
@@ -138,6 +139,9 @@ class MothershipClient:
         name = self.config.entity_name or f"alien-{self.config.entity_type}"
         metadata = {"client": f"alien-v{__version__}", "alien_entity_type": self.config.entity_type}
         body = spec.entity_body(name, entity_type, "active", position, metadata)
+        video = self.config.video_config
+        if video is not None and spec.supports_video_config:
+            body["video_config"] = video.body()
         path, params = spec.entities_path(org_id)
         return await self._call("POST", path, params, body, spec)  # type: ignore[no-any-return]
 
@@ -167,6 +171,20 @@ class MothershipClient:
         path, params = spec.entity_path(org_id, entity_id)
         result = await self._call("PUT", path, params, {"status": stored}, spec)
         return dict(result) if isinstance(result, dict) else {"status": stored}
+
+    async def update_video_config(self, org_id: str, entity_id: str, video: VideoConfig) -> dict[str, Any]:
+        """Store the entity's video streams; UnsupportedByServerError on a dialect without them."""
+        spec = await self._spec()
+        if not spec.supports_video_config:
+            raise UnsupportedByServerError(
+                f"a {spec.name} server has no video_config on entities (v0.1.x has); nothing was sent"
+            )
+        path, params = spec.entity_path(org_id, entity_id)
+        result = await self._call("PUT", path, params, {"video_config": video.body()}, spec)
+        return dict(result) if isinstance(result, dict) else {}
+
+    async def supports_video_config(self) -> bool:
+        return (await self._spec()).supports_video_config
 
     async def delete_entity(self, org_id: str, entity_id: str) -> None:
         spec = await self._spec()

@@ -16,6 +16,7 @@ from alien.mothership.enums import Dialect
 
 class DialectSpec(Protocol):
     name: Dialect
+    supports_video_config: bool  # the entity has a `video_config` object
 
     def auth_headers(self, bearer_token: str, api_key: str | None, *, bearer: bool = False) -> dict[str, str]: ...
     def organizations_path(self) -> tuple[str, dict[str, str]]: ...
@@ -33,6 +34,7 @@ class LegacyDialect:
     """v0.0.1: query-scoped routes, Bearer dev token, `{"success", "data"}` envelope."""
 
     name: Dialect = "v0.0.1"
+    supports_video_config = False
 
     def auth_headers(self, bearer_token: str, api_key: str | None, *, bearer: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {bearer_token}"}
@@ -67,6 +69,7 @@ class V01Dialect:
     """v0.1.x: path-scoped routes, API key in X-API-Key, bare JSON bodies."""
 
     name: Dialect = "v0.1"
+    supports_video_config = True
 
     def auth_headers(self, bearer_token: str, api_key: str | None, *, bearer: bool = False) -> dict[str, str]:
         # Contract §1: API keys only, as X-API-Key (preferred) or Authorization: Bearer. A key
@@ -119,11 +122,17 @@ def _normalize(data: Any) -> Any:
         # v0.1.x list endpoints may wrap items; keep the list itself.
         if isinstance(data.get("items"), list) and "org_id" not in data and "entity_id" not in data:
             return _normalize(data["items"])
-        meta = data.get("metadata")
-        if isinstance(meta, str):
-            try:
-                decoded = json.loads(meta) if meta else {}
-            except json.JSONDecodeError:
-                decoded = {"raw": meta}
-            data = {**data, "metadata": decoded if isinstance(decoded, dict) else {"value": decoded}}
+        # JSON columns come back as JSON-encoded strings (v0.0.1 metadata; v0.1.x video_config).
+        for column in ("metadata", "video_config"):
+            value = data.get(column)
+            if isinstance(value, str):
+                data = {**data, column: _decoded_object(value)}
     return data
+
+
+def _decoded_object(text: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {"raw": text}
+    return decoded if isinstance(decoded, dict) else {"value": decoded}

@@ -1,0 +1,91 @@
+"""Video stream metadata (video_config): set at registration, updatable, per dialect (real HTTP)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from alien import AlienClient, AlienConfig, ConfigError, UnsupportedByServerError
+
+CAMERA = {"protocol": "rtsp", "port": 8554, "stream_url": "rtsp://10.0.0.7:8554/front"}
+
+
+def _server_video(emulator: Any) -> dict[str, Any]:
+    (entity,) = emulator.entities()
+    value = entity["video_config"]
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def _puts(emulator: Any) -> list[Any]:
+    return [r for r in emulator.requests() if r.method == "PUT"]
+
+
+async def test_v01_entity_gets_the_configured_streams_and_follows_updates(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.1")
+    async with AlienClient(make_config(emulator, nats_server, video_config=CAMERA)) as client:
+        assert _server_video(emulator) == CAMERA
+        assert not _puts(emulator)  # sent with the entity, not after it
+        await client.update_video_config({"protocol": "hls", "hls_url": "https://cams.example/front.m3u8"})
+        assert _server_video(emulator) == {"protocol": "hls", "hls_url": "https://cams.example/front.m3u8"}
+        with pytest.raises(ConfigError, match=r"ALIEN_VIDEO_CONFIG \(video_config\.port\)"):
+            await client.update_video_config({"port": 70000})
+    assert len(_puts(emulator)) == 1  # the bad update never reached the server
+
+    # A restart with the setting unchanged sends nothing; a changed setting is applied to the entity.
+    async with AlienClient(make_config(emulator, nats_server, video_config=CAMERA)):
+        pass
+    assert len(_puts(emulator)) == 2 and _server_video(emulator) == CAMERA
+    async with AlienClient(make_config(emulator, nats_server, video_config=CAMERA)):
+        pass
+    assert len(_puts(emulator)) == 2
+
+
+async def test_v001_has_no_video_config_and_says_so(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    with caplog.at_level(logging.WARNING, logger="alien"):
+        async with AlienClient(make_config(emulator, nats_server, video_config=CAMERA)) as client:
+            with pytest.raises(UnsupportedByServerError, match="v0.0.1 server has no video_config"):
+                await client.update_video_config(CAMERA)
+    assert [r.getMessage() for r in caplog.records if "ALIEN_VIDEO_CONFIG" in r.getMessage()] == [
+        "ALIEN_VIDEO_CONFIG is set, but a v0.0.1 server has no video_config on entities (v0.1.x has); not sent"
+    ]
+    (entity,) = emulator.entities()
+    assert "rtsp" not in json.dumps(entity, default=str)  # nowhere, not even smuggled into metadata
+    assert not _puts(emulator)
+
+
+@pytest.mark.parametrize(
+    ("video", "named"),
+    [
+        ({"protocol": "webm"}, r"video_config\.protocol\): Input should be 'rtsp', 'rtmp', 'srt' or 'hls'"),
+        ({"port": 0}, r"video_config\.port\)"),
+        ({"fps": 30}, r"video_config\.fps\): Extra inputs are not permitted"),
+        ({"stream_url": "front-camera"}, r"video_config\.stream_url\): must be an absolute URL"),
+        ('{"protocol": ', r"ALIEN_VIDEO_CONFIG \(video_config\)"),
+    ],
+)
+def test_bad_video_config_names_the_field(video: Any, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        AlienConfig(video_config=video)
+
+
+def test_credentials_in_a_stream_url_are_refused_and_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIEN_VIDEO_CONFIG", '{"stream_url": "rtsp://admin:hunter2-cam@10.0.0.7/front"}')
+    with pytest.raises(ConfigError) as caught:
+        AlienConfig()
+    assert "must not carry credentials" in str(caught.value)
+    assert "hunter2-cam" not in str(caught.value) and "admin" not in str(caught.value)
+
+
+def test_the_environment_sets_it_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIEN_VIDEO_CONFIG", json.dumps(CAMERA))
+    video = AlienConfig().video_config
+    assert video is not None and video.body() == CAMERA
