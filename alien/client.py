@@ -21,14 +21,14 @@ from alien.entity_state import EntityStateWriter, state_from_telemetry
 from alien.errors import ConfigError, MothershipUnavailableError, NotInitializedError, ServerError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient, nearest_status
-from alien.mothership.enums import Dialect, resolve_entity_type
 from alien.outbox import Lane, Outbox, OutboxStats, OutgoingMessage
 from alien.outbox_store import SqliteStore
 from alien.policies import TelemetryLimiter
+from alien.presence import Presence
 from alien.publisher import Publisher
 from alien.seen_commands import SeenCommandStore, seen_commands_path
 from alien.signing import SignaturePolicy
-from alien.telemetry import encode_event, encode_lifecycle, position
+from alien.telemetry import encode_event, position
 from alien.video import VideoConfig
 from alien.wire import (
     ENTITY_PLACEHOLDER,
@@ -45,9 +45,6 @@ from alien.wire import (
 from alien.wire_format import WireFormat
 
 logger = logging.getLogger("alien")
-
-HEARTBEAT_KEY = "(heartbeat)"  # the heartbeat's own flood-limit key, apart from any reading's keys
-
 
 class AlienClient:
     """Connects one device to the mothership."""
@@ -96,12 +93,9 @@ class AlienClient:
             self.config.telemetry_rate_limit_per_key_hz,
             self.config.telemetry_burst_per_key,
         )
-        self._status = "active"
-        self._health_level: str | None = None  # the last health reading's overall level
-        self._heartbeat_task: asyncio.Task[None] | None = None
-        self._admission: asyncio.Task[None] | None = None
+        self.presence = Presence(self)
         self._learning: asyncio.Task[None] | None = None
-        self.link.on_reconnect(self._announce)
+        self.link.on_reconnect(self.presence.announce)
         self._stopped = asyncio.Event()
         self._running = False
         self._closed = False
@@ -212,7 +206,7 @@ class AlienClient:
             await self.link.connect()
         else:
             await self.link.connected.wait()  # the owner connects it (and waits out outages)
-        await self._announce()  # bootsequence first: it admits the entity for telemetry (contract §2)
+        await self.presence.announce()  # bootsequence first: it admits the entity for telemetry (contract §2)
         # Before the publisher starts: readings queued in no format yet must not reach it.
         if self._format_undecided():
             self.outbox.hold_telemetry("dialect")
@@ -254,7 +248,7 @@ class AlienClient:
                 self.telemetry_format,
             )
         self.outbox.release_telemetry("dialect")
-        self._start_state_and_heartbeat()
+        self.presence.start()
 
     def _encode_undecided(self, held: OutgoingMessage) -> list[OutgoingMessage]:
         try:
@@ -292,72 +286,8 @@ class AlienClient:
         """The wire format telemetry goes out in (ALIEN_TELEMETRY_FORMAT, or chosen by the dialect)."""
         return self.wire_format.format
 
-    def _dialect(self) -> Dialect | None:
-        return self.wire_format.dialect()
-
     def _telemetry_encoder(self) -> TelemetryEncoder:
         return self.wire_format.encoder()
-
-    def _start_state_and_heartbeat(self) -> None:
-        state = self.config.entity_state
-        if state == "on" or (state == "auto" and self._dialect() == "v0.1"):
-            owned: dict[str, Any] = {
-                "entity_type": resolve_entity_type(self.config.entity_type, self._dialect()),
-                "status": self._status,
-                "is_live": True,
-            }
-            if self.config.entity_name:  # never blank out a name another writer set
-                owned["name"] = self.config.entity_name
-            self.entity_state.update(owned)
-            self.entity_state.start()
-        if self._heartbeat_task is None and self.config.heartbeat_period_s > 0:
-            self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="alien-heartbeat")
-
-    async def _heartbeats(self) -> None:
-        """HEARTBEAT once a period while connected (MAVLink formats; seed has none)."""
-        while True:
-            await self.link.connected.wait()
-            org_id, entity_id = self._ids()
-            beat = self._telemetry_encoder().heartbeat(self._status, self._health_level, EncoderIds(org_id, entity_id))
-            if beat is None:
-                self._heartbeat_task = None  # this format has none; started again if the format changes
-                return
-            if not self._rate_limited(HEARTBEAT_KEY, bounded_by_itself=True):
-                self._enqueue(telemetry_subject(org_id, entity_id), beat.payload, Lane.TELEMETRY, beat.msg_id)
-            await asyncio.sleep(self.config.heartbeat_period_s)  # the heartbeat's period, not a wait for state
-
-    async def _announce(self) -> None:
-        """Queue `bootsequence` (on connect and after every reconnect).
-
-        The strict server (envelope_v1) quarantines telemetry of an entity it has not admitted,
-        and admits it asynchronously, without any answer: telemetry waits until bootsequence is
-        stored, plus `admission_grace_s`.
-        """
-        if self._closed:
-            return  # a reconnect while closing must not admit a departing device again
-        msg_id = self._queue_lifecycle("bootsequence")
-        if msg_id is not None and self.telemetry_format == "envelope_v1":
-            self.outbox.hold_telemetry("admission")
-            if self._admission is not None:
-                self._admission.cancel()
-            self._admission = asyncio.create_task(self._release_telemetry_after(msg_id), name="alien-admission")
-
-    async def _release_telemetry_after(self, msg_id: str) -> None:
-        try:
-            await self.outbox.settled(msg_id)
-            await asyncio.sleep(self.config.admission_grace_s)  # no admission answer exists to wait for
-        finally:
-            # A newer bootsequence (reconnect) holds telemetry for itself: only the latest releases.
-            if self._admission is asyncio.current_task():
-                self.outbox.release_telemetry("admission")
-
-    def _queue_lifecycle(self, event_type: str) -> str | None:
-        if not self.config.lifecycle_events or not self.is_registered:
-            return None
-        org_id, entity_id = self._registered_ids()
-        device_id = self.config.device_id or self.config.entity_name or entity_id
-        payload = encode_lifecycle(event_type, entity_id, device_id)
-        return self._enqueue(event_subject(org_id, event_type), payload, Lane.CONTROL)
 
     def register_command_handler(
         self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None
@@ -435,7 +365,7 @@ class AlienClient:
         """Keep what the heartbeat and the KV entity state report from a telemetry reading."""
         health = data.get("health")
         if isinstance(health, dict) and isinstance(health.get("level"), str):
-            self._health_level = health["level"]
+            self.presence.health_level = health["level"]
         state = state_from_telemetry(data)
         if state:
             self.entity_state.update(state)
@@ -467,7 +397,7 @@ class AlienClient:
         if dialect is not None:
             event["server_status"] = nearest_status(status, dialect)
         await self.publish_event("status_changed", event)
-        self._status = status
+        self.presence.status = status
         self.entity_state.update({"status": event.get("server_status", status)})  # the map shows server enums
         await self.mothership.update_entity_status(org_id, entity_id, status)
 
@@ -516,6 +446,7 @@ class AlienClient:
                 await asyncio.shield(self._close_done)
             return
         self._closed = True
+        self.presence.leave()  # from here, a reconnect must not admit the departing device again
         self._close_done = asyncio.get_running_loop().create_future()
         try:
             await self._close(timeout)
@@ -528,9 +459,8 @@ class AlienClient:
         if self._intake is not None:
             await self._intake.stop()
         await self._dispatcher.stop()
-        for task in (self._heartbeat_task, self._admission, self._learning):
-            if task is not None:
-                task.cancel()
+        if self._learning is not None:
+            self._learning.cancel()
         self.outbox.release_telemetry()
         loop = asyncio.get_running_loop()
         budget = timeout if timeout is not None else 2 * self.config.publish_timeout_s
@@ -539,7 +469,7 @@ class AlienClient:
         # §2), so what is queued is flushed first. Offline, it waits in the outbox behind the
         # control messages and ahead of the next run's bootsequence.
         flushed = self.link.is_connected and await self.publisher.flush(budget / 3)
-        if self._queue_lifecycle("shutdown") is not None and flushed:
+        if self.presence.queue_lifecycle("shutdown") is not None and flushed:
             flushed = await self.publisher.flush(budget / 6)
         if not flushed:
             left = self.stats()
