@@ -10,6 +10,7 @@ Secrets are `SecretStr`: they print as `**********` in reprs, logs and exception
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -271,6 +272,16 @@ class AlienConfig(BaseSettings):
     @field_serializer("nats_url", "mothership_url")
     def _without_credentials(self, url: str) -> str:
         return redact_url(url)  # model_dump() feeds logs (the bridge's defaults line)
+
+    @field_validator("video_config", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):  # a ROS parameter, or a value read from a file
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object, e.g. {\"protocol\": \"rtsp\", \"port\": 8554}") from None
+        return value
 
     @field_validator("entity_type")
     @classmethod

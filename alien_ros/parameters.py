@@ -43,6 +43,7 @@ CONNECTION_PARAMETERS: dict[str, tuple[str, str]] = {
     "telemetry_format": ("telemetry_format", "auto | seed | mavlink | envelope_v1 (env ALIEN_TELEMETRY_FORMAT)"),
     "entity_state": ("entity_state", "auto | on | off: the operator-map KV entry (env ALIEN_ENTITY_STATE)"),
     "device_id": ("device_id", "device_id in bootsequence/shutdown events (env ALIEN_DEVICE_ID)"),
+    "video_config": ("video_config", "video streams as a JSON object, v0.1.x servers (env ALIEN_VIDEO_CONFIG)"),
 }
 
 # name -> (default, description); the type follows the default.

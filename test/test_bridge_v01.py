@@ -6,6 +6,7 @@ derives from the key's scopes, and the emulator as the server (REST, workers, KV
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,17 @@ def test_bridge_envelope_v1_passes_strict_validation(
     assert state is not None
     assert state["position"]["global"]["latitude"] == pytest.approx(LAT)
     assert state["power"]["battery_remaining"] == 76
+
+
+def test_bridge_registers_the_video_config_parameter(
+    ros: dict[str, Any],
+    v01_deployment: V01Deployment,
+    start_bridge: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    camera = {"protocol": "rtsp", "port": 8554, "stream_url": "rtsp://10.0.0.7:8554/front"}
+    bridge = _bridge_on(v01_deployment, start_bridge, tmp_path, monkeypatch, video_config=json.dumps(camera))
+    entity_id = bridge.alien.client.config.entity_id
+    (entity,) = [e for e in v01_deployment.emulator.entities() if e["entity_id"] == entity_id]
+    assert json.loads(entity["video_config"]) == camera
