@@ -47,7 +47,9 @@ class AlienConfig(BaseSettings):
 
     # --- the design document's fields (names, env vars and defaults kept) ---
     mothership_url: str = Field(
-        default="http://localhost:8080", validation_alias=_env("mothership_url", "MOTHERSHIP_URL")
+        description="REST API of the mothership; beyond loopback https:// (or ALIEN_ALLOW_INSECURE).",
+        default="http://localhost:8080",
+        validation_alias=_env("mothership_url", "MOTHERSHIP_URL"),
     )
     nats_url: str = Field(
         default="nats://localhost:4222",
@@ -55,19 +57,39 @@ class AlienConfig(BaseSettings):
         validation_alias=_env("nats_url", "NATS_URL"),
     )
     bearer_token: SecretStr = Field(
+        description="v0.0.1 bearer token (default: the dev server's); v0.1.x uses it when ALIEN_API_KEY is unset.",
         default=SecretStr("constellation-dev-token"),
         validation_alias=_env("bearer_token", "API_BEARER_TOKEN"),
     )
-    org_name: str = Field(default="Alien Fleet", validation_alias=_env("org_name", "ORG_NAME"))
-    org_type: Literal["military", "civilian", "commercial", "ngo"] = Field(
-        default="commercial", validation_alias=_env("org_type", "ORG_TYPE")
+    org_name: str = Field(
+        description="Organization joined by name, or created when none has this name.",
+        default="Alien Fleet",
+        validation_alias=_env("org_name", "ORG_NAME"),
     )
-    entity_type: str = Field(default="drone", validation_alias=_env("entity_type", "ENTITY_TYPE"))
-    entity_name: str | None = Field(default=None, validation_alias=_env("entity_name", "ENTITY_NAME"))
-    config_file: str = Field(default=".alien_config.json")
+    org_type: Literal["military", "civilian", "commercial", "ngo"] = Field(
+        description="Type of an organization created by alien.",
+        default="commercial",
+        validation_alias=_env("org_type", "ORG_TYPE"),
+    )
+    entity_type: str = Field(
+        description="Entity type: a friendly name (drone, robot, rover, sensor, boat, ...) or a server enum.",
+        default="drone",
+        validation_alias=_env("entity_type", "ENTITY_TYPE"),
+    )
+    entity_name: str | None = Field(
+        description="Entity name shown to operators (unset: alien-<ENTITY_TYPE>).",
+        default=None,
+        validation_alias=_env("entity_name", "ENTITY_NAME"),
+    )
+    config_file: str = Field(
+        description="Identity file: where the registered org/entity ids are saved (mode 0600).",
+        default=".alien_config.json",
+    )
     # Saved state (filled by load() or registration). Setting them pins the identity.
-    org_id: str | None = Field(default=None)
-    entity_id: str | None = Field(default=None)
+    org_id: str | None = Field(
+        description="Pin an existing organization instead of joining or creating one by name.", default=None
+    )
+    entity_id: str | None = Field(description="Pin an existing entity instead of registering one.", default=None)
 
     # --- what real servers need (MOTHERSHIP_CONTRACT.md) ---
     dialect: Literal["auto", "v0.0.1", "v0.1"] = Field(
@@ -78,15 +100,25 @@ class AlienConfig(BaseSettings):
         default=None,
         description="v0.1.x API key (c4_live_... / c4_test_...), sent as X-API-Key.",
     )
-    nats_token: SecretStr | None = Field(default=None)
-    nats_user: str | None = Field(default=None)
-    nats_password: SecretStr | None = Field(default=None)
-    nats_nkey_seed: SecretStr | None = Field(default=None)
-    nats_nkey_seed_file: Path | None = Field(default=None)
-    nats_creds_file: Path | None = Field(default=None)
-    nats_tls_ca: Path | None = Field(default=None)
-    nats_tls_cert: Path | None = Field(default=None)
-    nats_tls_key: Path | None = Field(default=None)
+    nats_token: SecretStr | None = Field(description="NATS token authentication.", default=None)
+    nats_user: str | None = Field(description="NATS user (with ALIEN_NATS_PASSWORD).", default=None)
+    nats_password: SecretStr | None = Field(description="NATS password (with ALIEN_NATS_USER).", default=None)
+    nats_nkey_seed: SecretStr | None = Field(
+        description="NKey seed (SU...) to log in to NATS; on v0.1.x the API key's seed.", default=None
+    )
+    nats_nkey_seed_file: Path | None = Field(
+        description="File holding the NKey seed (instead of ALIEN_NATS_NKEY_SEED).", default=None
+    )
+    nats_creds_file: Path | None = Field(
+        description="NATS .creds file (user JWT + NKey seed, operator-mode servers).", default=None
+    )
+    nats_tls_ca: Path | None = Field(
+        description="CA certificate to verify the NATS server with; setting it turns TLS on.", default=None
+    )
+    nats_tls_cert: Path | None = Field(
+        description="Client certificate for NATS TLS (with ALIEN_NATS_TLS_KEY).", default=None
+    )
+    nats_tls_key: Path | None = Field(description="Client certificate key for NATS TLS.", default=None)
     http_tls_ca: Path | None = Field(
         default=None,
         description="CA bundle to verify an HTTPS mothership with (system CAs otherwise).",
@@ -95,7 +127,9 @@ class AlienConfig(BaseSettings):
         default=None,
         description="Only needed through a leaf node; a direct connection uses the local domain.",
     )
-    data_dir: Path = Field(default=Path(".alien"))
+    data_dir: Path = Field(
+        description="Local state: the outbox and the accepted-command store.", default=Path(".alien")
+    )
     command_intake: Literal["auto", "core", "jetstream"] = Field(
         default="auto",
         description="core works on real servers; jetstream needs a commands stream that allows "
@@ -105,25 +139,37 @@ class AlienConfig(BaseSettings):
         default=True,
         description="Register again (and rewrite the identity file) when the server 404s the saved entity.",
     )
-    request_timeout_s: float = Field(default=10.0, gt=0)
-    request_attempts: int = Field(default=5, ge=1)
-    retry_backoff_s: float = Field(default=0.5, gt=0)
-    retry_backoff_max_s: float = Field(default=10.0, gt=0)
-    nats_connect_timeout_s: float = Field(default=5.0, gt=0)
-    nats_reconnect_wait_s: float = Field(default=1.0, gt=0)
+    request_timeout_s: float = Field(description="Timeout of one REST request.", default=10.0, gt=0)
+    request_attempts: int = Field(
+        description="REST attempts for retryable failures (connection errors, timeouts, 5xx, 429).", default=5, ge=1
+    )
+    retry_backoff_s: float = Field(
+        description="First REST retry delay (jittered exponential backoff).", default=0.5, gt=0
+    )
+    retry_backoff_max_s: float = Field(description="Longest REST retry delay.", default=10.0, gt=0)
+    nats_connect_timeout_s: float = Field(description="Timeout of one NATS connection attempt.", default=5.0, gt=0)
+    nats_reconnect_wait_s: float = Field(
+        description="Pause between NATS reconnect attempts (reconnects never stop).", default=1.0, gt=0
+    )
     nats_ping_interval_s: float = Field(
         default=10.0,
         gt=0,
         description="A dead link is noticed after ping_interval x max_outstanding_pings.",
     )
-    nats_max_outstanding_pings: int = Field(default=3, ge=1)
-    publish_timeout_s: float = Field(default=5.0, gt=0)
+    nats_max_outstanding_pings: int = Field(
+        description="Unanswered pings before the NATS link counts as dead.", default=3, ge=1
+    )
+    publish_timeout_s: float = Field(
+        description="How long a publish waits for its PubAck before it is retried with the same id.", default=5.0, gt=0
+    )
     publish_window: int = Field(
         default=256,
         ge=1,
         description="publish_async calls in flight at once.",
     )
-    outbox_max_messages: int = Field(default=10_000, ge=1)
+    outbox_max_messages: int = Field(
+        description="Messages queued at most; at the bound the full policy drops telemetry.", default=10_000, ge=1
+    )
     outbox_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Payload bytes queued at most.")
     outbox_max_age_s: float = Field(
         default=86_400.0, ge=0, description="Telemetry older than this is dropped unsent (0: no age limit)."
@@ -280,7 +326,7 @@ class AlienConfig(BaseSettings):
             try:
                 value = json.loads(value)
             except ValueError:
-                raise ValueError("must be a JSON object, e.g. {\"protocol\": \"rtsp\", \"port\": 8554}") from None
+                raise ValueError('must be a JSON object, e.g. {"protocol": "rtsp", "port": 8554}') from None
         return value
 
     @field_validator("entity_type")

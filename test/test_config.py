@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from alien import AlienConfig, ConfigError, IdentityFileError
-from alien.config import env_names
 
 
 def test_design_document_defaults() -> None:
@@ -149,19 +148,6 @@ def test_corrupt_identity_file_is_named_and_kept(tmp_path: Path) -> None:
         config.load()
     assert str(path) in str(info.value)
     assert path.read_text() == '{"org_id": "org-1", "entity_id": '
-
-
-def test_env_example_documents_every_setting_with_its_default(tmp_path: Path) -> None:
-    import shutil
-
-    example = Path(__file__).resolve().parents[1] / ".env.example"
-    names = {
-        line.split("=", 1)[0] for line in example.read_text().splitlines() if "=" in line and not line.startswith("#")
-    }
-    for field in AlienConfig.model_fields:
-        assert set(env_names(field)) & names, f"{field} ({env_names(field)}) is not in .env.example"
-    shutil.copy(example, tmp_path / ".env")
-    assert AlienConfig().model_dump() == AlienConfig(_env_file=None).model_dump()
 
 
 def test_credentials_in_urls_are_redacted_for_logs() -> None:
