@@ -52,7 +52,7 @@ async def test_v001_has_no_video_config_and_says_so(
     emulator = make_emulator(dialect="v0.0.1")
     with caplog.at_level(logging.WARNING, logger="alien"):
         async with AlienClient(make_config(emulator, nats_server, video_config=CAMERA)) as client:
-            with pytest.raises(UnsupportedByServerError, match="v0.0.1 server has no video_config"):
+            with pytest.raises(UnsupportedByServerError, match=r"v0\.0\.1 server has no video_config"):
                 await client.update_video_config(CAMERA)
     assert [r.getMessage() for r in caplog.records if "ALIEN_VIDEO_CONFIG" in r.getMessage()] == [
         "ALIEN_VIDEO_CONFIG is set, but a v0.0.1 server has no video_config on entities (v0.1.x has); not sent"

@@ -1,0 +1,164 @@
+"""What every command shares: exit codes, one-line errors, ids, the NATS connection, the spinner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from alien.config import AlienConfig
+from alien.link import NatsLink
+from alien.wire import redact_url, subject_token
+
+T = TypeVar("T")
+
+# Exit codes (the same meaning for every command; README "Command line").
+EXIT_OK = 0
+EXIT_ERROR = 1  # the mothership or NATS unreachable or refused (status: something is unreachable)
+EXIT_USAGE = 2  # bad arguments, configuration, identity or key file
+EXIT_REJECTED = 3  # send-command: the entity rejected the command
+EXIT_FAILED = 4  # send-command: the command ran and failed
+EXIT_TIMEOUT = 5  # nothing final within --timeout (send-command, tail --count, simulate's flush)
+EXIT_INTERRUPTED = 130  # Ctrl-C where stopping early is not the normal way out
+
+
+class UsageError(Exception):
+    """A bad argument or setting (exit 2); the message says what was wrong and what to do."""
+
+
+class CliFailure(Exception):
+    """Ends the command with `code` after printing the one-line `message`."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def error_line(message: str) -> None:
+    """`alien: <what went wrong>; <what to do>` on stderr: one line, whatever the message held."""
+    print("alien: " + " ".join(message.split()), file=sys.stderr, flush=True)
+
+
+def print_json(data: Any, *, pretty: bool = False) -> None:
+    print(json.dumps(data, indent=2 if pretty else None, default=str), flush=True)
+
+
+def ids_for(config: AlienConfig, org_id: str | None, entity_id: str | None, *, need_entity: bool) -> tuple[str, str]:
+    """The organization (and entity) to talk about: given, else the saved identity / environment."""
+    config.load()
+    org, entity = org_id or config.org_id, entity_id or config.entity_id
+    if not org or (need_entity and not entity):
+        wanted = "--org-id and --entity-id" if need_entity else "--org-id"
+        variables = "ALIEN_ORG_ID / ALIEN_ENTITY_ID" if need_entity else "ALIEN_ORG_ID"
+        raise UsageError(
+            f"no organization{' / entity' if need_entity else ''} id; give {wanted}, run `alien register` "
+            f"(it saves them in {config.config_file}), or set {variables}"
+        )
+    try:  # they become subject tokens: a space or a wildcard would subscribe to something else
+        subject_token(org, "organization id")
+        if entity:
+            subject_token(entity, "entity id")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return org, entity or ""
+
+
+def nats_unreachable(config: AlienConfig, timeout: float) -> CliFailure:
+    return CliFailure(
+        f"NATS at {redact_url(config.nats_url)} not reachable within {timeout:g}s; "
+        "check NATS_URL and that the server is running"
+    )
+
+
+async def connect_nats(config: AlienConfig, timeout: float, name: str = "alien-cli") -> NatsLink:
+    """A connected link, or CliFailure within `timeout` (the link itself would wait forever)."""
+    link = NatsLink(config, name=name)
+    try:
+        await asyncio.wait_for(link.connect(), timeout)
+    except asyncio.TimeoutError:
+        await link.close(1)
+        raise nats_unreachable(config, timeout) from None
+    return link
+
+
+@contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM call `stop` (a clean end, e.g. tail's exit 0) instead of raising."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def unless_stopped(work: Awaitable[T], stopped: asyncio.Future[Any]) -> T | None:
+    """`work`'s result, or None (and `work` cancelled) when `stopped` completes first."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
+def silence_stdout() -> None:
+    """After a closed pipe, the interpreter's final flush of stdout must not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+class Spinner:
+    """A transient spinner on stderr, only when stderr is a terminal and the output is for people.
+
+    Nothing is ever drawn into a pipe or a file, nor into --json output. Call `clear()` before
+    printing to stdout: the spinner does not redirect other output (a redirect would send stdout
+    to the terminal even when stdout is piped).
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._live: Any = None
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        from rich.console import Console
+        from rich.live import Live
+        from rich.spinner import Spinner as RichSpinner
+
+        if self._live is None:
+            self._live = Live(
+                RichSpinner("dots", text),
+                console=Console(stderr=True),
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+                refresh_per_second=8,
+            )
+            self._live.start()
+        else:
+            self._live.update(RichSpinner("dots", text))
+
+    def clear(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+@contextmanager
+def spinning(text: str, enabled: bool = True) -> Iterator[Spinner]:
+    spinner = Spinner(enabled)
+    spinner.show(text)
+    try:
+        yield spinner
+    finally:
+        spinner.clear()
