@@ -46,6 +46,7 @@ from alien.wire_format import WireFormat
 
 logger = logging.getLogger("alien")
 
+
 class AlienClient:
     """Connects one device to the mothership."""
 

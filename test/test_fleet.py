@@ -93,8 +93,10 @@ async def test_an_outage_is_survived_by_every_entity_with_nothing_lost(
     try:
         nats_server.kill()  # the JetStream store stays for restart(): the streams are the server's
         await asyncio.wait_for(_disconnected(fleet), 10)
-        sent = {name: [await c.publish_telemetry({"battery_level": float(i)}) for i in range(5)]
-                for name, c in fleet.clients.items()}
+        sent = {
+            name: [await c.publish_telemetry({"battery_level": float(i)}) for i in range(5)]
+            for name, c in fleet.clients.items()
+        }
         assert all(stats.depth >= 5 for stats in fleet.stats().values())  # each entity's own outbox holds them
         nats_server.restart()
         assert await fleet.flush(20)
