@@ -11,9 +11,10 @@ it is acknowledged, so it survives a restart; without one the outbox lives in me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal, Protocol
@@ -178,6 +179,17 @@ class Outbox:
         if self.store is not None:
             self.store.close()
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Puts inside reach the store in one transaction at the end (when the store can batch).
+
+        For messages handed over together that nobody was told are stored yet: put() normally
+        writes each message to disk before it returns.
+        """
+        batch = getattr(self.store, "batch", None)
+        with batch() if batch is not None else contextlib.nullcontext():
+            yield
+
     def __len__(self) -> int:
         return sum(len(q) for q in self._lanes.values())
 
@@ -267,6 +279,20 @@ class Outbox:
         self._settle(message, acknowledged=True)
         self.published += 1
         self.duplicates += int(duplicate)
+
+    def ack_many(self, acks: list[tuple[OutgoingMessage, bool]]) -> None:
+        """`ack` for a batch of (message, duplicate): one store transaction for all of them."""
+        if self.store is not None:
+            delete_many = getattr(self.store, "delete_many", None)
+            if delete_many is not None:
+                delete_many([message.msg_id for message, _ in acks])
+            else:
+                for message, _ in acks:
+                    self.store.delete(message.msg_id)
+        for message, duplicate in acks:
+            self._settle(message, acknowledged=True)
+            self.duplicates += int(duplicate)
+        self.published += len(acks)
 
     def reject(self, message: OutgoingMessage, reason: str) -> None:
         """The server refused it for good: parked with the reason (kept on disk), not retried."""

@@ -47,6 +47,7 @@ class Publisher:
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self._stopping = False
+        self._no_stream_said: set[str] = set()  # subjects already warned about
 
     def start(self) -> None:
         self._stopping = False
@@ -137,22 +138,32 @@ class Publisher:
                 continue
             pending.append((message, subject, payload, future))
         timed_out: list[tuple[OutgoingMessage, str, bytes]] = []
-        for message, subject, payload, future in pending:
-            try:
-                ack = await asyncio.wait_for(future, max(0.0, started + self.timeout_s - loop.time()))
-            except asyncio.TimeoutError:
-                timed_out.append((message, subject, payload))
-            except nats.js.errors.APIError as exc:
-                if exc.code in _TRANSIENT_API_CODES:
+        acked: list[tuple[OutgoingMessage, bool]] = []  # settled together: one store transaction
+        try:
+            for message, subject, payload, future in pending:
+                try:
+                    if future.done():  # most are, by the time the batch was sent: no timer to arm
+                        ack = future.result()
+                    else:
+                        ack = await asyncio.wait_for(future, max(0.0, started + self.timeout_s - loop.time()))
+                except asyncio.TimeoutError:
+                    timed_out.append((message, subject, payload))
+                except nats.js.errors.APIError as exc:
+                    if exc.code in _TRANSIENT_API_CODES:
+                        retry.append(message)
+                    else:
+                        self._reject(message, str(exc))
+                except nats.js.errors.NoStreamResponseError:
+                    self._no_stream(subject)
+                    retry.append(message)
+                except Exception as exc:  # noqa: BLE001 - connection lost...
+                    logger.debug("publish of %s failed: %r", message.msg_id, exc)
                     retry.append(message)
                 else:
-                    self._reject(message, str(exc))
-            except Exception as exc:  # noqa: BLE001 - no stream responders, connection lost...
-                logger.debug("publish of %s failed: %r", message.msg_id, exc)
-                retry.append(message)
-            else:
-                self.outbox.ack(message, duplicate=bool(ack.duplicate))
-                self.last_latency_s = loop.time() - started
+                    acked.append((message, bool(ack.duplicate)))
+                    self.last_latency_s = loop.time() - started
+        finally:  # also when cancelled: what was acknowledged is settled
+            self.outbox.ack_many(acked)
         for index, (message, subject, payload) in enumerate(timed_out):
             if self.link.is_denied("publish", subject):  # never answered: nats-server refused it
                 self._reject_denied(message, subject)
@@ -192,6 +203,18 @@ class Publisher:
         else:
             self.outbox.ack(message, duplicate=bool(ack.duplicate))
         return True
+
+    def _no_stream(self, subject: str) -> None:
+        """No JetStream stream captures `subject`: said once per subject, then retried quietly."""
+        if subject in self._no_stream_said:
+            logger.debug("no stream captures %s yet; retrying", subject)
+            return
+        self._no_stream_said.add(subject)
+        logger.warning(
+            "no JetStream stream captures %s: messages wait in the outbox and are retried with their ids "
+            "(is NATS_URL the mothership's NATS, has it created its streams, is ALIEN_JETSTREAM_DOMAIN right?)",
+            subject,
+        )
 
     def _reject_denied(self, message: OutgoingMessage, subject: str) -> None:
         """Dropped and counted (`dropped["denied"]`): neither retried nor kept.

@@ -8,6 +8,7 @@ hands the reading over with `call_soon_threadsafe`: it never blocks, does no I/O
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,10 @@ class BridgeNode(Node):
         self.level_tracker = DiagnosticLevelTracker()
         self.deadband = PositionDeadband(self.settings["position_deadband_m"], self.settings["position_keepalive_s"])
         self.received: dict[str, int] = {}
+        # Readings wait here for the client's loop, which takes all of them in one wake-up (one
+        # call_soon_threadsafe, one outbox transaction) instead of one wake-up per message.
+        self._handover: deque[tuple[str, dict[str, Any]]] = deque()
+        self._handover_scheduled = False
 
         s = self.settings
         self.alien.add_channel("position", s["fix.rate_hz"])
@@ -109,11 +114,11 @@ class BridgeNode(Node):
         if position is not None and self.deadband.accept(
             position["latitude"], position["longitude"], position["altitude"], time.monotonic()
         ):
-            self.alien.submit("position", {"position": position})
+            self._submit("position", {"position": position})
 
     def _on_battery(self, msg: BatteryState) -> None:
         self._count("battery")
-        self.alien.submit("power", {"power": battery_state_to_power(msg)})
+        self._submit("power", {"power": battery_state_to_power(msg)})
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         own = [s for s in msg.status if s.hardware_id == STATUS_HARDWARE_ID]
@@ -126,14 +131,32 @@ class BridgeNode(Node):
         self._count("diagnostics")
         for change in self.level_tracker.update(msg):
             self.alien.event(change.pop("event"), change)
-        self.alien.submit("health", {"health": diagnostic_array_to_health(msg)})
+        self._submit("health", {"health": diagnostic_array_to_health(msg)})
 
     def _mapped(self, channel: str, key: str) -> Callable[[Any], None]:
         def on_message(msg: Any) -> None:
             self._count(channel)
-            self.alien.submit(channel, {key: message_to_dict(msg)})
+            self._submit(channel, {key: message_to_dict(msg)})
 
         return on_message
+
+    def _submit(self, channel: str, reading: dict[str, Any]) -> None:
+        self._handover.append((channel, reading))
+        if not self._handover_scheduled:
+            self._handover_scheduled = True
+            self.alien.call_soon(self._take_handover)
+
+    def _take_handover(self) -> None:
+        """On the client's loop: every reading handed over since the last wake-up, in order.
+
+        One outbox transaction for all of them: no caller was told they were stored, and a kill
+        before this runs would lose them just the same.
+        """
+        self._handover_scheduled = False  # first: a reading appended from now on schedules a new wake-up
+        with self.alien.client.outbox.batch():
+            while self._handover:
+                channel, reading = self._handover.popleft()
+                self.alien.channels.submit(channel, reading)
 
     def _count(self, name: str) -> None:
         self.received[name] = self.received.get(name, 0) + 1

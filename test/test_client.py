@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections import Counter, defaultdict
@@ -539,3 +540,32 @@ async def test_a_telemetry_flood_is_rate_limited_and_counted_but_events_never_ar
     assert len(warnings) == 2, warnings
     assert "'imu' arrives faster than 50 readings/s (burst 100)" in warnings[0]
     assert "faster than 200 readings/s (burst 400) in all" in warnings[1]
+
+
+async def test_no_stream_for_the_subject_is_said_once_and_nothing_is_lost(
+    make_emulator: Any, make_config: Callable[..., AlienConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    """NATS_URL pointing at a NATS server without the mothership's streams: one WARNING naming the subject."""
+    from alien.testing import NatsServer
+
+    emulator = make_emulator(dialect="v0.0.1")
+    with NatsServer() as bare, caplog.at_level(logging.DEBUG, logger="alien.publisher"):
+        async with AlienClient(make_config(emulator, bare, lifecycle_events=False)) as client:
+            await client.publish_telemetry({"battery_level": 1.0})
+            await client.publish_telemetry({"battery_level": 2.0})
+
+            def retries() -> int:
+                return sum(1 for r in caplog.records if "no stream captures" in r.getMessage())
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while retries() < 2 and loop.time() < deadline:  # bounded poll: the publisher's backoff
+                await asyncio.sleep(0.05)
+            warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            subject = f"constellation.telemetry.{client.config.org_id}.{client.config.entity_id}"
+            assert [w for w in warnings if "no JetStream stream" in w] == [
+                f"no JetStream stream captures {subject}: messages wait in the outbox and are retried with their "
+                "ids (is NATS_URL the mothership's NATS, has it created its streams, is ALIEN_JETSTREAM_DOMAIN right?)"
+            ]
+            assert retries() >= 2  # retried, quietly
+            assert client.stats().depth + client.stats().in_flight == 2 and not client.stats().dropped

@@ -123,3 +123,22 @@ async def test_settled_resolves_on_ack_and_on_refusal() -> None:
     outbox.ack(first, duplicate=False)
     outbox.reject(second, "denied")
     assert (await acked, await refused) == (True, False)
+
+
+def test_message_ids_stay_unique_in_a_forked_child() -> None:
+    import os
+
+    from alien.wire import new_message_id
+
+    parent = [new_message_id() for _ in range(3)]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids go to the parent, then it exits at once
+        os.write(write, " ".join(new_message_id() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 1000).decode().split()
+    os.waitpid(pid, 0)
+    following = [new_message_id() for _ in range(3)]
+    assert len(set(parent + child + following)) == 9
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in parent + child)

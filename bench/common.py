@@ -1,0 +1,396 @@
+"""Shared pieces of the benchmark harness: servers, processes, stream counts, statistics, results.
+
+Every figure is a `Figure`: the values of its repetitions, summarised as median and min-max, with
+an optional baseline measured in the same run and a target. `main.py` collects them and writes
+`bench/results/latest.json` and `latest.md`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import nats
+import yaml
+
+from alien.testing import MothershipEmulator, NatsServer
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = sys.executable
+TELEMETRY_STREAM = "CONSTELLATION_TELEMETRY"
+# Load tests: the library's flood limits (200/s overall, 50/s per key by default) are off.
+FLOOD_LIMITS_OFF = {"ALIEN_TELEMETRY_RATE_LIMIT_HZ": "0", "ALIEN_TELEMETRY_RATE_LIMIT_PER_KEY_HZ": "0"}
+
+
+@dataclass
+class Settings:
+    """How much work each benchmark does: `full()` for the table, `smoke()` so the harness never rots."""
+
+    smoke: bool
+    repeats: int
+    flood_count: int  # NavSatFix messages offered per flood repetition
+    flood_rate: float  # offered msg/s (above the ceiling: the receiver is what limits)
+    nats_count: int  # ROS-free throughput messages per repetition
+    latency_s: float  # seconds at 100 Hz per repetition
+    commands: int  # commands per kind per repetition
+    nominal_s: float  # nominal load, split into `repeats` windows
+    backlog: int  # messages queued during the outage
+    outbox_count: int  # outbox put/ack messages per repetition (power: a twentieth)
+
+    @classmethod
+    def full(cls) -> Settings:
+        return cls(False, 3, 60_000, 30_000, 20_000, 10.0, 200, 60.0, 20_000, 20_000)
+
+    @classmethod
+    def smoke_run(cls) -> Settings:
+        return cls(True, 2, 300, 3_000, 300, 1.0, 5, 3.0, 300, 400)
+
+
+@dataclass
+class Figure:
+    """One row of the table."""
+
+    key: str
+    name: str
+    unit: str
+    values: list[float]
+    baseline: float | None = None  # median of the baseline figure, same run
+    baseline_name: str = ""
+    target: str = ""  # human-readable target
+    met: bool | None = None  # None: no target
+    higher_is_better: bool = True
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else float("nan")
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or not self.baseline or not self.values:
+            return None
+        return self.median / self.baseline
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "unit": self.unit,
+            "values": [round(v, 4) for v in self.values],
+            "median": round(self.median, 4),
+            "min": round(min(self.values), 4) if self.values else None,
+            "max": round(max(self.values), 4) if self.values else None,
+            "baseline": None if self.baseline is None else round(self.baseline, 4),
+            "baseline_name": self.baseline_name,
+            "ratio": None if self.ratio is None else round(self.ratio, 4),
+            "target": self.target,
+            "met": self.met,
+            "note": self.note,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+
+def at_least(figure: Figure, ratio: float | None = None, value: float | None = None) -> Figure:
+    """Mark `figure` met when its ratio (or median) reaches the bound."""
+    if ratio is not None:
+        figure.target = f"ratio >= {ratio:g}"
+        figure.met = figure.ratio is not None and figure.ratio >= ratio
+    elif value is not None:
+        figure.target = f">= {value:g} {figure.unit}"
+        figure.met = figure.median >= value
+    return figure
+
+
+def at_most(figure: Figure, value: float) -> Figure:
+    figure.target = f"<= {value:g} {figure.unit}"
+    figure.met = figure.median <= value
+    figure.higher_is_better = False
+    return figure
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The q-th percentile (0..100), nearest rank: a measured sample, never an interpolation."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def say(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass
+class Servers:
+    nats: NatsServer
+    emulator: MothershipEmulator
+    workdir: Path
+
+    @property
+    def api_key(self) -> str:
+        return next(iter(self.emulator.api_keys))
+
+    def client_env(self, **extra: str) -> dict[str, str]:
+        """Environment of a child process: this run's servers, ROS isolation, nothing from the shell."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_") or k == "ALIEN_NATS_SERVER_BIN"}
+        for name in ("MOTHERSHIP_URL", "NATS_URL", "API_BEARER_TOKEN", "ORG_NAME", "ENTITY_TYPE", "ENTITY_NAME"):
+            env.pop(name, None)
+        env.update(
+            MOTHERSHIP_URL=self.emulator.url,
+            NATS_URL=self.nats.url,
+            ALIEN_API_KEY=self.api_key,
+            PYTHONPATH=str(ROOT),
+            **FLOOD_LIMITS_OFF,
+        )
+        env.update(extra)
+        return env
+
+
+@contextmanager
+def servers(workdir: Path) -> Iterator[Servers]:
+    """A nats-server and a v0.1 mothership emulator (limits retention: stored messages stay countable)."""
+    server = NatsServer()
+    server.start()
+    emulator = MothershipEmulator(server.url, dialect="v0.1")
+    try:
+        emulator.start()
+        yield Servers(server, emulator, workdir)
+    finally:
+        try:
+            emulator.stop()
+        except TimeoutError as exc:
+            say(f"warning: {exc}")
+        server.stop()
+
+
+# --------------------------------------------------------------------------- stream counts
+
+
+async def stream_last_seq(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().stream_info(TELEMETRY_STREAM)
+        return int(info.state.last_seq)
+    finally:
+        await nc.close()
+
+
+async def stored_since(nats_url: str, after_seq: int, settle_s: float = 1.0, timeout: float = 120.0) -> dict[str, Any]:
+    """Messages stored after `after_seq`, once the count stops growing, with their server time span.
+
+    Rate = (n - 1) / (time of the last - time of the first), from the server's own timestamps.
+    """
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        deadline = time.monotonic() + timeout
+        last, changed = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            seq = int((await js.stream_info(TELEMETRY_STREAM)).state.last_seq)
+            if seq != last:
+                last, changed = seq, time.monotonic()
+            elif time.monotonic() - changed >= settle_s:
+                break
+            await asyncio.sleep(0.05)  # bounded poll of the stream's counter
+        count = last - after_seq
+        result: dict[str, Any] = {"count": count, "rate": 0.0, "span_s": 0.0}
+        if count >= 2:
+            first = await js.get_msg(TELEMETRY_STREAM, after_seq + 1)
+            final = await js.get_msg(TELEMETRY_STREAM, last)
+            assert first.time is not None and final.time is not None
+            span = (final.time - first.time).total_seconds()
+            result.update(span_s=span, rate=(count - 1) / span if span > 0 else 0.0)
+        return result
+    finally:
+        await nc.close()
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def run_json(args: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None) -> dict[str, Any]:
+    """Run a helper script that prints one JSON line last; its stderr is shown on failure."""
+    proc = subprocess.run(
+        [PYTHON, *args], check=False, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return dict(json.loads(lines[-1]))
+
+
+def bridge_params(servers: Servers, name: str, **values: Any) -> Path:
+    """config/bridge.yaml with this run's servers and `values` filled in."""
+    params = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text())
+    node = params["alien_bridge"]["ros__parameters"]
+    node.update(
+        mothership_url=servers.emulator.url,
+        nats_url=servers.nats.url,
+        identity_file=str(servers.workdir / f"{name}.identity.json"),
+        data_dir=str(servers.workdir / f"{name}.data"),
+        entity_type="rover",
+        entity_name=f"bench-{name}",
+        status_period_s=0.2,
+        shutdown_timeout_s=3.0,
+    )
+    node.update(values)
+    path = servers.workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def bridge_command() -> list[str]:
+    """`python -m alien_ros.main`, or BENCH_BRIDGE_SCRIPT (e.g. a profiling wrapper) when set."""
+    script = os.environ.get("BENCH_BRIDGE_SCRIPT")
+    return [PYTHON, script] if script else [PYTHON, "-m", "alien_ros.main"]
+
+
+@contextmanager
+def bridge_process(servers: Servers, params: Path, **env: str) -> Iterator[subprocess.Popen[str]]:
+    """The bridge as integrators run it (`python -m alien_ros.main`), stopped with SIGINT."""
+    before = len(servers.emulator.events())
+    log = open(servers.workdir / f"{params.stem}.log", "a")
+    proc = subprocess.Popen(
+        [*bridge_command(), "--ros-args", "--params-file", str(params)],
+        env=servers.client_env(**env),
+        cwd=servers.workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        servers.emulator.wait_for(  # the bridge registered and connected: its bootsequence is stored
+            lambda: (
+                any(m.json().get("event_type") == "bootsequence" for m in servers.emulator.events()[before:])
+                or proc.poll() is not None
+            ),
+            30,
+            "the bridge's bootsequence",
+        )
+        if proc.poll() is not None:
+            raise RuntimeError(f"the bridge exited ({proc.returncode}); see {log.name}")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(2)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+# --------------------------------------------------------------------------- results
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "-"
+
+    load = os.getloadavg()
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "load_avg_1m_at_start": round(load[0], 2),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "versions": {name: version(name) for name in ("rclpy", "nats-py", "nats-server-bin", "orjson", "psutil")},
+    }
+
+
+def write_results(figures: list[Figure], info: dict[str, Any], out_dir: Path, readme: Path | None) -> str:
+    """latest.json + latest.md in `out_dir`; the README table too when `readme` is given."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    doc = {"generated": stamp, "machine": info, "figures": [f.as_dict() for f in figures]}
+    (out_dir / "latest.json").write_text(json.dumps(doc, indent=2) + "\n")
+    table = markdown(figures, info, stamp)
+    (out_dir / "latest.md").write_text(table)
+    if readme is not None:
+        update_readme(readme, table)
+    return table
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def markdown(figures: list[Figure], info: dict[str, Any], stamp: str) -> str:
+    rows = [
+        "| figure | median | spread (min-max) | baseline | ratio | target | met? |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        spread = f"{_num(min(f.values))}-{_num(max(f.values))}" if f.values else "-"
+        baseline = f"{_num(f.baseline)} ({f.baseline_name})" if f.baseline is not None else "-"
+        met = "-" if f.met is None else ("yes" if f.met else "**no**")
+        ratio = "-" if f.ratio is None else f"{f.ratio:.2f}"
+        rows.append(
+            f"| {f.name} | {_num(f.median)} {f.unit} | {spread} | {baseline} | {ratio} | {f.target or '-'} | {met} |"
+        )
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    notes = [f"- {f.name}: {f.note}" for f in figures if f.note]
+    return "\n".join(
+        [
+            f"Measured {stamp} on {info['cpu']}, {info['cores']} cores (load {info['load_avg_1m_at_start']} at "
+            f"start), Python {info['python']}, {info['os']}; {versions}. Median of "
+            f"{max((len(f.values) for f in figures), default=0)} repetitions. Rerun: `bench/run`.",
+            "",
+            *rows,
+            *(["", *notes] if notes else []),
+            "",
+        ]
+    )
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def update_readme(readme: Path, table: str) -> bool:
+    """Replace what is between the bench markers; README.md is left alone when they are missing."""
+    text = readme.read_text()
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        say(f"{readme.name} has no {BEGIN} / {END} markers: not updated")
+        return False
+    readme.write_text(text[: start + len(BEGIN)] + "\n" + table + text[end:])
+    return True
+
+
+Benchmark = Callable[[Servers, Settings, dict[str, Figure]], list[Figure]]
