@@ -37,6 +37,10 @@ DenialListener = Callable[[str, str], None]
 _DENIED = re.compile(r'permissions violation for (publish|subscription) to "([^"]+)"', re.IGNORECASE)
 
 
+# Asynchronous publishes awaiting their PubAck at most (nats-py's own default); see Publisher.
+MAX_PENDING_PUBLISHES = 4000
+
+
 class NatsLink:
     """One NATS connection with JetStream, shared by the publisher and the command intake."""
 
@@ -138,7 +142,11 @@ class NatsLink:
             raise NatsAuthError(str(self._fatal.result()))
         connecting.result()
         self._nc = nc
-        self._js = nc.jetstream(domain=self.config.jetstream_domain, timeout=self.config.publish_timeout_s)
+        self._js = nc.jetstream(
+            domain=self.config.jetstream_domain,
+            timeout=self.config.publish_timeout_s,
+            publish_async_max_pending=MAX_PENDING_PUBLISHES,
+        )
         self.connected.set()
         logger.info("connected to NATS at %s", _shown_url(nc))
 

@@ -18,7 +18,7 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import PubAck
 
-from alien.link import NatsLink
+from alien.link import MAX_PENDING_PUBLISHES, NatsLink
 from alien.outbox import Outbox, OutgoingMessage
 
 logger = logging.getLogger("alien.publisher")
@@ -122,11 +122,16 @@ class Publisher:
             if self.link.is_denied("publish", subject):
                 self._reject_denied(message, subject)
                 continue
+            # nats-py waits for a pending-publish permit with asyncio.wait_for, which, given a
+            # timeout, wraps the wait in a task: a loop round trip per message, and nats-py's
+            # flusher then writes every message to the socket on its own. With a permit free the
+            # wait cannot block, so the timeout is only given when all permits are taken.
+            stall = None if js.publish_async_pending() < MAX_PENDING_PUBLISHES else self.timeout_s
             try:
                 future = await js.publish_async(
                     subject,
                     payload,
-                    wait_stall=self.timeout_s,
+                    wait_stall=stall,
                     headers={"Nats-Msg-Id": message.msg_id},
                 )
             except _PERMANENT as exc:
