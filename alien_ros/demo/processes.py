@@ -18,8 +18,17 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-BRIDGE_PARAMS = ROOT / "config" / "bridge.yaml"
+
+def _bridge_params_file() -> Path:
+    """config/bridge.yaml: from the source tree (editable install), else the installed package's share/."""
+    in_tree = Path(__file__).resolve().parents[2] / "config" / "bridge.yaml"
+    if in_tree.exists():
+        return in_tree
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("alien_ros")) / "config" / "bridge.yaml"
+
+
 # the variables a developer's shell may carry that would configure the bridge behind the params file
 _CALLER_SETTINGS = (
     "MOTHERSHIP_URL",
@@ -46,7 +55,7 @@ def child_environment(domain_id: int, api_key: str | None) -> dict[str, str]:
 
 def bridge_params(workdir: Path, mothership_url: str, nats_url: str, dialect: str, return_timeout_s: float) -> Path:
     """The package's config/bridge.yaml with the demo's servers, rates and return_to_base mapping."""
-    params = yaml.safe_load(BRIDGE_PARAMS.read_text())
+    params = yaml.safe_load(_bridge_params_file().read_text())
     values = params["alien_bridge"]["ros__parameters"]
     values.update(
         {
