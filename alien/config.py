@@ -420,8 +420,10 @@ def _describe(exc: pydantic.ValidationError, model: type[AlienConfig]) -> str:
         message = str(err["msg"]).removeprefix("Value error, ")
         secret = info is not None and "Secret" in repr(info.annotation)
         shown = "" if secret or "input" not in err else f"; got {err['input']!r}"
-        if (field in _URL_FIELDS or field == "video_config") and isinstance(err.get("input"), str):
+        if field in _URL_FIELDS and isinstance(err.get("input"), str):
             shown = f"; got {redact_url(err['input'])!r}"  # user:password@ never shown
+        if field == "video_config":
+            shown = ""  # stream URLs may carry credentials, in any shape of wrong input
         if message.startswith(f"{name}:"):
             lines.append(message)  # already phrased by our own validator
         else:

@@ -69,7 +69,7 @@ class AlienFleet:
     async def initialize(self) -> None:
         """Connect (once), then register and start every entity added since the last call."""
         async with self._lock:
-            if not self.link.is_connected and not self.link.connected.is_set():
+            if not self.link.is_open:  # once: a reconnecting link reconnects by itself
                 await self.link.connect()
             pending = [name for name in self.clients if name not in self._initialized]
             if not pending:
@@ -108,7 +108,11 @@ class AlienFleet:
         await self.link.close(timeout)
 
     async def __aenter__(self) -> AlienFleet:
-        await self.initialize()
+        try:
+            await self.initialize()
+        except BaseException:
+            await self.close()  # __aexit__ does not run: what did start must not keep running
+            raise
         return self
 
     async def __aexit__(

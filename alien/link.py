@@ -84,6 +84,11 @@ class NatsLink:
     def is_connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
+    @property
+    def is_open(self) -> bool:
+        """Connected once and not closed since: connected now, or reconnecting on its own."""
+        return self._nc is not None
+
     def on_reconnect(self, listener: Listener) -> None:
         """Call `listener` after every reconnect (subscriptions are restored by nats-py itself)."""
         self._on_reconnect.append(listener)

@@ -11,6 +11,7 @@ each other's messages, so the second one fails with a clear error instead.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from typing import Literal
 
 from alien.errors import AlienError
 from alien.outbox import Lane, OutgoingMessage
+
+logger = logging.getLogger("alien.outbox")
 
 Durability = Literal["process", "power"]
 
@@ -121,8 +124,16 @@ class SqliteStore:
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
+        if not self._db.in_transaction:
+            # A write inside failed (disk full, I/O error) and SQLite rolled the whole batch back;
+            # that writer was told. The messages stay queued in memory and are still sent.
+            logger.warning(
+                "outbox %s: a batch of writes was rolled back by SQLite; until sent, it is in memory only", self.path
+            )
+            return
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -13,12 +13,13 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from typing import Any
 
 import nats.errors
 import nats.js.errors
 from nats.js.api import PubAck
 
-from alien.link import MAX_PENDING_PUBLISHES, NatsLink
+from alien.link import NatsLink
 from alien.outbox import Outbox, OutgoingMessage
 
 logger = logging.getLogger("alien.publisher")
@@ -125,8 +126,8 @@ class Publisher:
             # nats-py waits for a pending-publish permit with asyncio.wait_for, which, given a
             # timeout, wraps the wait in a task: a loop round trip per message, and nats-py's
             # flusher then writes every message to the socket on its own. With a permit free the
-            # wait cannot block, so the timeout is only given when all permits are taken.
-            stall = None if js.publish_async_pending() < MAX_PENDING_PUBLISHES else self.timeout_s
+            # wait cannot block, so the timeout is only given when it could.
+            stall = None if _permit_free(js) else self.timeout_s
             try:
                 future = await js.publish_async(
                     subject,
@@ -233,3 +234,13 @@ class Publisher:
     def _reject(self, message: OutgoingMessage, reason: str) -> None:
         self.outbox.reject(message, reason)
         logger.error("message %s on %s refused for good: %s", message.msg_id, message.subject, reason)
+
+
+def _permit_free(js: Any) -> bool:
+    """Whether nats-py's publish_async would get its pending-publish permit without waiting.
+
+    The semaphore is nats-py's own (private); `locked()` also counts waiters, so it is exact even
+    when several publishers share one connection (AlienFleet). Unknown: assume it could wait.
+    """
+    semaphore = getattr(js, "_publish_async_pending_semaphore", None)
+    return isinstance(semaphore, asyncio.Semaphore) and not semaphore.locked()

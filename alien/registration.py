@@ -10,7 +10,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from alien.errors import ConfigError, MothershipUnavailableError, NotFoundError, PermissionDeniedError, ServerError
+from alien.errors import (
+    ConfigError,
+    MothershipError,
+    MothershipUnavailableError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServerError,
+)
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
@@ -23,9 +30,6 @@ async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -
     if config.org_id and config.entity_id:
         try:
             entity = await mothership.get_entity(config.org_id, config.entity_id)
-            logger.info("using saved entity %s in organization %s", config.entity_id, config.org_id)
-            await _sync_video_config(config, mothership, entity)
-            return
         except (MothershipUnavailableError, ServerError) as exc:
             if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
                 raise
@@ -38,6 +42,10 @@ async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -
             config.entity_id = None
             if "org_id" not in config.model_fields_set and not await _organization_exists(mothership, config.org_id):
                 config.org_id = None
+        else:
+            logger.info("using saved entity %s in organization %s", config.entity_id, config.org_id)
+            await _sync_video_config(config, mothership, entity)
+            return
 
     if not config.org_id:
         config.org_id = await _organization_id(config, mothership)
@@ -58,9 +66,14 @@ async def _sync_video_config(config: AlienConfig, mothership: MothershipClient, 
     if not await mothership.supports_video_config():
         _video_config_not_sent(mothership)
         return
-    if entity.get("video_config") != wanted.body():
+    if entity.get("video_config") == wanted.body():
+        return
+    try:
         await mothership.update_video_config(config.org_id, config.entity_id, wanted)
-        logger.info("video_config of entity %s updated from ALIEN_VIDEO_CONFIG", config.entity_id)
+    except MothershipError as exc:  # optional metadata: never a reason not to start
+        logger.warning("could not update the entity's video_config from ALIEN_VIDEO_CONFIG (%s); starting anyway", exc)
+        return
+    logger.info("video_config of entity %s updated from ALIEN_VIDEO_CONFIG", config.entity_id)
 
 
 def _video_config_not_sent(mothership: MothershipClient) -> None:

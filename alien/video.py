@@ -7,11 +7,14 @@ everyone who can read the entity, so they must not carry credentials.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# Query parameters that carry a credential (e.g. ?token=..., ?api_key=..., ?X-Amz-Signature=...).
+_CREDENTIAL_PARAM = re.compile(r"token|key|secret|pass|pwd|auth|sig|credential", re.IGNORECASE)
 # The URL fields the server's entity schema knows (v0.1.x `video_config`).
 URL_FIELDS = ("stream_url", "overlay_url", "webrtc_url", "overlay_webrtc_url", "hls_url")
 
@@ -40,6 +43,8 @@ class VideoConfig(BaseModel):
         if "@" in parts.netloc:
             # never echo it: the user part is a credential, and this URL is shown to every operator
             raise ValueError("must not carry credentials (user@host): operators see this URL")
+        if any(_CREDENTIAL_PARAM.search(name) for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
+            raise ValueError("must not carry credentials in its query (token, key, password, ...): operators see it")
         return value
 
     def body(self) -> dict[str, object]:

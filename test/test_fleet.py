@@ -12,7 +12,7 @@ from typing import Any
 import nats
 import pytest
 
-from alien import AlienConfig, AlienFleet, ConfigError
+from alien import AlienConfig, AlienFleet, ConfigError, IdentityFileError
 from alien.fleet import entity_dir_name
 
 NAMES = ["SIM-000", "SIM-001", "SIM-002"]
@@ -142,3 +142,43 @@ def test_bad_fleets_are_refused_with_the_reason(make_config: Callable[..., Alien
 )
 def test_entity_directories_stay_inside_the_fleet_directory(name: str, directory: str) -> None:
     assert entity_dir_name(name) == directory
+
+
+async def test_an_entity_added_during_an_outage_joins_the_same_connection(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.1")
+    fleet = AlienFleet(make_config(emulator, nats_server))
+    fleet.add(entity_name="A")
+    await fleet.initialize()
+    try:
+        nats_server.kill()
+        await asyncio.wait_for(_disconnected(fleet), 10)
+        late = fleet.add(entity_name="B")
+        joining = asyncio.create_task(fleet.initialize())  # registers over REST, then waits for the link
+        await emulator.wait_for_async(lambda: len(emulator.entities()) == 2, 10, "B registered")
+        nats_server.restart()
+        await asyncio.wait_for(joining, 20)
+        await late.publish_telemetry({"battery_level": 3.0})
+        assert await fleet.flush(10)
+        assert _connections(nats_server, "alien-fleet") == 1
+    finally:
+        await fleet.close()
+
+
+async def test_a_fleet_that_fails_to_start_leaves_nothing_running(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], tmp_path: Path
+) -> None:
+    emulator = make_emulator(dialect="v0.1")
+    fleet = AlienFleet(make_config(emulator, nats_server))
+    first = fleet.add(entity_name="A")
+    fleet.add(entity_name="B")
+    broken = tmp_path / "data" / "fleet" / "B" / "identity.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")
+    with pytest.raises(IdentityFileError, match=r"identity\.json"):
+        async with fleet:
+            pytest.fail("the fleet must not start with a corrupt identity file")
+    assert first.publisher._task is None or first.publisher._task.done()
+    await emulator.wait_for_async(lambda: _connections(nats_server, "alien-fleet") == 0, 5, "the connection closed")
+    assert broken.read_text() == "{not json"  # named, never silently replaced

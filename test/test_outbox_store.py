@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from alien import AlienClient, AlienConfig
 from alien.outbox import Lane, Outbox, OutgoingMessage
 from alien.outbox_store import OutboxStoreError, SqliteStore
+from alien.wire import new_message_id
 
 
 def _telemetry(emulator: Any) -> list[Any]:
@@ -209,3 +211,26 @@ def test_a_killed_client_process_loses_nothing_it_accepted(
     assert max(ids.values()) == 1
     first = json.loads(_telemetry(emulator)[0].data)
     assert (first["message_type"], first["data"]["lon"]) == ("GLOBAL_POSITION_INT", 0)  # reading 0 came first
+
+
+def test_a_batch_sqlite_rolled_back_on_a_full_disk_ends_without_raising(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Disk full inside batch(): each failing write is told, and the batch's end neither raises nor hides it."""
+    store = SqliteStore(tmp_path / "outbox.sqlite3")
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count={pages + 3}")  # room for a few rows only: then SQLITE_FULL
+    refused = 0
+    with caplog.at_level(logging.WARNING, logger="alien.outbox"), store.batch():
+        for _ in range(20):
+            try:
+                store.insert(OutgoingMessage(new_message_id(), "t", b"x" * 3000, Lane.TELEMETRY))
+            except OutboxStoreError as exc:
+                assert "cannot be written" in str(exc)
+                refused += 1
+    assert refused > 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"outbox {store.path}: a batch of writes was rolled back by SQLite; until sent, it is in memory only"
+    ]
+    assert not store._db.in_transaction
+    store.close()
