@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from alien.config import AlienConfig, env_names
+
 
 def _bridge_params_file() -> Path:
     """config/bridge.yaml: from the source tree (editable install), else the installed package's share/."""
@@ -30,15 +32,7 @@ def _bridge_params_file() -> Path:
 
 
 # the variables a developer's shell may carry that would configure the bridge behind the params file
-_CALLER_SETTINGS = (
-    "MOTHERSHIP_URL",
-    "NATS_URL",
-    "API_BEARER_TOKEN",
-    "ORG_NAME",
-    "ORG_TYPE",
-    "ENTITY_TYPE",
-    "ENTITY_NAME",
-)
+_CALLER_SETTINGS = frozenset(name for field in AlienConfig.model_fields for name in env_names(field))
 
 
 def child_environment(domain_id: int, api_key: str | None) -> dict[str, str]:
