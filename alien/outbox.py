@@ -42,7 +42,9 @@ class Store(Protocol):
     def load(self) -> tuple[list[OutgoingMessage], int]: ...
     def insert(self, message: OutgoingMessage) -> None: ...
     def delete(self, msg_id: str) -> None: ...
+    def delete_many(self, msg_ids: list[str]) -> None: ...
     def park(self, msg_id: str, reason: str) -> None: ...
+    def batch(self) -> contextlib.AbstractContextManager[None]: ...
     def close(self) -> None: ...
 
 
@@ -181,13 +183,12 @@ class Outbox:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Puts inside reach the store in one transaction at the end (when the store can batch).
+        """Puts inside reach the store in one transaction at the end.
 
         For messages handed over together that nobody was told are stored yet: put() normally
         writes each message to disk before it returns.
         """
-        batch = getattr(self.store, "batch", None)
-        with batch() if batch is not None else contextlib.nullcontext():
+        with self.store.batch() if self.store is not None else contextlib.nullcontext():
             yield
 
     def __len__(self) -> int:
@@ -274,21 +275,12 @@ class Outbox:
             self._idle.set()
 
     def ack(self, message: OutgoingMessage, *, duplicate: bool) -> None:
-        if self.store is not None:
-            self.store.delete(message.msg_id)
-        self._settle(message, acknowledged=True)
-        self.published += 1
-        self.duplicates += int(duplicate)
+        self.ack_many([(message, duplicate)])
 
     def ack_many(self, acks: list[tuple[OutgoingMessage, bool]]) -> None:
-        """`ack` for a batch of (message, duplicate): one store transaction for all of them."""
+        """Acknowledged (message, duplicate) pairs: one store transaction for all of them."""
         if self.store is not None:
-            delete_many = getattr(self.store, "delete_many", None)
-            if delete_many is not None:
-                delete_many([message.msg_id for message, _ in acks])
-            else:
-                for message, _ in acks:
-                    self.store.delete(message.msg_id)
+            self.store.delete_many([message.msg_id for message, _ in acks])
         for message, duplicate in acks:
             self._settle(message, acknowledged=True)
             self.duplicates += int(duplicate)

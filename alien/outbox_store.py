@@ -87,19 +87,8 @@ class SqliteStore:
         """
         if not msg_ids:
             return
-        if self._db.in_transaction:  # inside batch(): part of its transaction
+        with self.batch():
             self._write_many("DELETE FROM messages WHERE msg_id = ?", [(m,) for m in msg_ids])
-            return
-        try:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany("DELETE FROM messages WHERE msg_id = ?", [(m,) for m in msg_ids])
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise OutboxStoreError(f"outbox {self.path} cannot be written ({exc})") from None
 
     def park(self, msg_id: str, reason: str) -> None:
         self._write("UPDATE messages SET parked_reason = ? WHERE msg_id = ?", (reason[:500], msg_id))
@@ -120,7 +109,7 @@ class SqliteStore:
         if self._db.in_transaction:
             yield
             return
-        self._db.execute("BEGIN")
+        self._write("BEGIN", ())
         try:
             yield
         except BaseException:

@@ -34,11 +34,10 @@ class Presence:
         self.health_level: str | None = None  # the last health reading's overall level
         self._heartbeat: asyncio.Task[None] | None = None
         self._admission: asyncio.Task[None] | None = None
-        self._leaving = False
 
     async def announce(self) -> None:
         """Queue `bootsequence` (on connect and after every reconnect); hold telemetry for admission."""
-        if self._leaving:
+        if self._client._closed:
             return  # a reconnect while closing must not admit a departing device again
         msg_id = self.queue_lifecycle("bootsequence")
         client = self._client
@@ -101,8 +100,7 @@ class Presence:
             await asyncio.sleep(client.config.heartbeat_period_s)  # the heartbeat's period, not a wait for state
 
     def leave(self) -> None:
-        """Closing: no more bootsequence, heartbeat or admission hold (shutdown is queued by close())."""
-        self._leaving = True
+        """Closing: no more heartbeat or admission hold (shutdown is queued by close())."""
         for task in (self._heartbeat, self._admission):
             if task is not None:
                 task.cancel()

@@ -22,6 +22,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
 
+from alien_ros.bridge_node import STATUS_HARDWARE_ID
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -42,7 +44,7 @@ def main() -> None:
 
     def on_status(msg: DiagnosticArray) -> None:
         for entry in msg.status:
-            if entry.hardware_id == "alien_bridge":
+            if entry.hardware_id == STATUS_HARDWARE_ID:
                 status.clear()
                 status.update({kv.key: kv.value for kv in entry.values})
 
