@@ -367,9 +367,10 @@ class AlienClient:
         health = data.get("health")
         if isinstance(health, dict) and isinstance(health.get("level"), str):
             self.presence.health_level = health["level"]
-        state = state_from_telemetry(data)
-        if state:
-            self.entity_state.update(state)
+        if self.entity_state.disabled is None:  # not kept when it is never written
+            state = state_from_telemetry(data)
+            if state:
+                self.entity_state.update(state)
 
     def queue_event(self, event_type: str, data: dict[str, Any]) -> str:
         """`publish_event` for synchronous callers on the client's event loop."""

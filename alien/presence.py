@@ -82,6 +82,9 @@ class Presence:
                 owned["name"] = client.config.entity_name
             client.entity_state.update(owned)
             client.entity_state.start()
+        elif client.entity_state.disabled is None:
+            # Never written on this server: readings need not be turned into state any more.
+            client.entity_state.disabled = f"not written (ALIEN_ENTITY_STATE={state}, a {dialect} server)"
         if self._heartbeat is None and client.config.heartbeat_period_s > 0:
             self._heartbeat = asyncio.create_task(self._heartbeats(), name="alien-heartbeat")
 

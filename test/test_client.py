@@ -569,3 +569,16 @@ async def test_no_stream_for_the_subject_is_said_once_and_nothing_is_lost(
             ]
             assert retries() >= 2  # retried, quietly
             assert client.stats().depth + client.stats().in_flight == 2 and not client.stats().dropped
+
+
+@pytest.mark.parametrize(("dialect", "setting"), [("v0.0.1", "auto"), ("v0.1", "off")])
+async def test_no_entity_state_is_kept_where_it_is_never_written(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], dialect: str, setting: str
+) -> None:
+    emulator = make_emulator(dialect=dialect)
+    async with AlienClient(make_config(emulator, nats_server, entity_state=setting)) as client:
+        assert client.entity_state.disabled == f"not written (ALIEN_ENTITY_STATE={setting}, a {dialect} server)"
+        await client.update_position(47.0, 8.0, 500)
+        await client.publish_telemetry({"battery_level": 50.0})
+        assert client.entity_state._owned == {}
+        assert client.entity_state.writes == 0
