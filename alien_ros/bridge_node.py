@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -30,11 +30,17 @@ from alien_ros.conversions import (
     message_to_dict,
 )
 from alien_ros.message_types import resolve_message_type
+from alien_ros.parameter_check import warn_about_unused_parameters
 from alien_ros.parameters import BridgeSettings, declare_and_read, log_defaults, refuse_runtime_changes
+from alien_ros.params_file import NODE_NAME
 from alien_ros.qos import describe, profile_for
 
-NODE_NAME = "alien_bridge"
-STATUS_HARDWARE_ID = "alien_bridge"
+STATUS_NAME = "mothership link"
+
+
+def is_bridge_status(status: DiagnosticStatus) -> bool:
+    """A bridge's own report on /diagnostics: hardware_id is its full node name, name says so."""
+    return status.name == f"{status.hardware_id}: {STATUS_NAME}"
 
 
 class _Input:
@@ -66,9 +72,11 @@ class _Input:
 
 
 class BridgeNode(Node):
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(self, *, argv: Sequence[str] = (), **node_kwargs: Any) -> None:
+        """`argv`: the command line whose `--ros-args` rclpy was given, checked for unused parameters."""
         super().__init__(NODE_NAME, **node_kwargs)
         self.settings: BridgeSettings = declare_and_read(self)
+        warn_about_unused_parameters(self, argv, node_kwargs.get("parameter_overrides") or ())
         refuse_runtime_changes(self)
         config = AlienConfig(**self.settings.config_overrides)
         log_defaults(
@@ -121,13 +129,11 @@ class BridgeNode(Node):
         self._submit("power", {"power": battery_state_to_power(msg)})
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        own = [s for s in msg.status if s.hardware_id == STATUS_HARDWARE_ID]
-        if own and len(own) == len(msg.status):
-            return  # our own status report, echoed back through /diagnostics
-        if own:
-            msg = DiagnosticArray(
-                header=msg.header, status=[s for s in msg.status if s.hardware_id != STATUS_HARDWARE_ID]
-            )
+        bridges = [s for s in msg.status if is_bridge_status(s)]
+        if bridges and len(bridges) == len(msg.status):
+            return  # a bridge's status report (ours, echoed back, or another robot's bridge)
+        if bridges:
+            msg = DiagnosticArray(header=msg.header, status=[s for s in msg.status if not is_bridge_status(s)])
         self._count("diagnostics")
         for change in self.level_tracker.update(msg):
             self.alien.event(change.pop("event"), change)
@@ -170,7 +176,7 @@ class BridgeNode(Node):
         snap = self.alien.snapshot()
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        array.status.append(_status(self.get_name(), snap, self.received, self.fix_tracker.dropped))
+        array.status.append(_status(self.get_fully_qualified_name(), snap, self.received, self.fix_tracker.dropped))
         self.status_publisher.publish(array)
 
     def shutdown(self) -> None:
@@ -179,7 +185,9 @@ class BridgeNode(Node):
         self.router.destroy()
 
 
-def _status(node_name: str, snap: ClientSnapshot, received: dict[str, int], fixes_dropped: int) -> DiagnosticStatus:
+def _status(
+    fully_qualified_name: str, snap: ClientSnapshot, received: dict[str, int], fixes_dropped: int
+) -> DiagnosticStatus:
     if snap.state == "connected":
         level, message = DiagnosticStatus.OK, "connected to the mothership"
     elif snap.state == "failed":
@@ -209,8 +217,8 @@ def _status(node_name: str, snap: ClientSnapshot, received: dict[str, int], fixe
     }
     return DiagnosticStatus(
         level=level,
-        name=f"{node_name}: mothership link",
+        name=f"{fully_qualified_name}: {STATUS_NAME}",
         message=message,
-        hardware_id=STATUS_HARDWARE_ID,
+        hardware_id=fully_qualified_name,
         values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
     )

@@ -27,6 +27,7 @@ import nats
 import yaml
 
 from alien.testing import MothershipEmulator, NatsServer
+from alien_ros.params_file import NODE_KEY
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -241,7 +242,7 @@ def run_json(args: list[str], env: dict[str, str], timeout: float, cwd: Path | N
 def bridge_params(servers: Servers, name: str, **values: Any) -> Path:
     """config/bridge.yaml with this run's servers and `values` filled in."""
     params = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text())
-    node = params["alien_bridge"]["ros__parameters"]
+    node = params[NODE_KEY]["ros__parameters"]
     node.update(
         mothership_url=servers.emulator.url,
         nats_url=servers.nats.url,

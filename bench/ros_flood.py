@@ -22,7 +22,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
 
-from alien_ros.bridge_node import STATUS_HARDWARE_ID
+from alien_ros.bridge_node import is_bridge_status
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
 
     def on_status(msg: DiagnosticArray) -> None:
         for entry in msg.status:
-            if entry.hardware_id == STATUS_HARDWARE_ID:
+            if is_bridge_status(entry):
                 status.clear()
                 status.update({kv.key: kv.value for kv in entry.values})
 

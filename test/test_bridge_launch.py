@@ -32,6 +32,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource  # n
 from sensor_msgs.msg import NavSatFix, NavSatStatus  # noqa: E402
 
 from alien.testing import MothershipEmulator, NatsServer  # noqa: E402
+from alien_ros.params_file import NODE_KEY  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -45,7 +46,7 @@ def generate_test_description() -> tuple[launch.LaunchDescription, dict[str, Any
     emulator = MothershipEmulator(nats_server.url)
     emulator.start()
     params = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text())
-    params["alien_bridge"]["ros__parameters"].update(
+    params[NODE_KEY]["ros__parameters"].update(
         mothership_url=emulator.url,
         nats_url=nats_server.url,
         identity_file=str(workdir / "identity.json"),

@@ -74,7 +74,7 @@ def test_fix_battery_and_diagnostics_become_telemetry(
     assert power["status"] == "DISCHARGING" and power["charge"] is None  # NaN -> null
     health = _telemetry_with(emulator, "health")[-1]
     assert health["level"] == "WARN" and health["statuses"][0]["values"] == {"temp": "81"}
-    assert all(s["hardware_id"] != "alien_bridge" for s in health["statuses"])  # its own status is not echoed
+    assert all(s["hardware_id"] != "/alien_bridge" for s in health["statuses"])  # its own status is not echoed
     spin_until(executor, lambda: bool(_events(emulator, "diagnostic_level_changed")), 10, "level change event")
     change = _events(emulator, "diagnostic_level_changed")[0]
     assert (change["name"], change["previous"], change["level"]) == ("motor", None, "WARN")
@@ -133,12 +133,13 @@ def test_node_reports_its_own_health_on_diagnostics(ros: dict[str, Any], make_em
     ros["helper"].create_subscription(
         DiagnosticArray,
         "/diagnostics",
-        lambda m: seen.extend(s for s in m.status if s.hardware_id == "alien_bridge"),
+        lambda m: seen.extend(s for s in m.status if s.hardware_id == "/alien_bridge"),
         10,
     )
     bridge = start_bridge(emulator, status_period_s=0.2)
     spin_until(ros["executor"], lambda: any(s.level == DiagnosticStatus.OK for s in seen), 10, "an OK status")
     status = next(s for s in seen if s.level == DiagnosticStatus.OK)
+    assert status.name == "/alien_bridge: mothership link"  # the full node name: bridges in namespaces differ
     values = {kv.key: kv.value for kv in status.values}
     assert values["state"] == "connected"
     assert values["entity_id"] == bridge.alien.client.config.entity_id

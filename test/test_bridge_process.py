@@ -7,31 +7,31 @@ loopback between two processes.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from installed import console_script
 from ros_support import republish_until
 from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
+
+from alien_ros.params_file import NODE_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bridge_command() -> list[str]:
-    script = shutil.which("bridge", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "alien_ros.main"]
+    return [str(console_script("bridge"))]
 
 
 def _params_file(tmp_path: Path, emulator: Any, nats_server: Any) -> Path:
     """The package's own config/bridge.yaml, with this test's servers and topics filled in."""
     params = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text())
-    values = params["alien_bridge"]["ros__parameters"]
+    values = params[NODE_KEY]["ros__parameters"]
     values.update(
         mothership_url=emulator.url,
         nats_url=nats_server.url,
@@ -176,3 +176,32 @@ def test_a_killed_bridge_process_loses_nothing_it_accepted(
     # by stream sequence: a consumer redelivery after the server's crash is not a second copy
     ids = list({m.stream_seq: m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}.values())
     assert len(ids) == len(set(ids))  # exactly once in the stream
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["--params-file", "missing.yaml"], "params file 'missing.yaml' not found"),
+        (["--params-file", "broken.yaml"], "params file 'broken.yaml' is not valid YAML at line 4: expected ','"),
+        (["--params-file", "mixed.yaml"], "bad ROS arguments: Couldn't parse params file: '--params-file mixed.yaml'"),
+        (["-r", "foo"], "bad ROS arguments: Couldn't parse remap rule: '-r foo'"),
+        (["--log-level", "loud"], "bad ROS arguments: Couldn't parse log level"),
+        (["-p", "fix_topic:=3"], "parameter 'fix_topic' must be a string"),
+    ],
+    ids=["missing-file", "malformed-yaml", "rcl-rejects-file", "bad-remap", "bad-log-level", "wrong-type"],
+)
+def test_bad_ros_arguments_are_one_line_and_exit_2(tmp_path: Path, arguments: list[str], words: str) -> None:
+    (tmp_path / "broken.yaml").write_text("/**/alien_bridge:\n  ros__parameters:\n    fix_topic: [1, 2\n")
+    (tmp_path / "mixed.yaml").write_text("/**/alien_bridge:\n  ros__parameters:\n    fix_topic: [1, a]\n")
+    run = subprocess.run(
+        [*_bridge_command(), "--ros-args", *arguments],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    ours = [line for line in run.stderr.splitlines() if line.startswith("alien_bridge:")]
+    assert run.returncode == 2, run.stderr
+    assert len(ours) == 1 and words in ours[0], run.stderr
+    assert "Traceback" not in run.stderr and ", at /" not in ours[0]  # no C source locations

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from installed import console_script
 
 from alien import AlienClient, AlienConfig
 from alien.cli import main
@@ -111,7 +112,7 @@ def test_send_command_needs_ids(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 # --- every command through the installed console script `alien` (setup.py entry point) ---
 
-ALIEN = Path(sys.executable).parent / "alien"
+ALIEN = console_script("alien")  # wherever this install put it (pip, editable, colcon)
 
 
 def _cli_env(emulator: Any, nats_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -172,9 +173,9 @@ async def _wait_for_subscriber(
 
 
 def test_the_console_script_is_installed() -> None:
-    assert ALIEN.is_file(), f"{ALIEN} missing: install the package (scripts/bootstrap)"
-    run = subprocess.run([sys.executable, "-m", "alien", "--version"], capture_output=True, text=True, check=False)
-    assert run.returncode == 0 and run.stdout.startswith("alien ")
+    for command in ([str(ALIEN)], [sys.executable, "-m", "alien"]):
+        run = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False)
+        assert run.returncode == 0 and run.stdout.startswith("alien "), command
 
 
 @pytest.mark.parametrize("dialect", ["v0.0.1", "v0.1"])

@@ -25,6 +25,8 @@ from std_msgs.msg import Empty, String
 from std_srvs.srv import Trigger
 from test_msgs.action import Fibonacci
 
+from alien_ros.params_file import NODE_KEY
+
 COMMANDS = {
     "commands": ["stop", "move", "return_to_base", "dock", "fibonacci", "slow_fibonacci", "impatient_fibonacci"],
     "commands.stop.kind": "topic",
@@ -319,7 +321,7 @@ def test_jetstream_intake_delivers_to_the_router(
 
 def test_the_robot_commands_example_file_loads(ros: dict[str, Any], make_emulator: Any, start_bridge: Any) -> None:
     path = Path(__file__).resolve().parents[1] / "config" / "robot_commands.yaml"
-    params = yaml.safe_load(path.read_text())["alien_bridge"]["ros__parameters"]
+    params = yaml.safe_load(path.read_text())[NODE_KEY]["ros__parameters"]
     node = start_bridge(make_emulator(dialect="v0.0.1"), **params)
     assert set(node.router._routes) == {"move", "stop", "patrol", "return_to_base"}
     assert node.router._routes["patrol"].topic_name == "/patrol/waypoints"

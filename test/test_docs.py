@@ -32,6 +32,10 @@ TOOLING_VARIABLES = {
     "ALIEN_EXAMPLE_ITERATIONS": "examples/basic_telemetry.py",
     "ALIEN_EXAMPLE_INTERVAL_S": "examples/basic_telemetry.py",
     "ALIEN_COLCON_WORKSPACE": "scripts/colcon-test",
+    "ALIEN_ROS_DISTRO": "scripts/ros-env",
+    "ALIEN_VENV": "scripts/ros-env",
+    "ALIEN_PYTHON": "scripts/bootstrap",
+    "ALIEN_SIGINT_REPEATS": "test/test_bridge_shutdown.py",
 }
 
 

@@ -18,7 +18,7 @@ from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-from alien_ros.bridge_node import STATUS_HARDWARE_ID
+from alien_ros.bridge_node import is_bridge_status
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class BridgeWatch:
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.hardware_id == STATUS_HARDWARE_ID:
+            if is_bridge_status(status):
                 report = BridgeStatus({kv.key: kv.value for kv in status.values})
                 with self._condition:
                     self.latest = report

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from alien.config import AlienConfig, env_names
+from alien_ros.params_file import NODE_KEY
 
 
 def _bridge_params_file() -> Path:
@@ -50,7 +51,7 @@ def child_environment(domain_id: int, api_key: str | None) -> dict[str, str]:
 def bridge_params(workdir: Path, mothership_url: str, nats_url: str, dialect: str, return_timeout_s: float) -> Path:
     """The package's config/bridge.yaml with the demo's servers, rates and return_to_base mapping."""
     params = yaml.safe_load(_bridge_params_file().read_text())
-    values = params["alien_bridge"]["ros__parameters"]
+    values = params[NODE_KEY]["ros__parameters"]
     values.update(
         {
             "mothership_url": mothership_url,
