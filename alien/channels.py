@@ -10,15 +10,15 @@ threads hand readings over with `loop.call_soon_threadsafe(channels.submit, name
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from alien.logs import get_logger
 from alien.policies import LatestValueThrottle
 
-logger = logging.getLogger("alien.channels")
+logger = get_logger("alien.channels")
 
 Send = Callable[[dict[str, Any]], object]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from types import TracebackType
 from typing import Any
 
@@ -20,6 +19,7 @@ from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat
 from alien.entity_state import EntityStateWriter, state_from_telemetry
 from alien.errors import ConfigError, MothershipUnavailableError, NotInitializedError, ServerError
 from alien.link import NatsLink
+from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
 from alien.outbox import Lane, Outbox, OutboxStats, OutgoingMessage
 from alien.outbox_store import SqliteStore
@@ -44,7 +44,7 @@ from alien.wire import (
 )
 from alien.wire_format import WireFormat
 
-logger = logging.getLogger("alien")
+logger = get_logger("alien")
 
 
 class AlienClient:

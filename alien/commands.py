@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -30,11 +29,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy
 from alien.command_envelope import TYPE_PATTERN, Command, CommandRejected, RecentCommandIds, parse_command
 from alien.errors import NatsPermissionError
 from alien.link import NatsLink
+from alien.logs import get_logger
 from alien.policies import LatestValueThrottle
 from alien.seen_commands import SeenCommandStore
 from alien.signing import SignatureError, SignaturePolicy, verify
 
-logger = logging.getLogger("alien.commands")
+logger = get_logger("alien.commands")
 
 CommandHandler = Callable[..., Awaitable[Any] | Any]
 Report = Callable[[str, dict[str, Any]], None]

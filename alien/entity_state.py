@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +20,10 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from alien.link import NatsLink
+from alien.logs import get_logger
 from alien.wire import dumps, utc_timestamp
 
-logger = logging.getLogger("alien.entity_state")
+logger = get_logger("alien.entity_state")
 
 BUCKET = "CONSTELLATION_GLOBAL_STATE"
 # The top-level fields Alien owns; of "position" only "position.global" (others may add e.g. a

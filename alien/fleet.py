@@ -10,7 +10,6 @@ messages again.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from types import TracebackType
 from typing import Any
@@ -19,9 +18,10 @@ from alien.client import AlienClient
 from alien.config import AlienConfig
 from alien.errors import ConfigError
 from alien.link import NatsLink
+from alien.logs import get_logger
 from alien.outbox import OutboxStats
 
-logger = logging.getLogger("alien")
+logger = get_logger("alien")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

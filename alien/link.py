@@ -10,7 +10,6 @@ with NatsAuthError: retrying them would hang forever. A dead link is noticed aft
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import ssl
 from collections.abc import Awaitable, Callable
@@ -23,12 +22,13 @@ from nats.js import JetStreamContext
 
 from alien import transport_security
 from alien.errors import ConfigError, NatsAuthError, NotInitializedError
+from alien.logs import get_logger
 from alien.wire import redact_url
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
 
-logger = logging.getLogger("alien.link")
+logger = get_logger("alien.link")
 
 Listener = Callable[[], Awaitable[None]]
 DenialListener = Callable[[str, str], None]

@@ -11,7 +11,6 @@ each other's messages, so the second one fails with a clear error instead.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from alien.errors import AlienError
+from alien.logs import get_logger
 from alien.outbox import Lane, OutgoingMessage
 
-logger = logging.getLogger("alien.outbox")
+logger = get_logger("alien.outbox")
 
 Durability = Literal["process", "power"]
 

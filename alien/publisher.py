@@ -10,7 +10,6 @@ of spinning.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 from collections.abc import Callable
 from typing import Any
@@ -20,9 +19,10 @@ import nats.js.errors
 from nats.js.api import PubAck
 
 from alien.link import NatsLink
+from alien.logs import get_logger
 from alien.outbox import Outbox, OutgoingMessage
 
-logger = logging.getLogger("alien.publisher")
+logger = get_logger("alien.publisher")
 
 # The server refused the message itself (too large, bad subject...): retrying cannot help.
 _PERMANENT = (nats.errors.MaxPayloadError, nats.errors.BadSubjectError)

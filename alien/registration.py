@@ -7,7 +7,6 @@ cannot be reached while ids are saved is not fatal: the device works offline wit
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from alien.errors import (
@@ -18,12 +17,13 @@ from alien.errors import (
     PermissionDeniedError,
     ServerError,
 )
+from alien.logs import get_logger
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
     from alien.mothership import MothershipClient
 
-logger = logging.getLogger("alien")
+logger = get_logger("alien")
 
 
 async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -> None:

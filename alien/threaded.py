@@ -12,7 +12,6 @@ network): readings are held (the latest per channel) and events queued (bounded)
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -24,8 +23,9 @@ from alien.channels import TelemetryChannels
 from alien.client import AlienClient
 from alien.commands import CommandHandler, Prepare
 from alien.config import AlienConfig
+from alien.logs import get_logger
 
-logger = logging.getLogger("alien.threaded")
+logger = get_logger("alien.threaded")
 
 _MAX_HELD_EVENTS = 1000
 

@@ -15,17 +15,17 @@ included (`ssl.create_default_context`); nothing here or elsewhere turns that of
 from __future__ import annotations
 
 import ipaddress
-import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from alien.errors import ConfigError
+from alien.logs import get_logger
 from alien.wire import redact_url
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
 
-logger = logging.getLogger("alien.security")
+logger = get_logger("alien.security")
 
 _TLS_NATS_SCHEMES = frozenset({"tls", "wss"})
 

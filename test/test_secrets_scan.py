@@ -33,6 +33,7 @@ import pytest
 from alien import AlienClient, AlienConfig
 from alien.errors import AuthenticationError, ConfigError, NatsAuthError
 from alien.link import NatsLink
+from alien.logs import get_logger
 from alien.testing.deployment import DEFAULT_EDGE_SCOPES, V01Deployment
 from alien.testing.emulator import MothershipEmulator, mint_edge_key
 from alien.testing.nats_jwt import OperatorTrust
@@ -286,12 +287,12 @@ async def _refused(clients: list[AlienClient], config: AlienConfig, error: type[
 
 def test_the_scanner_finds_a_planted_secret(capture: Capture) -> None:
     secret = capture.scanner.add("planted", f"SECRET-planted-{_TAG}/+=?&")
-    logging.getLogger("alien.test").debug("something harmless")
+    get_logger("alien.test").debug("something harmless")
     capture.check()  # nothing planted yet: clean
 
     places: list[tuple[str, Callable[[], None]]] = [
-        ("log message", lambda: logging.getLogger("alien.test").debug("token is %s", secret)),
-        ("log argument repr only", lambda: logging.getLogger("alien.test").debug("extra", extra={"x": [secret]})),
+        ("log message", lambda: get_logger("alien.test").debug("token is %s", secret)),
+        ("log argument repr only", lambda: get_logger("alien.test").debug("extra", extra={"x": [secret]})),
         ("stdout", lambda: print(f"seed={secret}")),
         ("stderr, base64", lambda: os.write(2, base64.b64encode(b"ab" + secret.encode()))),
         ("file, URL-encoded", lambda: (capture.tmp_path / "x.txt").write_text(urllib.parse.quote(secret, safe=""))),
@@ -300,7 +301,7 @@ def test_the_scanner_finds_a_planted_secret(capture: Capture) -> None:
     ]
     for where, plant in places:
         capture.caplog.clear()
-        logging.getLogger("alien.test").debug("something harmless")
+        get_logger("alien.test").debug("something harmless")
         for path in capture.tmp_path.rglob("*"):
             if path.is_file():
                 path.unlink()
@@ -320,7 +321,7 @@ def test_the_scanner_finds_a_planted_secret(capture: Capture) -> None:
     capture.written.append(capture.tmp_path / "seed.nk")
     (capture.tmp_path / "seed.nk").write_text(secret)  # a file the test wrote on purpose is not scanned
     capture.caplog.clear()
-    logging.getLogger("alien.test").debug("something harmless")
+    get_logger("alien.test").debug("something harmless")
     capture.check()
 
 
@@ -550,7 +551,7 @@ def test_config_reprs_dumps_and_errors_leak_nothing(
     }
     for name, value in secrets.items():
         capture.scanner.add(name, value)
-    logging.getLogger("alien.test").debug("configuration checks")
+    get_logger("alien.test").debug("configuration checks")
     given = AlienConfig(
         api_key=API_KEY,
         bearer_token=BEARER,
@@ -599,7 +600,7 @@ def test_config_reprs_dumps_and_errors_leak_nothing(
 def test_assigning_a_wrong_typed_secret_leaks_nothing(capture: Capture) -> None:
     """validate_assignment: pydantic's own error would show the rejected input."""
     capture.scanner.add("api key", API_KEY)
-    logging.getLogger("alien.test").debug("assignment")
+    get_logger("alien.test").debug("assignment")
     config = AlienConfig()
     with pytest.raises(ValueError) as raised:
         config.api_key = [API_KEY]  # type: ignore[assignment]
@@ -610,7 +611,7 @@ def test_assigning_a_wrong_typed_secret_leaks_nothing(capture: Capture) -> None:
 def test_credentials_in_the_nats_url_leak_nothing(capture: Capture) -> None:
     """NATS_URL may carry user:password@ (or token@): not in reprs or dumps."""
     capture.scanner.add("NATS password", NATS_PASSWORD)
-    logging.getLogger("alien.test").debug("url")
+    get_logger("alien.test").debug("url")
     password = urllib.parse.quote(NATS_PASSWORD, safe="")
     config = AlienConfig(nats_url=f"nats://robot:{password}@127.0.0.1:4222")
     capture.show("config", config, config.model_dump(), config.model_dump_json())

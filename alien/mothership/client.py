@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from alien import __version__, transport_security
 from alien.errors import MothershipError, MothershipUnavailableError, NotFoundError, UnsupportedByServerError
+from alien.logs import get_logger
 from alien.mothership.dialects import DialectSpec, dialect_for
 from alien.mothership.enums import Dialect, nearest_status, resolve_entity_type
 from alien.mothership.transport import RestTransport, RetryPolicy
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alien.config import AlienConfig
     from alien.video import VideoConfig
 
-logger = logging.getLogger("alien.mothership")
+logger = get_logger("alien.mothership")
 
 
 class MothershipClient:

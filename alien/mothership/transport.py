@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import ssl
 from dataclasses import dataclass
@@ -28,9 +27,10 @@ from alien.errors import (
     RequestRejectedError,
     ServerError,
 )
+from alien.logs import get_logger
 from alien.wire import redact_url
 
-logger = logging.getLogger("alien.mothership")
+logger = get_logger("alien.mothership")
 
 _RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 # A POST is retried only where the server said it did nothing (overloaded or unavailable): a

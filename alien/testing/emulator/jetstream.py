@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ from nats.js.api import (
 )
 from nats.js.kv import KeyValue
 
+from alien.logs import get_logger
 from alien.testing.emulator import legacy_api, v01_api
 from alien.testing.emulator.contract import (
     CONSUMER_ACK_WAIT_S,
@@ -46,7 +46,7 @@ from alien.testing.emulator.contract import (
 )
 from alien.testing.emulator.store import Row, Store
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _PUBLISH_TIMEOUT_S = 2.0
 
 

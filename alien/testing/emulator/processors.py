@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-import logging
 from collections.abc import Awaitable, Callable
 
 import nats.errors
@@ -22,10 +21,11 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import RetentionPolicy
 
+from alien.logs import get_logger
 from alien.testing.emulator.contract import StreamSpec
 from alien.testing.emulator.records import ReceivedMessage
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _BATCH = 256
 _EXPIRES_S = 5.0

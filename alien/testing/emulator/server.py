@@ -10,7 +10,6 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import json
-import logging
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
@@ -25,6 +24,7 @@ from aiohttp import web
 from nats.aio.client import Client as NATS
 from nats.js.kv import KeyValue
 
+from alien.logs import get_logger
 from alien.testing.emulator.app import Faults, build_app
 from alien.testing.emulator.context import ApiContext
 from alien.testing.emulator.contract import (
@@ -53,7 +53,7 @@ from alien.testing.emulator.records import (
 from alien.testing.emulator.store import NotFoundError, Row, Store
 from alien.testing.emulator.workers import EventWorker, Quarantine, TelemetryWorker
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 _WAKE_S = 0.1  # wait_for also re-checks predicates that read state outside the recorder
 _JS_TIMEOUT_S = 2.0  # JetStream API calls; short so recovery after a server restart is quick

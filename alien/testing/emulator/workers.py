@@ -22,7 +22,6 @@ import asyncio
 import base64
 import copy
 import json
-import logging
 from typing import Any
 
 import nats.errors
@@ -31,6 +30,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
+from alien.logs import get_logger
 from alien.testing.emulator.contract import (
     QUARANTINE_AFTER_DELIVERIES,
     QUARANTINE_SUBJECT,
@@ -52,7 +52,7 @@ from alien.testing.emulator.telemetry_v01 import (
     project,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _SAVE_ATTEMPTS = 5
 _TELEMETRY_OWNED = ("position", "attitude", "power", "vfr", "vehicle_status", "mission", "actuators", "environment")
 _KV_TIMEOUT_S = 2.0
