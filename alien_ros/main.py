@@ -88,7 +88,7 @@ def spin_until_stopped(node: BridgeNode, stop_requested: threading.Event) -> Non
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:
-        if not (stop_requested.is_set() or not node.context.ok()):
+        if not stop_requested.is_set() and node.context.ok():
             raise
         node.get_logger().info(f"stopping: rclpy raised {type(exc).__name__} while the signal stopped it")
 
