@@ -8,7 +8,10 @@ rules are rcl's (README, "Several robots on one ROS graph").
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,3 +119,24 @@ def rekeyed(document: dict[str, Any], node_name: str) -> dict[str, Any]:
         section = out.setdefault(f"/**/{node_name}" if key in root_keys else key, {PARAMETERS: {}})
         section[PARAMETERS].update(values)
     return out
+
+
+def for_any_namespace(path: str, directory: str | Path | None = None) -> str:
+    """`path` itself, or a copy rekeyed (see `rekeyed`) when it has root-namespace sections.
+
+    The copy lands in `directory` (default: the temporary directory), named by its content, so
+    launching again reuses it instead of adding files; it is readable by this user only.
+    """
+    document = load(path)
+    keyed = rekeyed(document, NODE_NAME)
+    if list(keyed) == list(document):
+        return path
+    text = yaml.safe_dump(keyed, sort_keys=False)
+    folder = Path(directory if directory is not None else tempfile.gettempdir())
+    copy = folder / f"{NODE_NAME}_{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    if not copy.is_file():
+        partial = folder / f"{copy.name}.{os.getpid()}.tmp"
+        partial.touch(mode=0o600)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(copy)  # whole or absent, also with two launches at once
+    return str(copy)

@@ -8,9 +8,7 @@ diagnostics_topic in the params file (see README, "Wiring").
 """
 
 import os
-import tempfile
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -20,19 +18,9 @@ from launch_ros.actions import Node
 from alien_ros import params_file
 
 
-def _params_for_any_namespace(path: str) -> str:
-    """`path` itself, or a copy keyed to apply in any namespace when it is keyed for the root one."""
-    document = params_file.load(path)  # a missing or malformed file fails the launch, naming it
-    rekeyed = params_file.rekeyed(document, params_file.NODE_NAME)
-    if list(rekeyed) == list(document):
-        return path
-    with tempfile.NamedTemporaryFile("w", prefix="alien_bridge_", suffix=".yaml", delete=False) as copy:
-        yaml.safe_dump(rekeyed, copy, sort_keys=False)
-    return copy.name
-
-
 def _bridge(context: LaunchContext) -> list[Node]:
-    params = _params_for_any_namespace(LaunchConfiguration("params_file").perform(context))
+    # a missing or malformed file fails the launch, naming it
+    params = params_file.for_any_namespace(LaunchConfiguration("params_file").perform(context))
     return [
         Node(
             package="alien_ros",

@@ -46,17 +46,10 @@ _CONFIG_ENV = [
 ]
 
 
-# The scripts' own variables (scripts/ros-env, scripts/bootstrap): which ROS distribution and
-# virtual environment this run uses, kept for the scripts the tests start (bench/run).
-_TOOLING_ENV = {"ALIEN_ROS_DISTRO", "ALIEN_VENV", "ALIEN_PYTHON"}
-
-
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Each test runs in its own directory (no stray .env) with no alien settings set."""
+    """Each test runs in its own directory (no stray .env) with no alien variables set."""
     for name in list(os.environ):
-        if name in _TOOLING_ENV:
-            continue
         if name in _CONFIG_ENV or name.startswith("ALIEN_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)

@@ -68,7 +68,7 @@ def _package_xml() -> tuple[set[str], set[str]]:
 
 
 def _distribution(module: str) -> str | None:
-    """The pip distribution that provides `module` here, or None for ROS packages and unknown ones."""
+    """The pip distribution that provides `module` here; None for the PyPI ROS wheels and unknown ones."""
     names = metadata.packages_distributions().get(module, [])
     pip = [n for n in names if not _normalize(n).startswith("ros-")]
     return _normalize(pip[0]) if pip and len(pip) == len(names) else None
@@ -87,10 +87,11 @@ def _missing(modules: dict[str, list[Path]], pip_names: set[str], ros_names: set
     problems = []
     for module, paths in sorted(modules.items()):
         where = ", ".join(sorted({str(p.relative_to(ROOT)) for p in paths}))
+        if module in ros_names:  # a ROS package (apt installs them as plain distributions too)
+            continue
         distribution = _distribution(module)
         if distribution is None:
-            if module not in ros_names:
-                problems.append(f"{module} (imported by {where}) is not a dependency in package.xml")
+            problems.append(f"{module} (imported by {where}) is not a dependency in package.xml")
         elif distribution not in pip_names:
             problems.append(f"{module} (distribution {distribution}, imported by {where}) is not in setup.py")
     return problems

@@ -57,7 +57,9 @@ def test_the_log_reading_tests_pass_with_a_non_propagating_logger_class() -> Non
         "test/test_secrets_scan.py::test_credentials_in_the_nats_url_leak_nothing",
         "test/test_link.py",
     ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TEST), os.environ.get("PYTHONPATH", "")])}
+    # not the outer run's options (colcon test passes --junit-xml=<its file> in PYTEST_ADDOPTS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(TEST), os.environ.get("PYTHONPATH", "")])
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "foreign_logger_class", *selection],
         cwd=ROOT,

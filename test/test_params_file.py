@@ -95,6 +95,26 @@ def test_rekeyed_makes_a_root_file_apply_in_any_namespace(tmp_path: Path) -> Non
     }
 
 
+def test_the_launch_files_copy_applies_in_a_namespace_and_is_reused(tmp_path: Path) -> None:
+    """What bridge.launch.py passes on: rcl gives /robot1/alien_bridge the root-keyed file's values."""
+    root_keyed = tmp_path / "robot1.yaml"
+    root_keyed.write_text(yaml.safe_dump({"alien_bridge": {"ros__parameters": {"fix_topic": "/gps/fix"}}}))
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    copy = params_file.for_any_namespace(str(root_keyed), copies)
+    assert copy != str(root_keyed) and params_file.for_any_namespace(str(root_keyed), copies) == copy
+    assert [p.name for p in copies.iterdir()] == [Path(copy).name]  # launching again adds no file
+    assert Path(copy).stat().st_mode & 0o077 == 0
+    context, node, _ = _node_in(tmp_path, params_file.load(copy), "robot1")
+    try:
+        assert node.get_parameter("fix_topic").value == "/gps/fix"
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    shipped = str(ROOT / "config" / "bridge.yaml")
+    assert params_file.for_any_namespace(shipped, copies) == shipped  # already applies everywhere
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [
