@@ -124,18 +124,21 @@ def rekeyed(document: dict[str, Any], node_name: str) -> dict[str, Any]:
 def for_any_namespace(path: str, directory: str | Path | None = None) -> str:
     """`path` itself, or a copy rekeyed (see `rekeyed`) when it has root-namespace sections.
 
-    The copy lands in `directory` (default: the temporary directory), named by its content, so
-    launching again reuses it instead of adding files; it is readable by this user only.
+    The copy keeps the file's name (the node's warnings name it) in a folder named by its
+    content under `directory` (default: the temporary directory), so launching again reuses it
+    instead of adding files; it is readable by this user only.
     """
     document = load(path)
     keyed = rekeyed(document, NODE_NAME)
     if list(keyed) == list(document):
         return path
     text = yaml.safe_dump(keyed, sort_keys=False)
-    folder = Path(directory if directory is not None else tempfile.gettempdir())
-    copy = folder / f"{NODE_NAME}_{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    digest = hashlib.sha256(f"{path}\n{text}".encode()).hexdigest()[:16]
+    folder = Path(directory if directory is not None else tempfile.gettempdir()) / f"{NODE_NAME}_params" / digest
+    copy = folder / Path(path).name
     if not copy.is_file():
-        partial = folder / f"{copy.name}.{os.getpid()}.tmp"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        partial = folder / f".{copy.name}.{os.getpid()}.tmp"
         partial.touch(mode=0o600)
         partial.write_text(text, encoding="utf-8")
         partial.replace(copy)  # whole or absent, also with two launches at once

@@ -152,4 +152,5 @@ def test_an_undeclared_import_is_reported(tmp_path: Path) -> None:
     assert _missing(modules, pip_names=set(), ros_names=set()) == [
         "yaml (distribution pyyaml, imported by alien_ros/params_file.py) is not in setup.py"
     ]
-    assert _missing({"launch_ros": [module]}, set(), set())[0].endswith("is not a dependency in package.xml")
+    assert _missing({"unheard_of_msgs": [module]}, set(), set())[0].endswith("is not a dependency in package.xml")
+    assert _missing({"unheard_of_msgs": [module]}, set(), {"unheard_of_msgs"}) == []  # a ROS package named there
