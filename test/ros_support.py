@@ -64,3 +64,13 @@ def wait_matched(executor: SingleThreadedExecutor, publisher: Any, subscription_
         10,
         f"{publisher.topic_name} to match",
     )
+
+
+def positions_by_entity(emulator: Any) -> dict[str, set[float]]:
+    """Entity id -> the latitudes of the positions the emulator received from it."""
+    by_entity: dict[str, set[float]] = {}
+    for message in emulator.telemetry():
+        data = message.json()
+        if "position" in data["data"]:
+            by_entity.setdefault(data["entity_id"], set()).add(data["data"]["position"]["latitude"])
+    return by_entity

@@ -30,6 +30,7 @@ import rclpy  # noqa: E402
 import yaml  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+from ros_support import positions_by_entity  # noqa: E402
 from sensor_msgs.msg import NavSatFix, NavSatStatus  # noqa: E402
 
 from alien.testing import MothershipEmulator, NatsServer  # noqa: E402
@@ -80,26 +81,19 @@ class TestEachRobotIsItsOwnEntity(unittest.TestCase):
         try:
             publishers = {robot: node.create_publisher(NavSatFix, f"/{robot}/gps/fix", 10) for robot in ROBOTS}
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and len(_positions(emulator)) < len(ROBOTS):
+            while time.monotonic() < deadline and len(positions_by_entity(emulator)) < len(ROBOTS):
                 for robot, latitude in ROBOTS.items():
                     fix = NavSatFix(latitude=latitude, longitude=2.0, altitude=35.0)
                     fix.status.status = NavSatStatus.STATUS_FIX
                     publishers[robot].publish(fix)
                 rclpy.spin_once(node, timeout_sec=0.2)
             ids = {robot: json.loads((workdir / f"{robot}.json").read_text())["entity_id"] for robot in ROBOTS}
-            self.assertEqual(_positions(emulator), {ids[robot]: {latitude} for robot, latitude in ROBOTS.items()})
+            self.assertEqual(
+                positions_by_entity(emulator), {ids[robot]: {latitude} for robot, latitude in ROBOTS.items()}
+            )
         finally:
             node.destroy_node()
             rclpy.shutdown()
-
-
-def _positions(emulator: MothershipEmulator) -> dict[str, set[float]]:
-    by_entity: dict[str, set[float]] = {}
-    for message in emulator.telemetry():
-        data = message.json()
-        if "position" in data["data"]:
-            by_entity.setdefault(data["entity_id"], set()).add(data["data"]["position"]["latitude"])
-    return by_entity
 
 
 @launch_testing.post_shutdown_test()

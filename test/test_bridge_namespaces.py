@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from installed import console_script
-from ros_support import republish_until, spin_until
+from ros_support import positions_by_entity, republish_until, spin_until
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 
 from alien_ros.params_file import NODE_KEY
@@ -81,15 +81,9 @@ def test_two_namespaced_bridges_each_register_listen_and_report_as_themselves(
             robot1_fix.publish(_fix(1.0))
             robot2_fix.publish(_fix(2.0))
 
-        def positions() -> dict[str, set[float]]:
-            by_entity: dict[str, set[float]] = {}
-            for message in emulator.telemetry():
-                data = message.json()
-                if "position" in data["data"]:
-                    by_entity.setdefault(data["entity_id"], set()).add(data["data"]["position"]["latitude"])
-            return by_entity
-
-        republish_until(executor, publish, lambda: len(positions()) == 2, 30, "positions from both bridges", 0.2)
+        republish_until(
+            executor, publish, lambda: len(positions_by_entity(emulator)) == 2, 30, "positions from both bridges", 0.2
+        )
         names = {f"/{robot}/alien_bridge: mothership link" for robot in bridges}
         spin_until(
             executor,
@@ -113,7 +107,10 @@ def test_two_namespaced_bridges_each_register_listen_and_report_as_themselves(
     entities = {robot: json.loads((tmp_path / f"{robot}.json").read_text())["entity_id"] for robot in bridges}
     assert sorted(e["entity_id"] for e in emulator.entities()) == sorted(entities.values())
     assert len(set(entities.values())) == 2
-    assert positions() == {entities["robot1"]: {1.0}, entities["robot2"]: {2.0}}  # each heard only its robot
+    assert positions_by_entity(emulator) == {
+        entities["robot1"]: {1.0},
+        entities["robot2"]: {2.0},
+    }  # each heard only its robot
     for robot in bridges:
         status = statuses[f"/{robot}/alien_bridge: mothership link"]
         assert status.hardware_id == f"/{robot}/alien_bridge"

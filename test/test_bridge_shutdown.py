@@ -60,19 +60,23 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
 
 
-def test_an_exception_from_rclpy_while_sigint_stops_it_is_a_clean_stop(
-    make_emulator: Any, nats_server: Any, tmp_path: Path
-) -> None:
-    emulator = make_emulator(dialect="v0.0.1")
-    run = subprocess.run(
+def _interrupted_bridge(emulator: Any, nats_server: Any, tmp_path: Path, *, signal_first: bool) -> Any:
+    return subprocess.run(
         [sys.executable, "-c", _INTERRUPTED_MID_CALL, *_params(emulator, nats_server, tmp_path)],
-        env={**_env(), "SIGNAL_FIRST": "1"},
+        env={**_env(), "SIGNAL_FIRST": "1" if signal_first else "0"},
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_an_exception_from_rclpy_while_sigint_stops_it_is_a_clean_stop(
+    make_emulator: Any, nats_server: Any, tmp_path: Path
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    run = _interrupted_bridge(emulator, nats_server, tmp_path, signal_first=True)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "stopping: rclpy raised RuntimeError while the signal stopped it" in run.stderr
     assert "Traceback" not in run.stderr
@@ -83,15 +87,7 @@ def test_an_exception_from_rclpy_while_sigint_stops_it_is_a_clean_stop(
 
 def test_the_same_exception_without_a_signal_is_a_failure(make_emulator: Any, nats_server: Any, tmp_path: Path) -> None:
     emulator = make_emulator(dialect="v0.0.1")
-    run = subprocess.run(
-        [sys.executable, "-c", _INTERRUPTED_MID_CALL, *_params(emulator, nats_server, tmp_path)],
-        env={**_env(), "SIGNAL_FIRST": "0"},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = _interrupted_bridge(emulator, nats_server, tmp_path, signal_first=False)
     assert run.returncode == 1
     assert "RuntimeError: Unable to convert call argument" in run.stderr
     (entity,) = emulator.entities()
