@@ -33,7 +33,7 @@ def warn_about_unused_parameters(node: Node, argv: Sequence[str], overrides: Ite
         given.update(dict.fromkeys(params_file.parameters_for(document, fully_qualified_name), f"params file {path!r}"))
     given.update(dict.fromkeys(arguments.parameters, "--ros-args -p"))
     given.update(dict.fromkeys((p.name for p in overrides), "parameter overrides"))
-    known = [name for name in node.list_parameters([], 0).names]
+    known = list(node.list_parameters([], 0).names)
     for name, where in given.items():
         if not node.has_parameter(name):
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)

@@ -99,12 +99,17 @@ def parameters_for(document: dict[str, Any], fully_qualified_name: str) -> dict[
 
 
 def meant_for(document: dict[str, Any], node_name: str, fully_qualified_name: str) -> list[str]:
-    """Keys that name this node but do not apply to it (e.g. `alien_bridge` for /robot1/alien_bridge)."""
-    return [
-        key
-        for key, _ in sections(document)
-        if key.rsplit("/", 1)[-1] == node_name and not applies(key, fully_qualified_name)
-    ]
+    """Keys that name this node but will not reach it: the mistakes a WARNING should name.
+
+    A root-namespace key (`alien_bridge`) that does not apply always is one. Other keys are
+    one only when none naming the node applies: a file with a section per robot
+    (`/robot1/alien_bridge`, `/robot2/alien_bridge`) is fine as soon as one of them applies.
+    """
+    naming = [key for key, _ in sections(document) if key.rsplit("/", 1)[-1] == node_name]
+    missed = [key for key in naming if not applies(key, fully_qualified_name)]
+    if len(missed) == len(naming):
+        return missed
+    return [key for key in missed if key in (node_name, f"/{node_name}")]
 
 
 def rekeyed(document: dict[str, Any], node_name: str) -> dict[str, Any]:

@@ -179,6 +179,17 @@ def test_a_root_keyed_file_in_a_namespace_and_a_misspelt_name_are_warned(tmp_pat
     ]
 
 
+def test_a_section_per_robot_is_not_a_mistake() -> None:
+    per_robot = {f"/{r}/alien_bridge": {"ros__parameters": {"entity_name": r}} for r in ("robot1", "robot2")}
+    assert params_file.meant_for(per_robot, "alien_bridge", "/robot1/alien_bridge") == []
+    assert params_file.meant_for(per_robot, "alien_bridge", "/robot3/alien_bridge") == [
+        "/robot1/alien_bridge",
+        "/robot2/alien_bridge",
+    ]
+    wildcard = {"/**": {"ros__parameters": {"use_sim_time": True}}, **per_robot}  # no section for robot3 still
+    assert len(params_file.meant_for(wildcard, "alien_bridge", "/robot3/alien_bridge")) == 2
+
+
 def test_known_parameters_and_an_applying_file_give_no_warning(tmp_path: Path) -> None:
     path = tmp_path / "bridge.yaml"
     path.write_text(yaml.safe_dump({"/**/alien_bridge": {"ros__parameters": {"fix_topic": "/gps/fix"}}}))
