@@ -109,7 +109,12 @@ def meant_for(document: dict[str, Any], node_name: str, fully_qualified_name: st
     missed = [key for key in naming if not applies(key, fully_qualified_name)]
     if len(missed) == len(naming):
         return missed
-    return [key for key in missed if key in (node_name, f"/{node_name}")]
+    return [key for key in missed if _root_key(key, node_name)]
+
+
+def _root_key(key: str, node_name: str) -> bool:
+    """`alien_bridge` / `/alien_bridge`: a section rcl applies only at the root namespace."""
+    return key in (node_name, f"/{node_name}")
 
 
 def rekeyed(document: dict[str, Any], node_name: str) -> dict[str, Any]:
@@ -118,10 +123,9 @@ def rekeyed(document: dict[str, Any], node_name: str) -> dict[str, Any]:
     Everything else (wildcards, other nodes, sections for a named namespace) stays as it is, in
     its place, so the file means what it meant, only no longer limited to the root namespace.
     """
-    root_keys = {node_name, f"/{node_name}"}
     out: dict[str, dict[str, Any]] = {}
     for key, values in sections(document):
-        section = out.setdefault(f"/**/{node_name}" if key in root_keys else key, {PARAMETERS: {}})
+        section = out.setdefault(f"/**/{node_name}" if _root_key(key, node_name) else key, {PARAMETERS: {}})
         section[PARAMETERS].update(values)
     return out
 
@@ -134,10 +138,9 @@ def for_any_namespace(path: str, directory: str | Path | None = None) -> str:
     instead of adding files; it is readable by this user only.
     """
     document = load(path)
-    keyed = rekeyed(document, NODE_NAME)
-    if list(keyed) == list(document):
+    if not any(_root_key(key, NODE_NAME) for key, _ in sections(document)):
         return path
-    text = yaml.safe_dump(keyed, sort_keys=False)
+    text = yaml.safe_dump(rekeyed(document, NODE_NAME), sort_keys=False)
     digest = hashlib.sha256(f"{path}\n{text}".encode()).hexdigest()[:16]
     folder = Path(directory if directory is not None else tempfile.gettempdir()) / f"{NODE_NAME}_params" / digest
     copy = folder / Path(path).name
