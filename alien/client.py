@@ -8,16 +8,17 @@ message in the outbox, which the publisher drains into JetStream with a stable N
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from types import TracebackType
 from typing import Any
 
-from alien import registration, transport_security
+from alien import permission_check, registration, transport_security
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.config import AlienConfig
 from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat
 from alien.entity_state import EntityStateWriter, state_from_telemetry
-from alien.errors import ConfigError, MothershipUnavailableError, NotInitializedError, ServerError
+from alien.errors import ConfigError, MothershipError, MothershipUnavailableError, NotInitializedError, ServerError
 from alien.link import NatsLink
 from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
@@ -46,6 +47,9 @@ from alien.wire_format import WireFormat
 
 logger = get_logger("alien")
 
+REGISTRATION_ATTEMPTS_SAID = 3  # failed registration attempts logged at WARNING before it gets quieter
+REGISTRATION_REMINDER_S = 600.0
+
 
 class AlienClient:
     """Connects one device to the mothership."""
@@ -53,6 +57,7 @@ class AlienClient:
     def __init__(self, config: AlienConfig | None = None, *, link: NatsLink | None = None) -> None:
         """`link`: a NATS connection shared with other entities (AlienFleet), connected and closed by its owner."""
         self.config = config if config is not None else AlienConfig()
+        self._org_pinned = "org_id" in self.config.model_fields_set  # given, not learnt (assignments add to it)
         self.mothership: MothershipClient | None = None
         self._owns_link = link is None
         self.link = link or NatsLink(self.config, name=f"alien-{self.config.entity_name or self.config.entity_type}")
@@ -146,11 +151,22 @@ class AlienClient:
         if self.mothership is not None:  # a retry after a failed first attempt
             await self.mothership.close()
         self.mothership = MothershipClient(self.config)
-        await self.mothership.__aenter__()
-        await self._register()
-        self.config.server_dialect = self.mothership.dialect or self.config.server_dialect
-        self.config.save()
-        await self._connect_nats()
+        try:
+            await self.mothership.__aenter__()
+            await self._register()
+            self.config.server_dialect = self.mothership.dialect or self.config.server_dialect
+            self.config.save()
+            await self._connect_nats()
+        except BaseException:  # also Ctrl-C: no session or connection is left open behind the error
+            await self._abandon_start()
+            raise
+
+    async def _abandon_start(self) -> None:
+        """A failed initialize(): close what it opened; a later initialize() or close() starts from here."""
+        if self.mothership is not None:
+            await self.mothership.close()
+        if self._owns_link and self._intake is None and self.link.is_open:
+            await self.link.close(1.0)  # not yet in use: nothing queued goes through it
 
     async def _log_stats(self) -> None:
         """Once a period, the outbox counters at INFO, when there is anything to say."""
@@ -180,20 +196,34 @@ class AlienClient:
         """
         assert self.mothership is not None
         delay = self.config.retry_backoff_s
+        attempts = 0
+        loop = asyncio.get_running_loop()
+        said_at = loop.time()
         while True:
             try:
                 await registration.ensure_registered(self.config, self.mothership)
                 self.registration_error = None
+                if attempts:
+                    logger.info("registered after %d failed attempt(s)", attempts)
                 return
             except (MothershipUnavailableError, ServerError) as exc:
                 if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
                     raise  # a server that answers with an error will answer it again
                 self.registration_error = str(exc)
-                logger.warning(
-                    "cannot register yet (%s); trying again in %.1fs (%d message(s) waiting)",
+                attempts += 1
+                # One line per attempt while it may be a slow boot, then a reminder now and then.
+                loud = attempts <= REGISTRATION_ATTEMPTS_SAID or loop.time() - said_at >= REGISTRATION_REMINDER_S
+                if loud:
+                    said_at = loop.time()
+                (logger.warning if loud else logger.debug)(
+                    "cannot register yet (attempt %d: %s); trying again in %.1fs (%d message(s) waiting)%s",
+                    attempts,
                     exc,
                     delay,
                     len(self.outbox),
+                    f"; next attempts are logged at DEBUG, with a reminder every {REGISTRATION_REMINDER_S / 60:.0f} min"
+                    if attempts == REGISTRATION_ATTEMPTS_SAID
+                    else "",
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.retry_backoff_max_s)
@@ -207,6 +237,7 @@ class AlienClient:
             await self.link.connect()
         else:
             await self.link.connected.wait()  # the owner connects it (and waits out outages)
+        await self._check_telemetry_allowed()
         await self.presence.announce()  # bootsequence first: it admits the entity for telemetry (contract §2)
         # Before the publisher starts: readings queued in no format yet must not reach it.
         if self._format_undecided():
@@ -222,6 +253,20 @@ class AlienClient:
             self.link, command_subject(org_id, entity_id), f"alien-{entity_id}", self._dispatcher
         )
         await self._intake.start(self.config.command_intake)
+
+    async def _check_telemetry_allowed(self) -> None:
+        """TelemetryDeniedError when nats-server refuses this entity's telemetry subject to these credentials."""
+        org_id, entity_id = self._registered_ids()
+        subject = telemetry_subject(org_id, entity_id)
+        if await permission_check.publish_allowed(self.link, subject, self.config.publish_timeout_s):
+            return
+        organizations = None
+        if self.mothership is not None:
+            with contextlib.suppress(MothershipError):  # only to name them in the error
+                organizations = await self.mothership.list_organizations()
+        raise permission_check.telemetry_denied(
+            subject, org_id, org_pinned=self._org_pinned, organizations=organizations
+        )
 
     async def _learn_dialect(self) -> None:
         """Saved ids, server unreachable at boot and no dialect saved: ask until it answers."""

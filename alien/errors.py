@@ -87,6 +87,18 @@ class NatsPermissionError(AlienError):
     """nats-server refused a publish or subscription this NATS user has no permission for."""
 
 
+class TelemetryDeniedError(NatsPermissionError):
+    """At startup: nats-server refuses this entity's telemetry subject to these credentials.
+
+    Typically an API key (and its NKey) of another organization than the one the client uses.
+    """
+
+    def __init__(self, message: str, *, subject: str, org_id: str) -> None:
+        super().__init__(message)
+        self.subject = subject
+        self.org_id = org_id
+
+
 class NatsAuthError(AlienError):
     """nats-server refused the credentials; retrying with the same ones cannot succeed."""
 

@@ -92,11 +92,27 @@ async def _organization_exists(mothership: MothershipClient, org_id: str) -> boo
 
 
 async def _organization_id(config: AlienConfig, mothership: MothershipClient) -> str:
-    """Reuse the organization named `org_name` (contract §4, match before create), else create it."""
-    existing = await mothership.find_organization(config.org_name)
+    """Reuse the organization named `org_name` (contract §4, match before create), else create it.
+
+    On a v0.1 server an API key and its NKey belong to one organization, which no REST call names:
+    a client with NKey credentials on a server that lists a single organization uses that one, as
+    an organization it created could publish nothing (the startup permission check in AlienClient
+    names the organizations when that guess is wrong).
+    """
+    organizations = await mothership.list_organizations()
+    existing = next((org for org in organizations if org.get("name") == config.org_name), None)
     if existing is not None:
         logger.info("using existing organization %r (%s)", config.org_name, existing["org_id"])
         return str(existing["org_id"])
+    if mothership.dialect == "v0.1" and has_org_bound_credentials(config) and len(organizations) == 1:
+        only = organizations[0]
+        logger.info(
+            "using organization %r (%s), the only one on the server: API keys belong to one organization "
+            "(ALIEN_ORG_ID picks another)",
+            only.get("name"),
+            only["org_id"],
+        )
+        return str(only["org_id"])
     logger.info("Creating new organization...")
     try:
         org = await mothership.create_organization()
@@ -107,3 +123,8 @@ async def _organization_id(config: AlienConfig, mothership: MothershipClient) ->
         ) from None
     logger.info("Created organization: %s", org["org_id"])
     return str(org["org_id"])
+
+
+def has_org_bound_credentials(config: AlienConfig) -> bool:
+    """NKey or creds-file NATS credentials: on v0.1 servers they are issued per API key, for one organization."""
+    return bool(config.nats_nkey_seed or config.nats_nkey_seed_file or config.nats_creds_file)

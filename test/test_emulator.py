@@ -207,9 +207,11 @@ async def test_v01_key_accepted_as_header_or_bearer(emulator_v01: MothershipEmul
 
 
 @pytest.mark.asyncio
-async def test_v01_scopes_403(make_emulator: Any, http: Http) -> None:
+@pytest.mark.parametrize("release", ["v0.1.1", "rc"])
+async def test_v01_scopes_403(make_emulator: Any, http: Http, release: str) -> None:
     em = make_emulator(
         dialect="v0.1",
+        release=release,
         api_keys={
             "c4_test_reader": {"entities:read", "organizations:read"},
             "c4_test_orgwriter": {"organizations:write"},
@@ -225,7 +227,12 @@ async def test_v01_scopes_403(make_emulator: Any, http: Http) -> None:
     status, _, problem = await http(
         "POST", f"{em.url}/api/v1/organizations", json=org, headers={"X-API-Key": "c4_test_orgwriter"}
     )
-    assert status == 403 and "not authorized for all organizations" in problem["detail"]  # §1: admin only
+    if release == "rc":
+        assert status == 403 and "not authorized for all organizations" in problem["detail"]  # §1: admin only
+    else:
+        assert status == 201  # §1: v0.1.1 lets an organizations:write key create one
+        listed = await http("GET", f"{em.url}/api/v1/organizations", headers={"X-API-Key": "c4_test_reader"})
+        assert sorted(o["name"] for o in listed[2]) == ["Default Organization", "Fleet"]  # v0.1.1 lists all
     assert (await http("POST", url, json=body, headers={"X-API-Key": "c4_live_admin"}))[0] == 201  # admin implies all
 
 

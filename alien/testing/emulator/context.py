@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from alien.testing.emulator.contract import SERVICE_NAME, Dialect
+from alien.testing.emulator.contract import SERVICE_NAME, Dialect, Release
 from alien.testing.emulator.store import Row, Store
 
 # (event type "created" | "updated" | "deleted", entity row) -> publish the entity event.
@@ -22,6 +22,7 @@ class ApiContext:
     api_keys: dict[str, frozenset[str]]
     entity_changed: EntityHook
     nats_problem: Callable[[], str | None]  # None when the server's NATS link is healthy
+    release: Release = "v0.1.1"
 
 
 def health_body(ctx: ApiContext) -> dict[str, Any]:

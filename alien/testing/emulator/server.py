@@ -319,7 +319,13 @@ class MothershipEmulator:
                 )
                 self._tasks.append(asyncio.create_task(processor.run(), name=spec.consumer))
         ctx = ApiContext(
-            self._dialect, self._store, self._bearer_token, self._api_keys, self._events, self._nats_problem
+            self._dialect,
+            self._store,
+            self._bearer_token,
+            self._api_keys,
+            self._events,
+            self._nats_problem,
+            self._release,
         )
         # an emulator stops at once: a lingering keep-alive client must not hold it for 60 s
         self._runner = web.AppRunner(

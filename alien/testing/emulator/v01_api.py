@@ -179,7 +179,9 @@ class V01Api:
 
     async def _create_org(self, request: web.Request, scopes: frozenset[str]) -> web.Response:
         body = await _read_body(request, v01_schema.CREATE_ORGANIZATION)
-        if SCOPE_ADMIN not in scopes:  # §1: only admin keys create organizations
+        # §1: v0.1.1 lets any organizations:write key create one (its NKey still publishes only for
+        # the key's own organization); the newest code lets only admin keys.
+        if self._ctx.release == "rc" and SCOPE_ADMIN not in scopes:
             raise Problem(403, "API key is not authorized for all organizations")
         try:
             row = self._ctx.store.create_org(body["name"], body["org_type"], body.get("metadata"))
@@ -188,16 +190,16 @@ class V01Api:
         return _with_link(request, "Organization", org_view(row), status=201)
 
     async def _list_orgs(self, request: web.Request, scopes: frozenset[str]) -> web.Response:
-        if SCOPE_ADMIN in scopes:
+        if SCOPE_ADMIN in scopes or self._ctx.release == "v0.1.1":  # v0.1.1 lists every organization
             return web.json_response([org_view(r) for r in self._ctx.store.list_orgs()])
-        row = self._ctx.store.get_org(DEFAULT_ORG_ID)  # a non-admin key sees its own org only
+        row = self._ctx.store.get_org(DEFAULT_ORG_ID)  # newest: a non-admin key sees its own org only
         if row is None:
             raise Problem(404, "Organization not found")
         return web.json_response([org_view(row)])
 
     async def _get_org(self, request: web.Request, scopes: frozenset[str]) -> web.Response:
         org_id = _match(_ORG, request.path, "org_id")
-        _require_org_access(scopes, org_id)
+        _require_org_access(self._ctx, scopes, org_id)
         row = self._ctx.store.get_org(org_id)
         if row is None:
             raise Problem(404, "Organization not found")
@@ -205,7 +207,7 @@ class V01Api:
 
     async def _delete_org(self, request: web.Request, scopes: frozenset[str]) -> web.Response:
         org_id = _match(_ORG, request.path, "org_id")
-        _require_org_access(scopes, org_id)
+        _require_org_access(self._ctx, scopes, org_id)
         try:
             self._ctx.store.delete_org(org_id)
         except NotFoundError as exc:
@@ -274,8 +276,9 @@ def _has_scope(scopes: frozenset[str], required: str) -> bool:
     return required in scopes or SCOPE_ADMIN in scopes  # §1: admin implies every scope
 
 
-def _require_org_access(scopes: frozenset[str], org_id: str) -> None:
-    if SCOPE_ADMIN not in scopes and org_id != DEFAULT_ORG_ID:
+def _require_org_access(ctx: ApiContext, scopes: frozenset[str], org_id: str) -> None:
+    """The newest code binds a non-admin key to its organization on REST too; v0.1.1 only on NATS."""
+    if ctx.release == "rc" and SCOPE_ADMIN not in scopes and org_id != DEFAULT_ORG_ID:
         raise Problem(403, "API key is not authorized for this organization")
 
 
