@@ -82,7 +82,9 @@ class BridgeNode(Node):
         log_defaults(
             self, self.settings, {k: str(v) if v is not None else None for k, v in config.model_dump().items()}
         )
-        self.alien = ThreadedClient(config, device_id=self.get_fully_qualified_name())
+        # device_id: ALIEN_DEVICE_ID, else the entity name (config/bridge.yaml); the node's name
+        # only when the entity has none, as it says which robot better than an entity id.
+        self.alien = ThreadedClient(config, device_id=None if config.entity_name else self.get_fully_qualified_name())
         self.fix_tracker = FixTracker()
         self.level_tracker = DiagnosticLevelTracker()
         self.deadband = PositionDeadband(self.settings["position_deadband_m"], self.settings["position_keepalive_s"])

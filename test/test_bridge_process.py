@@ -94,6 +94,7 @@ def test_console_script_bridges_another_process_and_stops_cleanly(
         )
         boot = [m.json() for m in emulator.events() if m.json()["event_type"] == "bootsequence"]
         assert boot[0]["entity_id"] == entity["entity_id"]
+        assert boot[0]["device_id"] == "rover-7"  # the entity name (config/bridge.yaml), not the node's name
 
         proc.send_signal(stop_signal)
         output, _ = proc.communicate(timeout=30)
