@@ -23,6 +23,8 @@ from alien.channels import TelemetryChannels
 from alien.client import AlienClient
 from alien.commands import CommandHandler, Prepare
 from alien.config import AlienConfig
+from alien.error_hints import hint
+from alien.errors import AlienError
 from alien.logs import get_logger
 
 logger = get_logger("alien.threaded")
@@ -165,7 +167,8 @@ class ThreadedClient:
         self.ready.set()
 
     def _fail(self, exc: BaseException) -> None:
-        self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+        said = f"{exc}{hint(exc, self.client.config)}" if isinstance(exc, AlienError) else str(exc)
+        self.state, self.error = "failed", f"{type(exc).__name__}: {said}"
         logger.error("alien client cannot start: %s", self.error)
 
     def _event(self, event_type: str, data: dict[str, Any]) -> None:
