@@ -28,17 +28,30 @@ logger = get_logger("alien.entity_state")
 BUCKET = "CONSTELLATION_GLOBAL_STATE"
 # The top-level fields Alien owns; of "position" only "position.global" (others may add e.g. a
 # local frame next to it).
-OWNED_FIELDS = ("position", "power", "status", "is_live", "last_seen", "name", "entity_type")
+# entity_id and org_id place the entity under its organization on the v0.1.1 map (its REST side
+# writes them at creation; an entry Alien creates first must carry them too). Of "vfr" only the
+# heading is Alien's.
+OWNED_FIELDS = (
+    "position", "power", "status", "is_live", "last_seen", "name", "entity_type", "entity_id", "org_id", "vfr"
+)  # fmt: skip
+# Fields written only where the entry has none: an operator may change them through the REST API.
+DEFAULT_FIELDS = ("priority",)
+_NESTED = ("position", "vfr")  # merged key by key: other writers keep their keys beside Alien's
 CONFLICT_ATTEMPTS = 8
 
 
-def merge_owned(current: dict[str, Any], owned: dict[str, Any]) -> dict[str, Any]:
-    """`current` with Alien's fields replaced by `owned`; every other writer's field kept as it is."""
+def merge_owned(
+    current: dict[str, Any], owned: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`current` with Alien's fields replaced by `owned` and `defaults` where missing; others' fields kept."""
     merged = dict(current)
+    for key, value in (defaults or {}).items():
+        if merged.get(key) in (None, ""):
+            merged[key] = value
     for key, value in owned.items():
-        if key == "position" and isinstance(value, dict):
-            position = merged.get("position")
-            merged["position"] = {**(position if isinstance(position, dict) else {}), **value}
+        if key in _NESTED and isinstance(value, dict):
+            section = merged.get(key)
+            merged[key] = {**(section if isinstance(section, dict) else {}), **value}
         else:
             merged[key] = value
     return merged
@@ -50,7 +63,7 @@ def state_from_telemetry(data: dict[str, Any]) -> dict[str, Any]:
     The layout and units are the ones the newest server writes itself (contract §2): degrees and
     metres in `position.global`, volts, amps (positive = drawn, MAVLink's sign; ROS's
     BatteryState uses negative for discharging) and an integer `battery_remaining` (-1 unknown).
-    Keys the server's entity state does not have (e.g. heading) are not written: it drops them.
+    The heading goes where the server keeps it, `vfr.heading`, in whole degrees 0..359.
     """
     state: dict[str, Any] = {}
     position = data.get("position")
@@ -60,6 +73,8 @@ def state_from_telemetry(data: dict[str, Any]) -> dict[str, Any]:
             if _finite(position.get(source)):
                 point[target] = float(position[source])
         state["position"] = {"global": point}
+        if _finite(position.get("heading")):
+            state["vfr"] = {"heading": math.floor(float(position["heading"]) % 360.0 + 0.5) % 360}
     power = data.get("power")
     level = data.get("battery_level")
     if isinstance(power, dict) or _finite(level):
@@ -93,6 +108,7 @@ class EntityStateWriter:
         self._period_s = period_s
         self._bucket_name = bucket
         self._owned: dict[str, Any] = {}
+        self._defaults: dict[str, Any] = {}  # DEFAULT_FIELDS: written where the entry has none
         self._dirty = asyncio.Event()
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
@@ -106,14 +122,16 @@ class EntityStateWriter:
 
     def update(self, fields: dict[str, Any]) -> None:
         """Change owned fields; written within `period_s` (later changes to a field win)."""
-        unknown = set(fields) - set(OWNED_FIELDS)
+        unknown = set(fields) - set(OWNED_FIELDS) - set(DEFAULT_FIELDS)
         if unknown:
             raise ValueError(f"entity state fields {sorted(unknown)} are not Alien's (owned: {OWNED_FIELDS})")
         if self.disabled is not None:
             return
         for name, value in fields.items():
-            if name == "position" and isinstance(value, dict) and isinstance(self._owned.get("position"), dict):
-                self._owned["position"] = {**self._owned["position"], **value}
+            if name in DEFAULT_FIELDS:
+                self._defaults[name] = value
+            elif name in _NESTED and isinstance(value, dict) and isinstance(self._owned.get(name), dict):
+                self._owned[name] = {**self._owned[name], **value}
             else:
                 self._owned[name] = value
         self._dirty.set()
@@ -175,7 +193,7 @@ class EntityStateWriter:
             current, revision = await self._read(kv, key)
             if current is None:
                 return False
-            value = dumps(merge_owned(current, owned))
+            value = dumps(merge_owned(current, owned, self._defaults))
             try:
                 if revision is None:
                     self.last_revision = await kv.create(key, value)

@@ -73,10 +73,14 @@ class Presence:
         state = client.config.entity_state
         dialect = client.wire_format.dialect()
         if state == "on" or (state == "auto" and dialect == "v0.1"):
+            org_id, entity_id = client._registered_ids()
             owned: dict[str, Any] = {
+                "entity_id": entity_id,
+                "org_id": org_id,
                 "entity_type": resolve_entity_type(client.config.entity_type, dialect),
                 "status": self.status,
                 "is_live": True,
+                "priority": "normal",  # the server's default at creation; kept when an operator set another
             }
             if client.config.entity_name:  # never blank out a name another writer set
                 owned["name"] = client.config.entity_name

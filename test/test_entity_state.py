@@ -35,6 +35,13 @@ def test_merge_replaces_owned_fields_and_keeps_everyone_elses() -> None:
     assert current["power"] == {"voltage": 11.0}  # the input is not modified
 
 
+def test_defaults_fill_only_what_is_missing_and_vfr_keeps_the_servers_keys() -> None:
+    current = {"priority": "high", "vfr": {"airspeed": 4.0, "heading": 10}}
+    merged = merge_owned(current, {"vfr": {"heading": 90}}, {"priority": "normal"})
+    assert merged == {"priority": "high", "vfr": {"airspeed": 4.0, "heading": 90}}  # an operator's priority stays
+    assert merge_owned({}, {}, {"priority": "normal"}) == {"priority": "normal"}
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
@@ -57,6 +64,10 @@ def test_merge_replaces_owned_fields_and_keeps_everyone_elses() -> None:
         ),
         ({"battery_level": 85.0}, {"power": {"voltage": None, "current": None, "battery_remaining": 85}}),
         ({"speed": 3.0}, {}),
+        (
+            {"position": {"latitude": 1.0, "longitude": 2.0, "heading": -90.4}},
+            {"position": {"global": {"latitude": 1.0, "longitude": 2.0}}, "vfr": {"heading": 270}},
+        ),
     ],
 )
 def test_state_from_telemetry(data: dict[str, Any], expected: dict[str, Any]) -> None:
