@@ -8,7 +8,7 @@ from alien.wire import redact_url
 
 
 def hint(exc: AlienError, config: AlienConfig | None) -> str:
-    """ "; <what to do>" for `exc`, or "" when its message already says (it holds a "; ")."""
+    """The clause "; <what to do>" for `exc`, or "" when its message already says (it holds a "; ")."""
     if "; " in str(exc):
         return ""
     if isinstance(exc, MothershipUnavailableError):
