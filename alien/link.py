@@ -61,6 +61,8 @@ class NatsLink:
         self.denied: dict[tuple[str, str], int] = {}
         self._denied_families: set[tuple[str, str]] = set()  # what was already logged
         self._on_denied: list[DenialListener] = []
+        # (operation, lower-cased subject) being checked on purpose: its caller says what a refusal means
+        self.probing: set[tuple[str, str]] = set()
 
     @property
     def nc(self) -> NatsClient:
@@ -207,7 +209,7 @@ class NatsLink:
         self.denied[key] = self.denied.get(key, 0) + 1
         shown = _restore_case(subject)
         family = (operation, _family(shown))
-        if family not in self._denied_families:
+        if family not in self._denied_families and key not in self.probing:
             self._denied_families.add(family)
             # JetStream API and KV refusals are expected on newer servers: the feature that hit
             # them (command intake, entity state) says in its own one line how it degrades.

@@ -29,6 +29,8 @@ async def publish_allowed(link: NatsLink, subject: str, timeout: float) -> bool:
 
     True when it cannot tell (the link dropped meanwhile): the publisher counts a later refusal.
     """
+    probe = ("publish", subject.lower())
+    link.probing.add(probe)  # a refusal is the caller's error to raise, not a log line of the link's
     try:
         await link.nc.publish(subject, b"", headers={"Nats-Expected-Stream": PROBE_STREAM})
         # nats-py writes a flush's PING ahead of publishes still waiting for its flusher: only the
@@ -37,7 +39,8 @@ async def publish_allowed(link: NatsLink, subject: str, timeout: float) -> bool:
             await link.nc.flush(math.ceil(timeout))
     except (nats.errors.Error, asyncio.TimeoutError) as exc:
         logger.debug("publish permission for %s not checked: %r", subject, exc)
-        return not link.is_denied("publish", subject)
+    finally:
+        link.probing.discard(probe)
     return not link.is_denied("publish", subject)
 
 

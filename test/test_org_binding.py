@@ -117,6 +117,7 @@ async def test_credentials_of_another_organization_fail_initialize_naming_the_fi
         assert "set ALIEN_ORG_ID" in message and v01_deployment.edge.org_id in message and other in message
         assert denied.value.org_id == created
         assert v01_deployment.edge.api_key not in message + caplog.text
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []  # the error is the line
         assert not client.link.is_open  # the connection it made is closed again
     finally:
         await client.close(timeout=3)

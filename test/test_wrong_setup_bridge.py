@@ -6,12 +6,14 @@ its output as it comes, and stops it with SIGINT the way a user does (Ctrl-C).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from installed import console_script
 from ros_support import spin_until
 
+from alien.testing.emulator import DEFAULT_API_KEY
 from alien.testing.nats_server import free_port
 from alien_ros.bridge_node import is_bridge_status
 from alien_ros.params_file import NODE_KEY
@@ -110,6 +113,18 @@ def bridge_errors(ros: dict[str, Any]) -> Callable[[], list[DiagnosticStatus]]:
     return lambda: received
 
 
+def add_organization(url: str, name: str) -> None:
+    """What an operator does with an admin key: another organization on the same server."""
+    request = urllib.request.Request(
+        f"{url}/api/v1/organizations",
+        data=json.dumps({"name": name, "org_type": "civilian"}).encode(),
+        headers={"X-API-Key": DEFAULT_API_KEY, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
 def error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if "[ERROR]" in line]
 
@@ -127,6 +142,33 @@ def test_no_api_key_on_a_v01_server_names_the_setting(
     assert errors()[-1].message.removeprefix("cannot start: ") in line
     assert bridge.interrupt() == 0
     assert error_lines(bridge.output) == [line]  # one line, said once
+    assert not any(word in bridge.output for word in FAILURE_WORDS)
+
+
+ANOTHER_ORGS_KEY = ["organizations:read", "organizations:write", "entities:read", "entities:write", "nats:telemetry"]
+
+
+@pytest.mark.parametrize("v01_deployment", [{"scopes": ANOTHER_ORGS_KEY}], indirect=True)
+def test_credentials_of_another_organization_are_one_error_line_and_on_diagnostics(
+    ros: dict[str, Any], v01_deployment: Any, bridge_process: Callable[..., BridgeProcess]
+) -> None:
+    # No ALIEN_ORG_ID, two organizations, none named ORG_NAME: the client creates its own, where
+    # the key's NKey may publish nothing.
+    add_organization(v01_deployment.emulator.url, "Another Team")
+    errors = bridge_errors(ros)
+    edge = v01_deployment.edge
+    bridge = bridge_process(
+        {"ALIEN_API_KEY": edge.api_key, "ALIEN_NATS_NKEY_SEED": edge.nkey_seed},
+        mothership_url=v01_deployment.emulator.url,
+        nats_url=v01_deployment.nats_server.url,
+    )
+    line = bridge.wait_for_line(lambda text: "[ERROR]" in text, 30, "at ERROR")
+    assert "TelemetryDeniedError" in line and "set ALIEN_ORG_ID" in line and edge.org_id in line
+    spin_until(ros["executor"], lambda: bool(errors()), 20, "ERROR on /diagnostics")
+    assert errors()[-1].message.removeprefix("cannot start: ") in line
+    assert bridge.interrupt() == 0
+    assert error_lines(bridge.output) == [line]
+    assert edge.api_key not in bridge.output and edge.nkey_seed not in bridge.output
     assert not any(word in bridge.output for word in FAILURE_WORDS)
 
 
