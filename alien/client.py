@@ -13,12 +13,20 @@ import json
 from types import TracebackType
 from typing import Any
 
-from alien import permission_check, registration, transport_security
+from alien import learnt_denials, permission_check, registration, transport_security
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.config import AlienConfig
 from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat
+from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
 from alien.entity_state import EntityStateWriter, state_from_telemetry
-from alien.errors import ConfigError, MothershipError, MothershipUnavailableError, NotInitializedError, ServerError
+from alien.errors import (
+    ConfigError,
+    IdentityFileError,
+    MothershipError,
+    MothershipUnavailableError,
+    NotInitializedError,
+    ServerError,
+)
 from alien.link import NatsLink
 from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
@@ -102,6 +110,7 @@ class AlienClient:
         self.presence = Presence(self)
         self._learning: asyncio.Task[None] | None = None
         self.link.on_reconnect(self.presence.announce)
+        self.link.on_denied(self._learn_denial)
         self._stopped = asyncio.Event()
         self._running = False
         self._closed = False
@@ -252,7 +261,26 @@ class AlienClient:
         self._intake = CommandIntake(
             self.link, command_subject(org_id, entity_id), f"alien-{entity_id}", self._dispatcher
         )
-        await self._intake.start(self.config.command_intake)
+        intake = self.config.command_intake
+        if intake == "auto" and self.config.learnt_denials.holds("jetstream_api", self.config.nats_url):
+            logger.info(
+                "the JetStream API was refused on an earlier start (identity file): commands by core subscription"
+            )
+            intake = "core"
+        await self._intake.start(intake)
+
+    def _learn_denial(self, operation: str, subject: str) -> None:
+        """Keep a refused right with the identity, so that the next start does not ask for it again."""
+        feature = learnt_denials.feature_of(subject, self.link.api_prefix.lower(), ENTITY_STATE_BUCKET.lower())
+        denials = self.config.learnt_denials
+        if operation != "publish" or feature is None or denials.holds(feature, self.config.nats_url):
+            return
+        denials.learn(feature, self.config.nats_url)
+        if self.is_registered:
+            try:
+                self.config.save()
+            except IdentityFileError as exc:  # only a probe more at the next start
+                logger.warning("could not keep what the server refused: %s", exc)
 
     async def _check_telemetry_allowed(self) -> None:
         """TelemetryDeniedError when nats-server refuses this entity's telemetry subject to these credentials."""

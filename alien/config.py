@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from alien import identity
 from alien.errors import ConfigError
+from alien.learnt_denials import LearntDenials
 from alien.mothership.enums import ORG_TYPES, resolve_entity_type
 from alien.video import VideoConfig
 from alien.wire import redact_url
@@ -290,6 +291,8 @@ class AlienConfig(BaseSettings):
 
     # The dialect the server last answered in (saved with the ids); see identity.Identity.dialect.
     _server_dialect: str | None = PrivateAttr(default=None)
+    # Rights the servers refused on an earlier start (saved with the ids); see alien.learnt_denials.
+    _denials: LearntDenials = PrivateAttr(default_factory=LearntDenials)
 
     def __init__(self, **values: Any) -> None:
         error: ConfigError | None = None
@@ -355,6 +358,10 @@ class AlienConfig(BaseSettings):
         self._server_dialect = value
 
     @property
+    def learnt_denials(self) -> LearntDenials:
+        return self._denials
+
+    @property
     def nats_servers(self) -> list[str]:
         """NATS_URL split into the server list nats-py takes."""
         return [u.strip() for u in self.nats_url.split(",") if u.strip()]
@@ -380,6 +387,8 @@ class AlienConfig(BaseSettings):
                 entity_type=self.entity_type,
                 entity_name=self.entity_name,
                 dialect=self._server_dialect,
+                denied=dict(self._denials.denied) or None,
+                denied_by=self._denials.servers,
             ),
         )
 
@@ -395,6 +404,7 @@ class AlienConfig(BaseSettings):
             return
         if saved.dialect in ("v0.0.1", "v0.1"):
             self._server_dialect = saved.dialect
+        self._denials = LearntDenials(saved.denied_by, dict(saved.denied or {}))
         pinned_org = "org_id" in self.model_fields_set
         if not pinned_org:
             self.org_id = saved.org_id

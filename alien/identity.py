@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from alien.errors import IdentityFileError
 
@@ -28,6 +29,9 @@ class Identity:
     # The REST dialect the server spoke when last reached, so a device that boots while the
     # server is unreachable still encodes telemetry for it (telemetry_format "auto").
     dialect: str | None = None
+    # Rights refused on an earlier start (alien.learnt_denials): feature -> when, and by which servers.
+    denied: dict[str, str] | None = None
+    denied_by: str | None = None
 
 
 def read(path: Path) -> Identity | None:
@@ -44,10 +48,13 @@ def read(path: Path) -> Identity | None:
         raise IdentityFileError(str(path), f"is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise IdentityFileError(str(path), f"must hold a JSON object, found {type(data).__name__}")
-    fields = {}
+    fields: dict[str, Any] = {}
     for name in Identity.__dataclass_fields__:
         value = data.get(name)
-        if value is not None and not isinstance(value, str):
+        if name == "denied":
+            if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+                raise IdentityFileError(str(path), f"field 'denied' must map names to times, found {value!r}")
+        elif value is not None and not isinstance(value, str):
             raise IdentityFileError(str(path), f"field {name!r} must be a string, found {value!r}")
         fields[name] = value
     return Identity(**fields)

@@ -72,7 +72,10 @@ class Presence:
         client = self._client
         state = client.config.entity_state
         dialect = client.wire_format.dialect()
-        if state == "on" or (state == "auto" and dialect == "v0.1"):
+        refused_before = client.config.learnt_denials.holds("entity_state", client.config.nats_url)
+        if state == "auto" and dialect == "v0.1" and refused_before and client.entity_state.disabled is None:
+            client.entity_state.disabled = "refused on an earlier start (kept in the identity file for a day)"
+        if state == "on" or (state == "auto" and dialect == "v0.1" and not refused_before):
             org_id, entity_id = client._registered_ids()
             owned: dict[str, Any] = {
                 "entity_id": entity_id,
