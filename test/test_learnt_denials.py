@@ -100,5 +100,5 @@ def test_an_old_identity_file_loads_and_a_bad_denied_field_is_named(tmp_path: Pa
     config.load()
     assert config.entity_id == "e" and config.learnt_denials.denied == {}
     path.write_text(json.dumps({"org_id": "o", "entity_id": "e", "denied": ["entity_state"]}))
-    with pytest.raises(IdentityFileError, match="identity.json.*'denied'"):
+    with pytest.raises(IdentityFileError, match=r"identity\.json.*'denied'"):
         AlienConfig(entity_type="drone", config_file=str(path)).load()
