@@ -1,7 +1,8 @@
 """Telemetry wire encoders, one per server generation (MOTHERSHIP_CONTRACT.md §3).
 
 - ``seed``: the design document's ``{"entity_id", "timestamp", "data"}``; v0.0.1 accepts any JSON.
-- ``mavlink``: v0.1.1's ``{message_type, message_id, system_id, component_id, data, timestamp}``.
+- ``mavlink``: v0.1.1's ``{message_type, message_id, system_id, component_id, data, timestamp}``,
+  position as GPS_RAW_INT (v0.1.1's worker does not read GLOBAL_POSITION_INT).
 - ``envelope_v1``: the strict release candidate's envelope; unknown fields are rejected there, so it
   carries exactly the schema's keys.
 
@@ -97,20 +98,25 @@ def _extra(section: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
     return {key: value for key, value in section.items() if key not in known}
 
 
-def to_mavlink(data: Mapping[str, Any]) -> tuple[list[mavlink.Message], dict[str, Any] | None]:
+def to_mavlink(
+    data: Mapping[str, Any], position_message: str = "GLOBAL_POSITION_INT"
+) -> tuple[list[mavlink.Message], dict[str, Any] | None]:
     """Semantic telemetry -> (MAVLink messages, leftover or None); raises before any wire message exists.
 
-    Recognized: ``position`` -> GLOBAL_POSITION_INT; ``power`` and/or ``battery_level`` (the design
-    document's flat percentage, used when power has none) -> SYS_STATUS then BATTERY_STATUS (that
-    order leaves the newest server's map with the current in A: mavlink.power_messages), each only
-    when it has a known value. Unknown keys, also unknown keys inside position/power, are leftover;
-    the ROS bridge's descriptive keys (mavlink.POSITION_DESCRIPTIVE / POWER_DESCRIPTIVE) are dropped.
+    Recognized: ``position`` -> `position_message`: GPS_RAW_INT (what v0.1.1 reads; the ``mavlink``
+    format) or GLOBAL_POSITION_INT (the newest servers; ``envelope_v1``); ``power`` and/or
+    ``battery_level`` (the design document's flat percentage, used when power has none) ->
+    SYS_STATUS then BATTERY_STATUS (that order leaves the newest server's map with the current in A:
+    mavlink.power_messages), each only when it has a known value. Unknown keys, also unknown keys
+    inside position/power, are leftover; the ROS bridge's descriptive keys
+    (mavlink.POSITION_DESCRIPTIVE / POWER_DESCRIPTIVE) are dropped.
     """
     messages: list[mavlink.Message] = []
     leftover = {key: value for key, value in data.items() if key not in ("position", "power", "battery_level")}
     position = _section(data, "position")
     if position is not None:
-        messages.append(mavlink.global_position_int(position))
+        build = mavlink.gps_raw_int if position_message == "GPS_RAW_INT" else mavlink.global_position_int
+        messages.append(build(position))
         extra = _extra(position, mavlink.POSITION_KEYS | mavlink.POSITION_DESCRIPTIVE)
         if extra:
             leftover["position"] = extra
@@ -155,9 +161,11 @@ class _MavlinkEncoder:
         self._clock = clock
         self._last: dict[str, datetime] = {}
 
+    position_message = "GLOBAL_POSITION_INT"
+
     def encode(self, data: dict[str, Any], ids: EncoderIds) -> Encoded:
         _check_data(data)
-        messages, leftover = to_mavlink(data)
+        messages, leftover = to_mavlink(data, self.position_message)
         return Encoded([self._wire(message, ids) for message in messages], leftover)
 
     def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None:
@@ -197,6 +205,7 @@ class _MavlinkEncoder:
 
 class MavlinkEncoder(_MavlinkEncoder):
     format: TelemetryFormat = "mavlink"
+    position_message = "GPS_RAW_INT"  # v0.1.1's worker has no GLOBAL_POSITION_INT (contract §3)
 
 
 class EnvelopeV1Encoder(_MavlinkEncoder):

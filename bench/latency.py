@@ -34,7 +34,7 @@ async def one_run(servers: Servers, settings: Settings, subject: str) -> list[fl
         async def on_message(msg: Any) -> None:
             now = time.time()
             body = json.loads(msg.data)
-            if body.get("message_type") == "GLOBAL_POSITION_INT":
+            if body.get("message_type") in ("GLOBAL_POSITION_INT", "GPS_RAW_INT"):
                 received[round(body["data"]["alt"] / 1000)] = now
 
         sub = await js.subscribe(

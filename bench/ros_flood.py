@@ -3,7 +3,7 @@
     python bench/ros_flood.py --count N --rate R [--watch-bridge] [--stamps]
 
 Waits until a subscriber matched, then publishes `count` fixes at `rate` per second (0: as fast
-as it can), altitude = sequence number (the bridge sends it as GLOBAL_POSITION_INT.alt in mm, so a
+as it can), altitude = sequence number (the bridge sends it as the position message's alt in mm, so a
 consumer can tell which message it got). `--stamps` prints each send time (time.time()).
 `--nominal S`: 10 Hz fix, 1 Hz battery, 1 Hz diagnostics for S seconds instead.
 `--watch-bridge`: afterwards, wait until the bridge's /diagnostics status shows everything it

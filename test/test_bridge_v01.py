@@ -91,7 +91,7 @@ def test_bridge_puts_the_robot_on_the_v011_operator_map(
     assert state["is_live"] is True and state["entity_type"] == "ground_vehicle_wheeled"
     # the wire carried MAVLink-style telemetry (v0.1.1 decodes it; contract §3)
     types = {m.json()["message_type"] for m in emulator.telemetry()}
-    assert {"GLOBAL_POSITION_INT", "BATTERY_STATUS", "SYS_STATUS"} <= types
+    assert {"GPS_RAW_INT", "BATTERY_STATUS", "SYS_STATUS"} <= types
 
 
 @pytest.mark.parametrize("v01_deployment", [{"release": "rc"}], indirect=True)

@@ -327,9 +327,9 @@ async def test_tail_json_prints_telemetry_and_events_with_decoded_payloads(
     telemetry = {
         line["payload"]["message_type"]: line for line in lines if line["payload"] and line["kind"] == "telemetry"
     }
-    assert telemetry["GLOBAL_POSITION_INT"]["payload"]["data"]["lat"] == 475_000_000
+    assert telemetry["GPS_RAW_INT"]["payload"]["data"]["lat"] == 475_000_000
     assert telemetry["BATTERY_STATUS"]["payload"]["data"]["battery_remaining"] == 77
-    assert telemetry["GLOBAL_POSITION_INT"]["subject"] == f"constellation.telemetry.{org_id}.{entity_id}"
+    assert telemetry["GPS_RAW_INT"]["subject"] == f"constellation.telemetry.{org_id}.{entity_id}"
     (event,) = [line for line in lines if line["kind"] == "event"]
     assert event["payload"]["event_type"] == "mission" and event["payload"]["data"] == {"waypoint": 3}
     (garbage,) = [line for line in lines if line["payload"] is None]

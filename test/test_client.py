@@ -200,15 +200,26 @@ async def test_telemetry_and_events_reach_their_streams(
     heartbeats = [b for b in bodies if b["message_type"] == "HEARTBEAT"]
     assert heartbeats  # one at connect, then one a second
     assert Counter(b["message_type"] for b in bodies) == {
-        "GLOBAL_POSITION_INT": 1,
+        "GPS_RAW_INT": 1,
         "BATTERY_STATUS": 1,
         "SYS_STATUS": 1,
         "HEARTBEAT": len(heartbeats),
     }
     position = telemetry[position_id].json()
-    assert (position["message_type"], position["message_id"]) == ("GLOBAL_POSITION_INT", 33)
-    # degE7 and mm; no heading was given, and unknown values are left out (alien.mavlink)
-    assert position["data"] == {"lat": 407128000, "lon": -740060000, "alt": 100500}
+    assert (position["message_type"], position["message_id"]) == ("GPS_RAW_INT", 24)  # what v0.1.1 reads
+    # degE7 and mm; what a plain position does not say, as common.xml's "unknown" values (alien.mavlink)
+    assert position["data"] == {
+        "fix_type": 3,
+        "lat": 407128000,
+        "lon": -740060000,
+        "alt": 100500,
+        "eph": 65535,
+        "epv": 65535,
+        "vel": 65535,
+        "cog": 65535,
+        "satellites_visible": 255,
+        "yaw": 0,
+    }
     # the battery level is both messages' battery_remaining; publish_telemetry returned the first one's id
     (battery,) = [(i, m.json()) for i, m in telemetry.items() if m.json()["message_type"] == "BATTERY_STATUS"]
     (status,) = [(i, m.json()) for i, m in telemetry.items() if m.json()["message_type"] == "SYS_STATUS"]

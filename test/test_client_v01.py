@@ -97,9 +97,19 @@ async def test_v011_robot_appears_on_the_operator_map_with_position_and_battery(
     assert state["org_id"] == client.config.org_id
     telemetry = [m.json() for m in v01_deployment.emulator.telemetry()]
     types = {m["message_type"] for m in telemetry}
-    assert {"GLOBAL_POSITION_INT", "BATTERY_STATUS", "SYS_STATUS"} <= types
-    position = next(m for m in telemetry if m["message_type"] == "GLOBAL_POSITION_INT")
+    assert {"GPS_RAW_INT", "BATTERY_STATUS", "SYS_STATUS"} <= types and "GLOBAL_POSITION_INT" not in types
+    position = next(m for m in telemetry if m["message_type"] == "GPS_RAW_INT")
     assert position["data"]["lat"] == 329488100 and position["data"]["alt"] == 152400
+    # and v0.1.1's worker read it as the position (it ignores GLOBAL_POSITION_INT); it keys its
+    # state by the subject's third token, which on the four-token subject is the organization
+    worker_key = client.config.org_id
+    assert worker_key is not None
+    await v01_deployment.emulator.wait_for_async(
+        lambda: "position" in (v01_deployment.emulator.worker_state(worker_key) or {}), 10, "the worker's position"
+    )
+    point = (v01_deployment.emulator.worker_state(worker_key) or {})["position"]["global"]
+    assert (point["latitude"], point["longitude"], point["altitude_msl"]) == pytest.approx((32.94881, -96.80132, 152.4))
+    assert v01_deployment.emulator.telemetry_ignored() == []
 
 
 async def test_lifecycle_events_on_connect_reconnect_and_close(
@@ -273,7 +283,7 @@ async def test_server_unreachable_at_boot_readings_wait_for_its_format(
     emulator.set_unavailable(False)
     await emulator.wait_for_async(lambda: len(emulator.telemetry()) - before == 5, 15, "the held readings")
     sent = [m.json() for m in emulator.telemetry()[before:]]
-    assert [m["message_type"] for m in sent] == ["GLOBAL_POSITION_INT"] * 5  # in order, as MAVLink
+    assert [m["message_type"] for m in sent] == ["GPS_RAW_INT"] * 5  # in order, as v0.1.1 reads positions
     assert [m["data"]["lat"] for m in sent] == [(10 + n) * 10_000_000 for n in range(5)]
     assert json.loads(config.identity_path.read_text())["dialect"] == "v0.1"
     entity_id = client.config.entity_id

@@ -506,6 +506,27 @@ async def test_v011_decodes_mavlink_style_and_ignores_free_form_keys(
     assert state is not None and "vehicle_status" not in state  # v0.1.1 writes no telemetry to KV
 
 
+async def test_v011_reads_gps_raw_int_as_the_position_and_only_acks_global_position_int(
+    v01_deployment: V01Deployment, edge_nc: NATS
+) -> None:
+    em, org = v01_deployment.emulator, v01_deployment.edge.org_id
+    entity_id = await register(v01_deployment)
+    subject = f"constellation.telemetry.{org}.{entity_id}"
+    common = {"system_id": 1, "component_id": 1, "timestamp": "2026-07-21T20:00:00Z"}
+    newest_only = {**common, "message_type": "GLOBAL_POSITION_INT", "message_id": 33, "data": {"lat": 1, "lon": 2}}
+    await publish(edge_nc, subject, newest_only)
+    await em.wait_for_async(lambda: len(em.telemetry_ignored()) == 1, what="GLOBAL_POSITION_INT acked, not read")
+    assert "does not decode GLOBAL_POSITION_INT" in (em.telemetry_ignored()[0].reason or "")
+    assert em.worker_state(org) is None  # v0.1.1 keys by the subject's third token: here the org
+    raw = {"lat": 329488100, "lon": -968013200, "alt": 152400, "eph": 177, "epv": 300, "fix_type": 3}
+    await publish(edge_nc, subject, {**common, "message_type": "GPS_RAW_INT", "message_id": 24, "data": raw})
+    await em.wait_for_async(lambda: len(em.telemetry_accepted()) == 1, what="GPS_RAW_INT read")
+    point = (em.worker_state(org) or {})["position"]["global"]
+    assert {k: point[k] for k in ("latitude", "longitude", "altitude_msl", "accuracy_h", "fix_type")} == pytest.approx(
+        {"latitude": 32.94881, "longitude": -96.80132, "altitude_msl": 152.4, "accuracy_h": 1.77, "fix_type": 3}
+    )
+
+
 # -- plumbing -----------------------------------------------------------------------------------
 
 

@@ -1,11 +1,11 @@
 """Telemetry wire encoders (alien.encoders, alien.mavlink): pure unit tests, no NATS.
 
-Goldens under test/golden/ are written from MOTHERSHIP_CONTRACT.md §3 (the GLOBAL_POSITION_INT one
-is the contract's own example envelope); message_uid is checked against the WireMessage's msg_id
-and timestamps as instants, everything else must match exactly. Unknown values are left out of
-`data`, never sent as MAVLink's binary sentinels (alien.mavlink's docstring says why); the
-emulator's model of the newest server's worker (alien.testing.emulator.telemetry_v01) checks what
-the operator map makes of the result.
+Goldens under test/golden/ are written from MOTHERSHIP_CONTRACT.md §3 (the envelope_v1
+GLOBAL_POSITION_INT one is the contract's own example envelope; GPS_RAW_INT's values by hand);
+message_uid is checked against the WireMessage's msg_id and timestamps as instants, everything else
+must match exactly. Unknown values are left out of `data`, never sent as MAVLink's binary sentinels
+(alien.mavlink's docstring says why); the emulator's model of the newest server's worker
+(alien.testing.emulator.telemetry_v01) checks what the operator map makes of the result.
 """
 
 from __future__ import annotations
@@ -128,7 +128,12 @@ def power(**changes: Any) -> dict[str, Any]:
     ("fmt", "data", "message_type", "golden"),
     [
         ("envelope_v1", position(fix="FIX", frame_id="gps"), "GLOBAL_POSITION_INT", "envelope_v1_global_position_int"),
-        ("mavlink", position(), "GLOBAL_POSITION_INT", "mavlink_global_position_int"),
+        (
+            "mavlink",
+            position(fix="FIX", covariance_type="DIAGONAL_KNOWN", covariance_diagonal=[4.0, 2.25, 9.0]),
+            "GPS_RAW_INT",
+            "mavlink_gps_raw_int",
+        ),
         ("envelope_v1", power(), "BATTERY_STATUS", "envelope_v1_battery_status"),
         ("envelope_v1", power(), "SYS_STATUS", "envelope_v1_sys_status"),
         ("envelope_v1", None, "HEARTBEAT", "envelope_v1_heartbeat"),
@@ -150,6 +155,40 @@ def test_payload_matches_golden(fmt: TelemetryFormat, data: Any, message_type: s
         want.pop("message_uid")
     assert got == want
     assert messages[0].message_type == message_type
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [  # GPS_RAW_INT: every field sent, unknown ones as common.xml's "unknown" values
+        ({"velocity": None, "heading": None}, {"vel": 65535, "cog": 65535, "yaw": 0, "eph": 65535, "epv": 65535}),
+        ({"altitude": None}, {"alt": 0, "fix_type": 2}),  # no altitude: a 2D fix
+        ({"fix": "SBAS_FIX"}, {"fix_type": 4}),
+        ({"fix": "GBAS_FIX"}, {"fix_type": 4}),
+        ({"fix": "UNKNOWN"}, {"fix_type": 3}),  # coordinates given: something fixed them
+        ({"velocity": {"north": 0.0, "east": 0.0}}, {"vel": 0, "cog": 65535}),  # standing still: no course
+        ({"velocity": {"north": 0.0, "east": 2.0}}, {"vel": 200, "cog": 9000}),
+        ({"velocity": {"north": 700.0, "east": 0.0}}, {"vel": 65534, "cog": 0}),  # capped below "unknown"
+        ({"heading": 0.0}, {"yaw": 36000}),  # north; 0 means "no yaw"
+        ({"satellites": 12}, {"satellites_visible": 12}),
+        ({"covariance_diagonal": [1.0, 1.0, None]}, {"eph": 100, "epv": 65535}),
+    ],
+)
+def test_gps_raw_int_fields(changes: dict[str, Any], expected: dict[str, int]) -> None:
+    data = encode_one(position(**changes), "GPS_RAW_INT", fmt="mavlink")
+    assert {key: data[key] for key in expected} == expected
+    assert set(data) == {"fix_type", "lat", "lon", "alt", "eph", "epv", "vel", "cog", "satellites_visible", "yaw"}
+
+
+def test_mavlink_sends_no_global_position_int_and_envelope_v1_no_gps_raw_int() -> None:
+    mavlink_types = [m.message_type for m in encoder("mavlink").encode(position(), IDS).messages]
+    envelope_types = [m.message_type for m in encoder("envelope_v1").encode(position(), IDS).messages]
+    assert (mavlink_types, envelope_types) == (["GPS_RAW_INT"], ["GLOBAL_POSITION_INT"])
+
+
+@pytest.mark.parametrize("satellites", [-1, 255, 3.5, True])
+def test_gps_raw_int_refuses_a_satellite_count_it_cannot_carry(satellites: Any) -> None:
+    with pytest.raises(TelemetryEncodeError, match=r"position\.satellites"):
+        encoder("mavlink").encode(position(satellites=satellites), IDS)
 
 
 def test_contract_golden_round_trips_through_the_strict_worker() -> None:

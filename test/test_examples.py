@@ -62,9 +62,9 @@ def test_design_document_example_runs_unchanged(
     if dialect == "v0.0.1":
         telemetry_types = {"seed": 6}  # the design document's shape: 3 positions, 3 readings
     else:
-        # contract §3: each position a GLOBAL_POSITION_INT, each battery level a BATTERY_STATUS and a
+        # contract §3: each position a GPS_RAW_INT (v0.1.1), each battery level a BATTERY_STATUS and a
         # SYS_STATUS, plus HEARTBEATs; speed, heading and sensors a `telemetry` event per reading
-        telemetry_types = {"GLOBAL_POSITION_INT": 3, "BATTERY_STATUS": 3, "SYS_STATUS": 3, "HEARTBEAT": 1}
+        telemetry_types = {"GPS_RAW_INT": 3, "BATTERY_STATUS": 3, "SYS_STATUS": 3, "HEARTBEAT": 1}
         events["telemetry"] = 3
 
     def arrived() -> bool:  # at least the expected numbers; exact ones are asserted below
@@ -101,7 +101,7 @@ def test_design_document_example_runs_unchanged(
 
     heartbeats = _telemetry_types(emulator)["HEARTBEAT"]
     assert _telemetry_types(emulator) == {**telemetry_types, "HEARTBEAT": heartbeats}
-    positions = [t["data"] for t in telemetry if t["message_type"] == "GLOBAL_POSITION_INT"]
+    positions = [t["data"] for t in telemetry if t["message_type"] == "GPS_RAW_INT"]
     assert all(abs(p["lat"] / 1e7 - 40.7128) <= 0.01 and abs(p["lon"] / 1e7 + 74.006) <= 0.01 for p in positions)
     assert all(90_000 <= p["alt"] <= 110_000 for p in positions)  # 100 m +- 10, in mm
     # 85, 84.9, 84.8 %: battery_remaining is a whole percent

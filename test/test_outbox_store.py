@@ -36,7 +36,7 @@ def _ids_in_stream(emulator: Any) -> Counter[str]:
 
 
 def _fix(n: int) -> dict[str, Any]:
-    """Reading number n as a position v0.1 carries as telemetry (GLOBAL_POSITION_INT lon = n * 1000 degE7);
+    """Reading number n as a position v0.1 carries as telemetry (GPS_RAW_INT lon = n * 1000 degE7);
     free-form keys such as {"n": n} would go out as a `telemetry` event there (contract §3)."""
     return {"position": {"latitude": 47.0, "longitude": n / 10_000}}
 
@@ -145,7 +145,7 @@ ROBOT = textwrap.dedent(
         await client.initialize()
         n = 0
         while True:
-            # v0.1 carries a position as telemetry (GLOBAL_POSITION_INT, lon = n * 1000 degE7)
+            # v0.1 carries a position as telemetry (GPS_RAW_INT, lon = n * 1000 degE7)
             msg_id = await client.publish_telemetry({"position": {"latitude": 47.0, "longitude": n / 10_000}})
             print(msg_id, flush=True)  # printed only after it is on disk
             n += 1
@@ -210,7 +210,7 @@ def test_a_killed_client_process_loses_nothing_it_accepted(
     ids = _ids_in_stream(emulator)
     assert max(ids.values()) == 1
     first = json.loads(_telemetry(emulator)[0].data)
-    assert (first["message_type"], first["data"]["lon"]) == ("GLOBAL_POSITION_INT", 0)  # reading 0 came first
+    assert (first["message_type"], first["data"]["lon"]) == ("GPS_RAW_INT", 0)  # reading 0 came first
 
 
 def test_a_batch_sqlite_rolled_back_on_a_full_disk_ends_without_raising(

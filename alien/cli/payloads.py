@@ -65,7 +65,7 @@ def summarize(subject: str, payload: Any) -> str:
 def mavlink_fields(message_type: str, data: dict[str, Any]) -> str:
     """Key fields in everyday units (the wire has degE7, mm, cdeg, mV; contract §3)."""
     shown: dict[str, str] = {}
-    if message_type == "GLOBAL_POSITION_INT":
+    if message_type in ("GLOBAL_POSITION_INT", "GPS_RAW_INT"):
         for key in ("lat", "lon"):
             if _is_number(data.get(key)):
                 shown[key] = f"{data[key] / 1e7:.7f}"
@@ -73,6 +73,8 @@ def mavlink_fields(message_type: str, data: dict[str, Any]) -> str:
             shown["alt"] = f"{data['alt'] / 1000:.1f}m"
         if _is_number(data.get("hdg")):
             shown["hdg"] = f"{data['hdg'] / 100:.1f}°"
+        if _is_number(data.get("fix_type")):
+            shown["fix"] = str(data["fix_type"])
         return " ".join(f"{k}={v}" for k, v in shown.items())
     if message_type in ("BATTERY_STATUS", "SYS_STATUS"):
         if _is_number(data.get("battery_remaining")):

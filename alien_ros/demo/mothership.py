@@ -3,7 +3,7 @@
 `MothershipDigest.add_*` take the decoded messages (pure: the tests feed them dicts);
 `MothershipWatch` reads the emulator's records and feeds the new ones in. Both dialects: the
 design document's shape (v0.0.1: `data.position`, `data.power`, `data.health`) and MAVLink-style
-telemetry (v0.1: GLOBAL_POSITION_INT, BATTERY_STATUS, the health as a `telemetry` event).
+telemetry (v0.1: GPS_RAW_INT, BATTERY_STATUS, the health as a `telemetry` event).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class MothershipDigest:
             return
         data = _object(body.get("data"))
         kind = body.get("message_type")
-        if kind == "GLOBAL_POSITION_INT":
+        if kind in ("GLOBAL_POSITION_INT", "GPS_RAW_INT"):
             self._position(data["lat"] / 1e7, data["lon"] / 1e7, data.get("alt", 0) / 1000)
         elif kind == "BATTERY_STATUS" and "battery_remaining" in data:
             self._battery(float(data["battery_remaining"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import threading
 import time
@@ -33,9 +34,10 @@ Verdict = Literal["accepted", "ignored", "rejected"]
 class TelemetryVerdict:
     """What the v0.1 telemetry worker did with one delivery of one message.
 
-    ``accepted``: applied (rc: written to the entity state); ``ignored``: acked without effect
-    (rc: not newer than the last message of its type); ``rejected``: the handler failed with
-    ``reason`` and the message was NAKed (redelivered) or, on rc's third delivery, quarantined.
+    ``accepted``: applied (rc: written to the entity state); ``ignored``: acked without effect (rc:
+    not newer than the last message of its type; v0.1.1: a type it does not decode); ``rejected``:
+    the handler failed with ``reason`` and the message was NAKed (redelivered) or, on rc's third
+    delivery, quarantined.
     """
 
     outcome: Verdict
@@ -122,6 +124,7 @@ class Recorder:
         self._verdicts: list[TelemetryVerdict] = []
         self._quarantined: list[QuarantinedMessage] = []
         self._admitted: set[str] = set()
+        self._worker_states: dict[str, dict[str, Any]] = {}  # v0.1.1: the worker's in-memory state
 
     def add_message(self, kind: str, message: ReceivedMessage) -> None:
         with self.condition:
@@ -132,6 +135,16 @@ class Recorder:
         with self.condition:
             self._requests.append(record)
             self.condition.notify_all()
+
+    def set_worker_state(self, entity_id: str, state: dict[str, Any]) -> None:
+        with self.condition:
+            self._worker_states[entity_id] = copy.deepcopy(state)
+            self.condition.notify_all()
+
+    def worker_state(self, entity_id: str) -> dict[str, Any] | None:
+        with self.condition:
+            state = self._worker_states.get(entity_id)
+            return copy.deepcopy(state) if state is not None else None
 
     def add_verdict(self, verdict: TelemetryVerdict) -> None:
         with self.condition:

@@ -217,8 +217,12 @@ class MothershipEmulator:
         """Telemetry deliveries the v0.1 worker applied (rc: merged into the entity state)."""
         return self._recorder.verdicts("accepted")
 
+    def worker_state(self, entity_id: str) -> dict[str, Any] | None:
+        """v0.1.1: what its telemetry worker decoded for ``entity_id`` (kept in its memory, not in KV)."""
+        return self._recorder.worker_state(entity_id)
+
     def telemetry_ignored(self) -> list[TelemetryVerdict]:
-        """rc: deliveries acked without effect, not newer than the last message of their type."""
+        """Acked without effect: rc, not newer than the last of its type; v0.1.1, a type it does not decode."""
         return self._recorder.verdicts("ignored")
 
     def telemetry_rejected(self) -> list[TelemetryVerdict]:

@@ -6,9 +6,10 @@ Read from Constellation-Overwatch/constellation-overwatch:
   ``shared.MAVLinkTelemetry`` ``{message_id uint32, message_type, system_id uint8,
   component_id uint8, data map, timestamp time.Time}``; unknown keys are ignored, a decode error
   (a zone-less timestamp, a float message_id, ...) fails the message. A missing timestamp falls
-  back to ``data.timestamp``, then to now. The subject must have at least four tokens. Any
-  message type is accepted; the worker keeps state in process memory only ("KV write disabled":
-  edge clients write the KV entity state themselves).
+  back to ``data.timestamp``, then to now. The subject must have at least four tokens. Every
+  message type is acked, but only those in ``V011_TYPES`` are decoded into the worker's state,
+  which it keeps in process memory only ("KV write disabled": edge clients write the KV entity
+  state themselves); any other type lands in metadata only.
 - rc (pkg/protocol/telemetry.go ``DecodeTelemetry`` / ``ParseTelemetrySubject``,
   pkg/services/workers/telemetry.go): the strict envelope v1 (unknown fields rejected,
   ``schema_version`` ``1.0.0``, identity tokens ``[A-Za-z0-9_-]{1,128}``, ``message_type``
@@ -213,6 +214,10 @@ SUPPORTED_TYPES = (
     "SCALED_PRESSURE",
     "EXTENDED_SYS_STATE",
 )
+
+# v0.1.1's worker knows these only: GLOBAL_POSITION_INT came with the strict envelope (rc), so
+# on v0.1.1 it is acked and lands in metadata, never in the position.
+V011_TYPES = tuple(t for t in SUPPORTED_TYPES if t != "GLOBAL_POSITION_INT")
 
 ARDUPILOT_MODES = {
     0: "STABILIZE",

@@ -43,6 +43,7 @@ from alien.testing.emulator.processors import received, settle
 from alien.testing.emulator.records import QuarantinedMessage, Recorder, TelemetryVerdict
 from alien.testing.emulator.store import Row, Store
 from alien.testing.emulator.telemetry_v01 import (
+    V011_TYPES,
     Telemetry,
     TelemetryError,
     decode_envelope,
@@ -198,6 +199,7 @@ class TelemetryWorker:
         self._kv = kv
         self._seen = _Seen()
         self._cache: dict[str, dict[str, Any]] = {}  # entity_id -> decoded EntityState
+        self._memory: dict[str, dict[str, Any]] = {}  # v0.1.1: entity token -> state, never written to KV
 
     async def __call__(self, msg: Msg) -> None:
         seq, delivery = msg.metadata.sequence.stream, msg.metadata.num_delivered
@@ -218,12 +220,18 @@ class TelemetryWorker:
     async def _v011(self, msg: Msg) -> dict[str, Any]:
         entity_token, _ = parse_subject_v011(msg.subject)
         message = decode_v011(msg.data)
-        return {
-            "outcome": "accepted",
+        info = {
             "message_type": message.message_type,
             "entity_id": entity_token,
             "timestamp": message.timestamp.format(),
         }
+        if message.message_type not in V011_TYPES:
+            reason = f"v0.1.1 does not decode {message.message_type}: kept as metadata only"
+            return {"outcome": "ignored", "reason": reason, **info}
+        state = self._memory.setdefault(entity_token, {})
+        project(state, message.message_type, message.data or {}, message.timestamp)
+        self._recorder.set_worker_state(entity_token, state)
+        return {"outcome": "accepted", **info}
 
     async def _rc(self, msg: Msg) -> dict[str, Any]:
         org_id, entity_id = parse_subject(msg.subject)
