@@ -339,7 +339,7 @@ class Outbox:
         waiter = self._settled.pop(message.msg_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(acknowledged)
-        if not len(self) and not self._in_flight:
+        if not self._in_flight and not len(self):  # per message: the cheap test first
             self._idle.set()
 
 
