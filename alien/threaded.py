@@ -5,8 +5,11 @@ runs the client, its publisher and its command intake on a private asyncio loop;
 threads hand readings and events over without waiting (`call_soon_threadsafe`), and only
 start/shutdown block, with timeouts.
 
-Registration keeps retrying while the mothership is unreachable (a robot may boot before its
-network): readings are held (the latest per channel) and events queued (bounded) until then.
+Starting keeps retrying, with backoff, while retrying can succeed: the mothership unreachable or
+answering 5xx (a robot may boot before its network). Readings are held (the latest per channel)
+and events queued (bounded) until then. Anything else (401/403, configuration, identity file,
+credentials NATS refuses, a URL that is no mothership) is not retried: the state is `failed`,
+with one line saying what to set, logged once at ERROR.
 """
 
 from __future__ import annotations
@@ -23,13 +26,20 @@ from alien.channels import TelemetryChannels
 from alien.client import AlienClient
 from alien.commands import CommandHandler, Prepare
 from alien.config import AlienConfig
-from alien.error_hints import hint
-from alien.errors import AlienError
+from alien.errors import (
+    AlienError,
+    AuthenticationError,
+    MothershipUnavailableError,
+    PermissionDeniedError,
+    ServerError,
+)
 from alien.logs import get_logger
+from alien.wire import redact_url
 
 logger = get_logger("alien.threaded")
 
 _MAX_HELD_EVENTS = 1000
+_MAX_FOREIGN_TEXT = 300  # an exception alien did not phrase may quote a whole server answer
 
 
 @dataclass(frozen=True)
@@ -56,10 +66,10 @@ class ClientSnapshot:
 
 class ThreadedClient:
     def __init__(self, config: AlienConfig, *, device_id: str | None = None) -> None:
+        """`device_id`: the lifecycle events' device_id when ALIEN_DEVICE_ID is not set."""
         if device_id and not config.device_id:
-            config.device_id = device_id  # the lifecycle events' device_id (e.g. the ROS node's name)
+            config.device_id = device_id
         self.client = AlienClient(config)
-        self.device_id = config.device_id or config.entity_name or "alien"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="alien-client", daemon=True)
         self.channels = TelemetryChannels(self.client.queue_telemetry, self._loop)
@@ -68,6 +78,13 @@ class ThreadedClient:
         self.state = "starting"
         self.error: str | None = None
         self.ready = threading.Event()
+        self._closed = threading.Event()
+
+    @property
+    def device_id(self) -> str:
+        """The device_id of the lifecycle events: ALIEN_DEVICE_ID, else the entity name, else its id."""
+        config = self.client.config
+        return config.device_id or config.entity_name or config.entity_id or ""
 
     # --- lifecycle (blocking, with timeouts) ---
     def start(self) -> None:
@@ -84,6 +101,8 @@ class ThreadedClient:
             future.result(timeout=timeout + 2)
         except Exception as exc:  # noqa: BLE001 - shutdown must finish whatever happened
             logger.warning("shutdown was not clean: %r", exc)
+            future.cancel()  # its `finally` still releases the HTTP session before the loop stops
+            self._closed.wait(2)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
 
@@ -152,24 +171,38 @@ class ThreadedClient:
         self._startup = asyncio.create_task(self._initialize(), name="alien-startup")
 
     async def _initialize(self) -> None:
-        # initialize() itself waits for an unreachable mothership and NATS (retrying forever);
-        # what it raises cannot succeed by retrying: configuration, identity file, credentials.
-        self.state = "registering"
-        try:
-            await self.client.initialize()
-        except Exception as exc:  # noqa: BLE001 - reported (state failed), not raised into a thread
-            self._fail(exc)
-            return
+        # initialize() itself waits while the mothership is unreachable (or 502/503/504) and while
+        # NATS is; what it raises is retried here only when retrying can succeed (transient()).
+        config = self.client.config
+        delay = config.retry_backoff_s
+        while True:
+            self.state = "registering"
+            try:
+                await self.client.initialize()
+                break
+            except Exception as exc:  # noqa: BLE001 - reported (state, one line), never raised into a thread
+                if not transient(exc):
+                    await self._fail(exc)
+                    return
+                self.error = describe_start_failure(exc, config, self._dialect())
+                logger.warning("cannot start yet: %s; trying again in %.1fs", self.error, delay)
+            await asyncio.sleep(delay)  # the backoff between attempts, not a wait for state
+            delay = min(delay * 2, config.retry_backoff_max_s)
         self.state, self.error = "connected", None
         self.channels.set_ready()
         while self._held_events:
             self._event(*self._held_events.popleft())
         self.ready.set()
 
-    def _fail(self, exc: BaseException) -> None:
-        said = f"{exc}{hint(exc, self.client.config)}" if isinstance(exc, AlienError) else str(exc)
-        self.state, self.error = "failed", f"{type(exc).__name__}: {said}"
-        logger.error("alien client cannot start: %s", self.error)
+    async def _fail(self, exc: Exception) -> None:
+        self.state, self.error = "failed", describe_start_failure(exc, self.client.config, self._dialect())
+        logger.error("%s", failure_line(self.error))  # one line: no traceback, it says what to fix
+        if self.client.mothership is not None:
+            await self.client.mothership.close()  # nothing more to ask it until a restart
+
+    def _dialect(self) -> str | None:
+        mothership = self.client.mothership
+        return (mothership.dialect if mothership else None) or self.client.config.server_dialect
 
     def _event(self, event_type: str, data: dict[str, Any]) -> None:
         if not self.client.is_registered or self.state != "connected":
@@ -186,15 +219,92 @@ class ThreadedClient:
         """Everything within `timeout`: a third for the status, the rest for flush and drain."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        if self._startup is not None and not self._startup.done():
-            self._startup.cancel()
-            await asyncio.gather(self._startup, return_exceptions=True)
-        self.channels.stop()
-        if self.state == "connected":
-            # close() sends the shutdown lifecycle event (contract §2) after what is queued
-            try:
-                await asyncio.wait_for(self.client.update_status("inactive"), timeout / 3)
-            except Exception as exc:  # noqa: BLE001 - the shutdown event still says it
-                logger.warning("could not store status inactive: %r", exc)
-        await self.client.close(max(0.1, deadline - loop.time()))
-        self.state = "closed"
+        try:
+            if self._startup is not None and not self._startup.done():
+                self._startup.cancel()  # e.g. Ctrl-C while registration is still being retried
+                await asyncio.gather(self._startup, return_exceptions=True)
+            self.channels.stop()
+            if self.state == "connected":
+                # close() sends the shutdown lifecycle event (contract §2) after what is queued
+                try:
+                    await asyncio.wait_for(self.client.update_status("inactive"), timeout / 3)
+                except Exception as exc:  # noqa: BLE001 - the shutdown event still says it
+                    logger.warning("could not store status inactive: %r", exc)
+            await self.client.close(max(0.1, deadline - loop.time()))
+        finally:
+            # close() ends with this too; here it also runs when close() raised or was cut short,
+            # so an initialize() that never finished leaves no open aiohttp session behind.
+            if self.client.mothership is not None:
+                await self.client.mothership.close()
+            self.state = "closed"
+            self._closed.set()
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether initialize() can succeed by trying again: the mothership unreachable or answering 5xx.
+
+    Everything else is for a person to fix: 401/403, other 4xx, configuration, the identity file,
+    credentials NATS refuses or that cannot publish the entity's telemetry, a URL that is no
+    mothership, and errors alien does not know (retrying those would spin on a bug).
+    """
+    return isinstance(exc, (MothershipUnavailableError, ServerError))
+
+
+def failure_line(error: str) -> str:
+    """The one line a start that is not retried is logged as and shown as (e.g. on /diagnostics)."""
+    return f"cannot start: {error}"
+
+
+def describe_start_failure(exc: BaseException, config: AlienConfig, dialect: str | None) -> str:
+    """`exc` as one line, with what to set where its own message does not say; never a secret.
+
+    alien's errors never carry secrets (alien.errors); the hints name settings, not their values.
+    """
+    if not isinstance(exc, AlienError):
+        text = _one_line(str(exc))
+        if 'INFO {"server_id"' in text:  # a NATS server's greeting where HTTP was expected
+            return _nats_port_hint(config)
+        if len(text) > _MAX_FOREIGN_TEXT:
+            text = text[:_MAX_FOREIGN_TEXT] + "..."
+        return f"{type(exc).__name__}: {text}"
+    text = _one_line(str(exc))
+    if "; " in text:
+        return text  # alien's own "what to do" is already part of it
+    return text + _hint(exc, config, dialect)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _nats_port_hint(config: AlienConfig) -> str:
+    url = redact_url(config.mothership_url)
+    address = url.partition("://")[2].partition("/")[0]
+    return (
+        f"MOTHERSHIP_URL ({url}) answers with the NATS protocol, not HTTP: it is a NATS port; "
+        f"set MOTHERSHIP_URL to the mothership's REST API and NATS_URL to nats://{address}"
+    )
+
+
+def _hint(exc: AlienError, config: AlienConfig, dialect: str | None) -> str:
+    if isinstance(exc, MothershipUnavailableError):
+        return f"; check MOTHERSHIP_URL ({redact_url(config.mothership_url)}) and that the mothership is running"
+    if dialect == "v0.0.1" and isinstance(exc, (AuthenticationError, PermissionDeniedError)):
+        return "; check API_BEARER_TOKEN (this v0.0.1 mothership's bearer token)"
+    if isinstance(exc, PermissionDeniedError):
+        return (
+            "; ALIEN_API_KEY lacks the scope or organization this needs: use a key that has it "
+            "(or set ALIEN_ORG_ID to the key's organization)"
+        )
+    if not isinstance(exc, AuthenticationError):
+        return ""
+    if dialect is None:
+        return "; check API_BEARER_TOKEN (v0.0.1 servers) or ALIEN_API_KEY (v0.1.x servers)"
+    if config.api_key is not None:
+        return "; the mothership does not accept ALIEN_API_KEY: check that it is a key of this deployment, not revoked"
+    if "bearer_token" in config.model_fields_set:  # v0.1 takes a key given as API_BEARER_TOKEN too
+        return "; the mothership does not accept API_BEARER_TOKEN as an API key: set ALIEN_API_KEY to a key of it"
+    return (
+        "; ALIEN_API_KEY is not set: a v0.1 mothership needs one (c4_live_..., from the mothership's "
+        "administrator; the local emulator prints its dev key) in the environment or .env, never as a ROS parameter"
+    )

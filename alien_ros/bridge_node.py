@@ -20,7 +20,7 @@ from sensor_msgs.msg import BatteryState, NavSatFix
 
 from alien import AlienConfig
 from alien.policies import PositionDeadband
-from alien.threaded import ClientSnapshot, ThreadedClient
+from alien.threaded import ClientSnapshot, ThreadedClient, failure_line
 from alien_ros.command_router import CommandRouter
 from alien_ros.conversions import (
     DiagnosticLevelTracker,
@@ -82,9 +82,10 @@ class BridgeNode(Node):
         log_defaults(
             self, self.settings, {k: str(v) if v is not None else None for k, v in config.model_dump().items()}
         )
-        # device_id: ALIEN_DEVICE_ID, else the entity name (config/bridge.yaml); the node's name
-        # only when the entity has none, as it says which robot better than an entity id.
-        self.alien = ThreadedClient(config, device_id=None if config.entity_name else self.get_fully_qualified_name())
+        # device_id of the lifecycle events: ALIEN_DEVICE_ID / device_id, else the entity name,
+        # else the entity id (AlienConfig's default). Not the node's name: every robot's bridge
+        # is called /alien_bridge unless it runs in a namespace.
+        self.alien = ThreadedClient(config)
         self.fix_tracker = FixTracker()
         self.level_tracker = DiagnosticLevelTracker()
         self.deadband = PositionDeadband(self.settings["position_deadband_m"], self.settings["position_keepalive_s"])
@@ -178,7 +179,8 @@ class BridgeNode(Node):
         snap = self.alien.snapshot()
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        array.status.append(_status(self.get_fully_qualified_name(), snap, self.received, self.fix_tracker.dropped))
+        name, device_id = self.get_fully_qualified_name(), self.alien.device_id
+        array.status.append(_status(name, snap, self.received, self.fix_tracker.dropped, device_id))
         self.status_publisher.publish(array)
 
     def shutdown(self) -> None:
@@ -188,16 +190,18 @@ class BridgeNode(Node):
 
 
 def _status(
-    fully_qualified_name: str, snap: ClientSnapshot, received: dict[str, int], fixes_dropped: int
+    fully_qualified_name: str, snap: ClientSnapshot, received: dict[str, int], fixes_dropped: int, device_id: str
 ) -> DiagnosticStatus:
     if snap.state == "connected":
         level, message = DiagnosticStatus.OK, "connected to the mothership"
     elif snap.state == "failed":
-        level, message = DiagnosticStatus.ERROR, f"cannot start: {snap.error}"
+        # the very line the log has: what to fix is the same wherever the integrator looks
+        level, message = DiagnosticStatus.ERROR, failure_line(snap.error or "unknown error")
     else:
-        level, message = DiagnosticStatus.WARN, f"{snap.state}" + (f": {snap.error}" if snap.error else "")
+        level, message = DiagnosticStatus.WARN, f"{snap.state}" + (f" (retrying): {snap.error}" if snap.error else "")
     values = {
         "state": snap.state,
+        "device_id": device_id,
         "org_id": snap.org_id or "",
         "entity_id": snap.entity_id or "",
         "dialect": snap.dialect or "",

@@ -148,6 +148,49 @@ def test_node_reports_its_own_health_on_diagnostics(ros: dict[str, Any], make_em
         assert key in values
 
 
+@pytest.mark.parametrize(
+    ("params", "env", "expected"),
+    [
+        ({"entity_name": "rover-7"}, {}, "rover-7"),
+        ({"entity_name": ""}, {"ENTITY_NAME": "from-env"}, "from-env"),
+        ({"entity_name": "rover-7", "device_id": "dev-7"}, {}, "dev-7"),
+        ({"entity_name": ""}, {}, None),  # no name anywhere: the entity id, as AlienConfig documents
+    ],
+    ids=["entity_name", "ENTITY_NAME", "device_id", "neither"],
+)
+def test_lifecycle_device_id_is_the_entity_name_not_the_node_name(
+    ros: dict[str, Any],
+    make_emulator: Any,
+    start_bridge: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    params: dict[str, str],
+    env: dict[str, str],
+    expected: str | None,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    emulator = make_emulator(dialect="v0.0.1")
+    seen: list[DiagnosticStatus] = []
+    ros["helper"].create_subscription(
+        DiagnosticArray,
+        "/diagnostics",
+        lambda m: seen.extend(s for s in m.status if s.hardware_id == "/alien_bridge"),
+        10,
+    )
+    bridge = start_bridge(emulator, status_period_s=0.2, **params)
+    entity_id = bridge.alien.client.config.entity_id
+    device_id = expected or entity_id
+
+    def boot() -> list[dict[str, Any]]:  # as the emulator received it from JetStream
+        return [m.json() for m in emulator.events() if m.json().get("event_type") == "bootsequence"]
+
+    spin_until(ros["executor"], lambda: bool(boot()), 10, "the bootsequence event")
+    assert (boot()[0]["device_id"], boot()[0]["entity_id"]) == (device_id, entity_id)
+    spin_until(ros["executor"], lambda: any(s.level == DiagnosticStatus.OK for s in seen), 10, "an OK status")
+    values = {kv.key: kv.value for kv in next(s for s in seen if s.level == DiagnosticStatus.OK).values}
+    assert values["device_id"] == device_id
+
+
 def test_fix_lost_and_regained_become_events(ros: dict[str, Any], make_emulator: Any, start_bridge: Any) -> None:
     emulator = make_emulator(dialect="v0.0.1")
     bridge = start_bridge(emulator, **{"fix.rate_hz": 0.0, "fix.qos": "reliable"})

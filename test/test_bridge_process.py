@@ -94,7 +94,7 @@ def test_console_script_bridges_another_process_and_stops_cleanly(
         )
         boot = [m.json() for m in emulator.events() if m.json()["event_type"] == "bootsequence"]
         assert boot[0]["entity_id"] == entity["entity_id"]
-        assert boot[0]["device_id"] == "rover-7"  # the entity name (config/bridge.yaml), not the node's name
+        assert boot[0]["device_id"] == "rover-7"  # the entity name, not the node's /alien_bridge
 
         proc.send_signal(stop_signal)
         output, _ = proc.communicate(timeout=30)
@@ -108,6 +108,8 @@ def test_console_script_bridges_another_process_and_stops_cleanly(
     )
     (entity,) = emulator.entities()
     assert entity["status"] == "inactive"
+    shutdown = [m.json() for m in emulator.events() if m.json()["event_type"] == "shutdown"]
+    assert shutdown[0]["device_id"] == "rover-7"
     assert "parameter 'battery_topic' not set, using default 'battery_state'" in output  # defaults logged once
     assert output.count("parameter 'battery_topic' not set") == 1
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from alien import AlienConfig
-from alien.threaded import ThreadedClient
+from alien.errors import (
+    AlienError,
+    AuthenticationError,
+    ConfigError,
+    MothershipUnavailableError,
+    NatsAuthError,
+    PermissionDeniedError,
+    ServerError,
+)
+from alien.threaded import ThreadedClient, failure_line, transient
 
 
 def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -40,3 +52,78 @@ def test_waits_for_the_mothership_saying_why_then_sends_what_it_held(
     finally:
         client.shutdown(3)
     assert client.snapshot().state == "closed"
+
+
+def test_a_5xx_that_initialize_raises_is_retried_with_backoff(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    emulator.fail_next_requests(7, 500)  # 3 attempts per initialize(): it raises twice, then gets through
+    client = ThreadedClient(make_config(emulator, nats_server))
+    client.start()
+    try:
+        assert client.ready.wait(20), client.snapshot()
+    finally:
+        client.shutdown(3)
+    retries = [r.getMessage() for r in caplog.records if r.name == "alien.threaded" and r.levelno == logging.WARNING]
+    assert len(retries) == 2 and all(
+        m.startswith("cannot start yet: GET /api/v1/organizations: HTTP 500") for m in retries
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_what_retrying_cannot_fix_fails_once_in_one_line_naming_the_setting(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = make_emulator(dialect="v0.1")
+    client = ThreadedClient(make_config(emulator, nats_server, api_key=None))  # v0.1 needs one
+    client.start()
+    try:
+        _until(lambda: client.snapshot().state == "failed", 10, "the start to fail")
+        assert client._startup is not None and client._startup.done()  # nothing left retrying
+        asked = len(emulator.requests())
+    finally:
+        client.shutdown(3)
+    error = client.snapshot().error or ""
+    assert error.startswith(
+        "GET /api/v1/organizations: HTTP 401 [Unauthorized] Invalid API key; ALIEN_API_KEY is not set"
+    )
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.getMessage() == failure_line(error) and record.exc_info is None
+    assert len(emulator.requests()) == asked
+
+
+@pytest.mark.parametrize(
+    ("settings", "device_id"),
+    [({"device_id": "dev-1", "entity_name": "rover-7"}, "dev-1"), ({"entity_name": "rover-7"}, "rover-7"), ({}, "")],
+)
+def test_device_id_is_alien_device_id_else_the_entity_name_else_its_id(
+    make_config: Callable[..., AlienConfig], settings: dict[str, str], device_id: str
+) -> None:
+    client = ThreadedClient(make_config(**settings))
+    assert client.device_id == device_id  # "" until registered: then the entity id
+    client.client.config.entity_id = "e-1"
+    assert client.device_id == (device_id or "e-1")
+
+
+class _NotYetKnown(AlienError):
+    """An error alien may add later (e.g. credentials that cannot publish the entity's telemetry)."""
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (MothershipUnavailableError("cannot reach http://127.0.0.1:9"), True),
+        (ServerError("boom", status=500), True),
+        (ServerError("busy", status=503), True),
+        (AuthenticationError("Invalid API key", status=401), False),
+        (PermissionDeniedError("Insufficient scope", status=403), False),
+        (ConfigError("invalid configuration: ENTITY_TYPE"), False),
+        (NatsAuthError("authorization violation"), False),
+        (_NotYetKnown("cannot publish constellation.telemetry.o.e"), False),
+        (RuntimeError("a bug"), False),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_only_an_unreachable_or_5xx_mothership_is_retried(error: BaseException, retried: bool) -> None:
+    assert transient(error) is retried
