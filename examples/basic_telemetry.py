@@ -9,8 +9,10 @@ import asyncio
 import logging
 import os
 import random
+import sys
 
 from alien import AlienClient, AlienConfig
+from alien.errors import AlienError
 
 logging.basicConfig(level=logging.INFO)
 
@@ -68,4 +70,10 @@ async def main():
         await client.close()
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except AlienError as exc:  # a setup mistake: its one-line message says what to fix
+        sys.exit(f"error: {exc}")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

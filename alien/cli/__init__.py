@@ -12,8 +12,9 @@
 Settings come from the environment and `.env`, as for the library. Errors are one line on
 stderr, `alien: <what went wrong>; <what to do>`, never with a secret. Exit codes (common.py):
 0 ok, 1 the mothership or NATS unreachable or refused, 2 usage / configuration / identity or
-key file, 3 command rejected, 4 command failed, 5 timeout (no final event, tail --count not
-reached, simulate not fully acknowledged), 130 interrupted.
+key file / a MOTHERSHIP_URL that does not answer HTTP, 3 command rejected, 4 command failed,
+5 timeout (no final event, tail --count not reached, simulate not fully acknowledged),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from alien.errors import (
     AuthenticationError,
     ConfigError,
     IdentityFileError,
+    MothershipProtocolError,
     MothershipUnavailableError,
     PermissionDeniedError,
 )
@@ -52,7 +54,8 @@ _EXIT_CODES = """exit codes:
   1  mothership / NATS        4  command failed (send-command)
      unreachable or refused   5  timeout (send-command, tail --count, simulate flush)
   2  usage, configuration,  130  interrupted
-     identity or key file"""
+     identity or key file,
+     MOTHERSHIP_URL not HTTP"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         error_line(str(exc))
         return EXIT_USAGE
-    except (ConfigError, IdentityFileError, OutboxStoreError) as exc:
+    except (ConfigError, IdentityFileError, OutboxStoreError, MothershipProtocolError) as exc:
         error_line(str(exc))  # these name the variable or file and what to do
         return EXIT_USAGE
     except AlienError as exc:
