@@ -177,6 +177,24 @@ MISTAKES = [
         ("answered with the NATS protocol", "NATS_URL to nats://127.0.0.1:"),
         2,
     ),
+    Mistake(
+        "nats-url-without-colon",
+        lambda s: {"NATS_URL": "nats//localhost"},
+        ("NATS_URL 'nats//localhost' is not a valid URL: it has no '://' after the scheme",),
+        2,
+    ),
+    Mistake(
+        "nats-url-without-scheme",
+        lambda s: {"NATS_URL": s.nats_url.split("://", 1)[1]},
+        ("is not a valid URL: it has no scheme (expected e.g. nats://host:4222)",),
+        2,
+    ),
+    Mistake(  # the password may hold every character that ends a URL part; it must not show
+        "nats-url-without-scheme-with-a-password",
+        lambda s: {"NATS_URL": f"robot:{PASSWORD}@{s.nats_url.split('://', 1)[1]}"},
+        ("NATS_URL '***@127.0.0.1:", "it has no scheme"),
+        2,
+    ),
 ]
 
 
