@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import ssl
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -195,6 +196,14 @@ MISTAKES = [
         ("NATS_URL '***@127.0.0.1:", "it has no scheme"),
         2,
     ),
+    Mistake(
+        "register-with-saved-ids-and-the-mothership-down",
+        lambda s: {"MOTHERSHIP_URL": f"http://127.0.0.1:{_closed_port()}"},
+        ("mothership unreachable at http://127.0.0.1:", "saved ids not checked", "org-saved", "ent-saved"),
+        1,
+        runners=("cli",),  # the library goes on offline with saved ids, by design
+        saved_identity=True,
+    ),
 ]
 
 
@@ -271,3 +280,13 @@ async def test_a_wrong_setup_is_one_line_with_the_documented_exit_code(
     for words in mistake.says:
         assert words in errors[0], errors[0]
     assert code == runner.codes.get(mistake.code, mistake.code), err
+
+
+def test_the_exit_codes_are_documented_in_help() -> None:
+    help_text = subprocess.run([str(ALIEN), "--help"], capture_output=True, text=True, check=True).stdout
+    assert (
+        "1    the mothership or NATS unreachable or refused (register: also with saved ids, then not checked)"
+        in help_text
+    )
+    assert "2    usage, configuration, identity or key file; a MOTHERSHIP_URL that does not answer HTTP" in help_text
+    assert "130  interrupted (Ctrl-C)" in help_text

@@ -11,7 +11,8 @@
 
 Settings come from the environment and `.env`, as for the library. Errors are one line on
 stderr, `alien: <what went wrong>; <what to do>`, never with a secret. Exit codes (common.py):
-0 ok, 1 the mothership or NATS unreachable or refused, 2 usage / configuration / identity or
+0 ok, 1 the mothership or NATS unreachable or refused (`register` too when saved ids exist: they
+were not checked), 2 usage / configuration / identity or
 key file / a MOTHERSHIP_URL that does not answer HTTP, 3 command rejected, 4 command failed,
 5 timeout (no final event, tail --count not reached, simulate not fully acknowledged),
 130 interrupted.
@@ -50,12 +51,13 @@ from alien.wire import redact_url
 __all__ = ["main"]
 
 _EXIT_CODES = """exit codes:
-  0  ok                       3  command rejected (send-command)
-  1  mothership / NATS        4  command failed (send-command)
-     unreachable or refused   5  timeout (send-command, tail --count, simulate flush)
-  2  usage, configuration,  130  interrupted
-     identity or key file,
-     MOTHERSHIP_URL not HTTP"""
+  0    ok
+  1    the mothership or NATS unreachable or refused (register: also with saved ids, then not checked)
+  2    usage, configuration, identity or key file; a MOTHERSHIP_URL that does not answer HTTP
+  3    command rejected (send-command)
+  4    command failed (send-command)
+  5    timeout (send-command, tail --count, simulate flush)
+  130  interrupted (Ctrl-C)"""
 
 
 def _parser() -> argparse.ArgumentParser:
