@@ -129,14 +129,16 @@ class Runner:
 
     name: str
     argv: Callable[[str], list[str]]  # from the case's CLI command
-    error_prefix: str
+    error_line: re.Pattern[str]
     codes: dict[int, int] = field(default_factory=dict)  # the CLI's exit code -> this program's
 
 
 RUNNERS = {
-    "cli": Runner("cli", lambda command: [str(ALIEN), *command.split()], "alien: "),
+    "cli": Runner("cli", lambda command: [str(ALIEN), *command.split()], re.compile(r"alien: \S")),
     # the example exits 1 on any error and 130 on Ctrl-C
-    "example": Runner("example", lambda command: [sys.executable, str(EXAMPLE)], "error: ", {2: 1}),
+    "example": Runner(
+        "example", lambda command: [sys.executable, str(EXAMPLE)], re.compile(r"(error: \S|interrupted$)"), {2: 1}
+    ),
 }
 
 
@@ -204,6 +206,38 @@ MISTAKES = [
         runners=("cli",),  # the library goes on offline with saved ids, by design
         saved_identity=True,
     ),
+    *(
+        Mistake(  # Ctrl-C while the transport retries an unreachable mothership (shown with -v)
+            f"ctrl-c-while-{command.split()[0]}-waits-for-the-mothership",
+            lambda s: {"MOTHERSHIP_URL": f"http://127.0.0.1:{_closed_port()}", "ALIEN_REQUEST_ATTEMPTS": "1000"},
+            ("alien: interrupted",),
+            130,
+            command=command,
+            runners=("cli",),
+            interrupt_after="; retry 2/",
+        )
+        for command in ("register", "simulate --entities 1")
+    ),
+    *(
+        Mistake(  # Ctrl-C while the link waits for an unreachable NATS (said at WARNING)
+            f"ctrl-c-while-{command}-waits-for-nats",
+            lambda s: {"NATS_URL": f"nats://127.0.0.1:{_closed_port()}", "ALIEN_ORG_ID": "org-1"},
+            ("alien: interrupted",),
+            130,
+            command=command,
+            runners=("cli",),
+            interrupt_after="waiting for NATS at",
+        )
+        for command in ("status", "tail")
+    ),
+    Mistake(  # the library's registration loop says each attempt at WARNING
+        "ctrl-c-while-the-client-waits-for-the-mothership",
+        lambda s: {"MOTHERSHIP_URL": f"http://127.0.0.1:{_closed_port()}", "ALIEN_REQUEST_ATTEMPTS": "1"},
+        ("interrupted",),
+        130,
+        runners=("example",),
+        interrupt_after="cannot register yet (attempt 2",
+    ),
 ]
 
 
@@ -250,7 +284,7 @@ async def _run(argv: list[str], env: dict[str, str], cwd: Path, interrupt_after:
     return process.returncode, out.decode(), (seen + err).decode()
 
 
-_LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING) ")  # logging's own lines (the example logs at INFO)
+_LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING)[ :]")  # logging's own lines (the example logs at INFO)
 
 
 @pytest.mark.parametrize(
@@ -268,7 +302,8 @@ async def test_a_wrong_setup_is_one_line_with_the_documented_exit_code(
     if mistake.saved_identity:
         (tmp_path / "identity.json").write_text('{"org_id": "org-saved", "entity_id": "ent-saved"}')
     env.update(mistake.breaks(setup))
-    command = mistake.command + (" -v" if mistake.interrupt_after and runner.name == "cli" else "")
+    # -v: the CLI logs nothing while it waits, unless asked
+    command = ("-v " if mistake.interrupt_after and runner.name == "cli" else "") + mistake.command
     code, out, err = await _run(runner.argv(command), env, tmp_path, mistake.interrupt_after)
 
     shown = out + err
@@ -276,9 +311,11 @@ async def test_a_wrong_setup_is_one_line_with_the_documented_exit_code(
     for secret in SECRETS:
         assert secret not in shown, shown
     errors = [line for line in err.splitlines() if not _LOG_LINE.match(line)]
-    assert len(errors) == 1 and errors[0].startswith(runner.error_prefix), err
+    assert len(errors) == 1 and runner.error_line.match(errors[0]), err
     for words in mistake.says:
         assert words in errors[0], errors[0]
+    if mistake.interrupt_after:
+        assert errors[0].startswith(("alien: interrupted", "interrupted")), errors[0]
     assert code == runner.codes.get(mistake.code, mistake.code), err
 
 
@@ -290,3 +327,23 @@ def test_the_exit_codes_are_documented_in_help() -> None:
     )
     assert "2    usage, configuration, identity or key file; a MOTHERSHIP_URL that does not answer HTTP" in help_text
     assert "130  interrupted (Ctrl-C)" in help_text
+
+
+def test_ctrl_c_while_the_cli_still_imports_the_library_is_one_line() -> None:
+    # The library takes half a second to import; a Ctrl-C then arrives inside an import.
+    child = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def interrupted(name, *args, **kwargs):\n"
+        "    if name == 'alien.cli.app':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupted\n"
+        "from alien.cli import main\n"
+        "sys.exit(main(['register']))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    assert (run.returncode, run.stdout, run.stderr) == (130, "", "alien: interrupted\n")
+    # ...which is only true if nothing heavy is imported before main() runs
+    loaded = "import sys, alien.cli; print(sorted({'aiohttp', 'nats', 'pydantic'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", loaded], capture_output=True, text=True, check=True).stdout == "[]\n"
