@@ -11,6 +11,7 @@ be added as one more runner.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from installed import console_script
 
+from alien import AlienClient
 from alien.config import AlienConfig
 from alien.errors import MothershipProtocolError, MothershipUnavailableError
 from alien.mothership import MothershipClient
@@ -347,3 +349,29 @@ def test_ctrl_c_while_the_cli_still_imports_the_library_is_one_line() -> None:
     # ...which is only true if nothing heavy is imported before main() runs
     loaded = "import sys, alien.cli; print(sorted({'aiohttp', 'nats', 'pydantic'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", loaded], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+async def test_an_unreachable_mothership_is_one_warning_per_registration_attempt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # three HTTP tries per attempt underneath: those are DEBUG, the attempt itself is the WARNING
+    config = _config(tmp_path, f"http://127.0.0.1:{_closed_port()}", data_dir=tmp_path / "data")
+    client = AlienClient(config)
+    caplog.set_level(logging.DEBUG, logger="alien")
+    task = asyncio.ensure_future(client.initialize())
+
+    def attempts() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "cannot register yet" in r.getMessage()]
+
+    deadline = asyncio.get_running_loop().time() + TIMEOUT_S
+    while len(attempts()) < 2:  # a bounded poll on the log
+        assert asyncio.get_running_loop().time() < deadline, "registration attempts stopped"
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await client.close(timeout=1)
+
+    tries = [r for r in caplog.records if r.name == "alien.mothership" and "; retry " in r.getMessage()]
+    assert len(tries) >= 2 and {r.levelno for r in tries} == {logging.DEBUG}
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("alien")]
+    assert warnings == [r for r in attempts() if r.levelno == logging.WARNING]

@@ -138,7 +138,8 @@ class RestTransport:
                     raise last_error
             if attempt < attempts:
                 delay = self._retry.delay(attempt, retry_after)
-                logger.warning("%s; retry %d/%d in %.2fs", last_error, attempt, attempts - 1, delay)
+                # DEBUG: the caller says each failed attempt once (e.g. the registration loop at WARNING)
+                logger.debug("%s; retry %d/%d in %.2fs", last_error, attempt, attempts - 1, delay)
                 await asyncio.sleep(delay)
         assert last_error is not None
         raise last_error
