@@ -11,6 +11,7 @@ be added as one more runner.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -232,6 +233,17 @@ MISTAKES = [
         )
         for command in ("status", "tail")
     ),
+    Mistake(  # a simulated entity's name, in the saved identity's organization rather than the fleet's
+        "send-command-to-an-entity-of-another-organization",
+        lambda s: {"ALIEN_ORG_ID": "org-of-the-register-run"},
+        (
+            "within 0.5s from entity SIM-000 in organization org-of-the-register-run (ALIEN_ORG_ID)",
+            "`alien simulate` prints its organization and entity ids",
+        ),
+        5,
+        command="send-command --type return_to_base --entity-id SIM-000 --timeout 0.5",
+        runners=("cli",),
+    ),
     Mistake(  # the library's registration loop says each attempt at WARNING
         "ctrl-c-while-the-client-waits-for-the-mothership",
         lambda s: {"MOTHERSHIP_URL": f"http://127.0.0.1:{_closed_port()}", "ALIEN_REQUEST_ATTEMPTS": "1"},
@@ -375,3 +387,21 @@ async def test_an_unreachable_mothership_is_one_warning_per_registration_attempt
     assert len(tries) >= 2 and {r.levelno for r in tries} == {logging.DEBUG}
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("alien")]
     assert warnings == [r for r in attempts() if r.levelno == logging.WARNING]
+
+
+async def test_simulate_says_the_organization_and_ids_commands_must_address(
+    nats_server: Any, make_emulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    env = _working_env(emulator, nats_server.url, tmp_path)
+    argv = [str(ALIEN), "simulate", "--entities", "2", "--duration", "0.2", "--interval", "0.1", "--json"]
+    code, out, err = await _run(argv, env, tmp_path, None)
+    assert code == 0, err
+    summary = json.loads(out)
+    org_id, first = summary["org_id"], summary["entities"]["SIM-000"]["entity_id"]
+    assert org_id and first
+    assert err.splitlines() == [
+        f"fleet up in organization 'Simulated Fleet', org id {org_id}: SIM-000 = {first}, "
+        f"SIM-001 = {summary['entities']['SIM-001']['entity_id']}; command one with "
+        f"`alien send-command --org-id {org_id} --entity-id {first} --type return_to_base`"
+    ]
