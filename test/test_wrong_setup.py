@@ -405,3 +405,25 @@ async def test_simulate_says_the_organization_and_ids_commands_must_address(
         f"SIM-001 = {summary['entities']['SIM-001']['entity_id']}; command one with "
         f"`alien send-command --org-id {org_id} --entity-id {first} --type return_to_base`"
     ]
+
+
+async def test_status_says_a_work_queue_stream_is_empty_because_its_events_were_consumed(
+    nats_server: Any, make_emulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")  # CONSTELLATION_EVENTS: work queue, consumed by the emulator
+    env = _working_env(emulator, nats_server.url, tmp_path)
+    code, _, err = await _run([sys.executable, str(EXAMPLE)], env, tmp_path, None)
+    assert code == 0, err
+    deadline = asyncio.get_running_loop().time() + TIMEOUT_S
+    while len(emulator.events()) < 4:  # bootsequence, two status changes, shutdown: a bounded poll
+        assert asyncio.get_running_loop().time() < deadline, emulator.events()
+        await asyncio.sleep(0.02)
+
+    code, out, err = await _run([str(ALIEN), "status"], env, tmp_path, None)
+    assert code == 0, err
+    found = re.search(r"CONSTELLATION_EVENTS \((\d+) stored, work queue: removed once consumed; last seq (\d+)\)", out)
+    assert found is not None, out
+    assert int(found.group(2)) >= 4
+    code, out, _ = await _run([str(ALIEN), "status", "--json"], env, tmp_path, None)
+    state = json.loads(out)["nats"]["jetstream"]["stream_state"]["CONSTELLATION_EVENTS"]
+    assert state["retention"] == "workqueue" and state["last_seq"] >= 4
