@@ -32,6 +32,13 @@ async def main():
 
     # Initialize and connect
     await client.initialize()
+    org_id, entity_id = client.config.org_id, client.config.entity_id
+    print(
+        f"connected: entity {entity_id} in organization {org_id}; sending {ITERATIONS} readings, one every "
+        f"{INTERVAL_S:g}s. Watch them arrive in another terminal (same MOTHERSHIP_URL / NATS_URL): "
+        f"alien tail --org-id {org_id} --entity-id {entity_id}",
+        flush=True,
+    )
 
     # Register command handlers
     async def handle_return_to_base(data):

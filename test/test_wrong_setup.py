@@ -427,3 +427,33 @@ async def test_status_says_a_work_queue_stream_is_empty_because_its_events_were_
     code, out, _ = await _run([str(ALIEN), "status", "--json"], env, tmp_path, None)
     state = json.loads(out)["nats"]["jetstream"]["stream_state"]["CONSTELLATION_EVENTS"]
     assert state["retention"] == "workqueue" and state["last_seq"] >= 4
+
+
+async def test_the_example_says_when_connected_and_how_to_watch_its_telemetry(
+    nats_server: Any, make_emulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    emulator = make_emulator(dialect="v0.1", api_keys={API_KEY: {"admin"}})
+    env = _working_env(emulator, nats_server.url, tmp_path)
+    env.update(ALIEN_EXAMPLE_ITERATIONS="1000", ALIEN_EXAMPLE_INTERVAL_S="0.05")
+    example = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLE),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert example.stdout is not None
+    try:
+        line = (await asyncio.wait_for(example.stdout.readline(), TIMEOUT_S)).decode()
+        (entity,) = emulator.entities()
+        assert line.startswith(f"connected: entity {entity['entity_id']} in organization "), line
+        watch = line.rsplit(": ", 1)[1].split()
+        assert watch[:2] == ["alien", "tail"], line
+        # the printed command, as printed, shows the example's telemetry
+        code, out, err = await _run([str(ALIEN), *watch[1:], "--count", "1", "--timeout", "20"], env, tmp_path, None)
+        assert (code, err) == (0, "") and entity["entity_id"][:8] in out, (line, out, err)  # tail abbreviates ids
+    finally:
+        example.send_signal(signal.SIGINT)
+        _, err_bytes = await asyncio.wait_for(example.communicate(), TIMEOUT_S)
+    assert example.returncode == 130 and err_bytes.decode().splitlines()[-1] == "interrupted"
