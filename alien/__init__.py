@@ -5,9 +5,9 @@ Registers drones, robots and sensors over REST and talks over NATS JetStream. Ne
 
 __version__ = "0.1.0"
 
-from alien.client import AlienClient
-from alien.config import AlienConfig
-from alien.encoders import TelemetryEncodeError
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from alien.errors import (
     AlienError,
     AuthenticationError,
@@ -27,9 +27,35 @@ from alien.errors import (
     TelemetryDeniedError,
     UnsupportedByServerError,
 )
-from alien.fleet import AlienFleet
-from alien.mothership import MothershipClient
-from alien.video import VideoConfig
+
+if TYPE_CHECKING:
+    from alien.client import AlienClient
+    from alien.config import AlienConfig
+    from alien.encoders import TelemetryEncodeError
+    from alien.fleet import AlienFleet
+    from alien.mothership import MothershipClient
+    from alien.video import VideoConfig
+
+# Imported on first use: `alien` (the CLI) starts with only the standard library loaded, so a
+# Ctrl-C during its start is its one line "interrupted", not a traceback from inside an import.
+_LAZY = {
+    "AlienClient": "alien.client",
+    "AlienConfig": "alien.config",
+    "TelemetryEncodeError": "alien.encoders",
+    "AlienFleet": "alien.fleet",
+    "MothershipClient": "alien.mothership",
+    "VideoConfig": "alien.video",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'alien' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AlienClient",

@@ -11,6 +11,8 @@ Secrets are `SecretStr`: they print as `**********` in reprs, logs and exception
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -341,12 +343,24 @@ class AlienConfig(BaseSettings):
     @field_validator("mothership_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+        value = value.strip()
+        _check_url("MOTHERSHIP_URL", value, ("http", "https"), "http://host:8080")
+        if "@" in value.split("://", 1)[1]:
             # never echo it: the user part is a credential
-            raise ValueError("must not carry credentials (user@host); use API_BEARER_TOKEN or ALIEN_API_KEY")
+            raise ValueError(
+                "MOTHERSHIP_URL must not carry credentials (user@host); use API_BEARER_TOKEN or ALIEN_API_KEY"
+            )
         return value.rstrip("/")
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_urls(cls, value: str) -> str:
+        servers = [part.strip() for part in value.split(",") if part.strip()]
+        if not servers:
+            raise ValueError("NATS_URL is empty (expected e.g. nats://host:4222)")
+        for server in servers:
+            _check_url("NATS_URL", server, ("nats", "tls", "ws", "wss"), "nats://host:4222")
+        return value
 
     @property
     def server_dialect(self) -> str | None:
@@ -412,6 +426,46 @@ class AlienConfig(BaseSettings):
             self.entity_id = saved.entity_id
 
 
+def _shown_url(url: str) -> str:
+    """`url` for an error message: everything up to the last "@" is a credential, whatever it holds.
+
+    A password may hold / ? # : % + and "@" unencoded, so neither urllib nor the first "/" can tell
+    where the user part ends; the host never contains "@".
+    """
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*://)?(.*)", url, re.DOTALL)
+    assert match is not None  # the pattern matches any string
+    prefix, rest = match.group(1) or "", match.group(2)
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return prefix + rest
+
+
+def _check_url(variable: str, url: str, schemes: tuple[str, ...], example: str) -> None:
+    """ValueError naming `variable`, the URL (without credentials) and what is wrong with it."""
+    shown = _shown_url(url)
+
+    def invalid(reason: str) -> ValueError:
+        return ValueError(f"{variable} {shown!r} is not a valid URL: {reason} (expected e.g. {example})")
+
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:?/+", url):  # nats//host, nats:/host
+            raise invalid("it has no '://' after the scheme")
+        raise invalid("it has no scheme")
+    if scheme.lower() not in schemes:
+        raise invalid(f"its scheme is {scheme!r}, not {' or '.join(s + '://' for s in schemes)}")
+    try:
+        # the user part is left out: its unencoded characters would end the host early
+        parts = urllib.parse.urlsplit(f"{scheme}://{rest.rpartition('@')[2]}")
+        port = parts.port
+    except ValueError:
+        raise invalid("its port is not a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise invalid("it has no host")
+    if port is None and parts.netloc.endswith(":"):
+        raise invalid("its port is empty")
+
+
 def env_names(field: str) -> list[str]:
     """The environment variables that set `field`: its design-document name(s), else ALIEN_<FIELD>."""
     alias = AlienConfig.model_fields[field].validation_alias
@@ -434,7 +488,9 @@ def _describe(exc: pydantic.ValidationError, model: type[AlienConfig]) -> str:
             shown = f"; got {redact_url(err['input'])!r}"  # user:password@ never shown
         if field == "video_config":
             shown = ""  # stream URLs may carry credentials, in any shape of wrong input
-        if message.startswith(f"{name}:"):
+        if message.startswith((f"{name}:", f"{env_names(field)[0]} ")) and field in _URL_FIELDS:
+            lines.append(message)  # phrased by _check_url, the URL shown without credentials
+        elif message.startswith(f"{name}:"):
             lines.append(message)  # already phrased by our own validator
         else:
             lines.append(f"{name}: {message}{shown}")

@@ -79,6 +79,13 @@ class MothershipUnavailableError(MothershipError):
     """The server could not be reached (connection refused, timeout) after every retry."""
 
 
+class MothershipProtocolError(MothershipError):
+    """MOTHERSHIP_URL answered with something that is not HTTP (a NATS port, TLS on http://).
+
+    A configuration mistake: retrying the same address cannot help.
+    """
+
+
 class CertificateError(MothershipError):
     """The HTTPS mothership's certificate does not verify: retrying cannot help."""
 

@@ -64,7 +64,11 @@ def _redact_one(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    authority, slash, path = rest.partition("/")
+    if scheme.lower() not in ("http", "https"):
+        # NATS URLs have no path: an unencoded password may hold "/", "?" or "#" before its "@"
+        authority, slash, path = rest, "", ""
+    else:
+        authority, slash, path = rest.partition("/")
     if "@" in authority:  # the last "@" ends the user part: a password may contain "@" itself
         authority = "***@" + authority.rpartition("@")[2]
     return f"{scheme}://{authority}{slash}{path}"

@@ -9,8 +9,10 @@ import asyncio
 import logging
 import os
 import random
+import sys
 
 from alien import AlienClient, AlienConfig
+from alien.errors import AlienError
 
 logging.basicConfig(level=logging.INFO)
 
@@ -30,6 +32,13 @@ async def main():
 
     # Initialize and connect
     await client.initialize()
+    org_id, entity_id = client.config.org_id, client.config.entity_id
+    print(
+        f"connected: entity {entity_id} in organization {org_id}; sending {ITERATIONS} readings, one every "
+        f"{INTERVAL_S:g}s. Watch them arrive in another terminal (same MOTHERSHIP_URL / NATS_URL): "
+        f"alien tail --org-id {org_id} --entity-id {entity_id}",
+        flush=True,
+    )
 
     # Register command handlers
     async def handle_return_to_base(data):
@@ -68,4 +77,10 @@ async def main():
         await client.close()
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except AlienError as exc:  # a setup mistake: its one-line message says what to fix
+        sys.exit(f"error: {exc}")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -165,3 +165,51 @@ def test_mothership_url_with_credentials_is_refused_without_showing_them() -> No
         AlienConfig(mothership_url="https://robot:hunter2@c2.example.com")
     assert "hunter2" not in str(info.value)
     assert info.value.__context__ is None  # pydantic's error (with the input) is not chained
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("nats//localhost", "it has no '://' after the scheme"),
+        ("127.0.0.1:4222", "it has no scheme"),
+        ("localhost:4222", "it has no scheme"),
+        ("http://127.0.0.1:4222", "its scheme is 'http', not nats:// or tls:// or ws:// or wss://"),
+        ("nats://", "it has no host"),
+        ("nats://host:99999", "its port is not a number"),
+        ("nats://a:4222,b:4222", "it has no scheme"),  # every server of the list is checked
+    ],
+)
+def test_nats_url_must_be_a_url_of_a_nats_scheme(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        AlienConfig(nats_url=url)
+    shown = url.rsplit(",", maxsplit=1)[-1].strip()
+    assert str(info.value).startswith(f"invalid configuration: NATS_URL {shown!r} is not a valid URL: {reason}")
+    assert str(info.value).endswith("(expected e.g. nats://host:4222)")
+    assert "TLS" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["nats://a:4222, tls://b:4222", "ws://127.0.0.1:8080", "wss://h", "nats://[::1]:4222", "NATS://h:1"]
+)
+def test_valid_nats_urls_are_accepted(url: str) -> None:
+    assert AlienConfig(nats_url=url).nats_url == url
+
+
+@pytest.mark.parametrize("password", ["p/a?s#s@w:o%r+d", "p%2Fa%3Fs%23s%40w%3Ao%25r%2Bd"])
+def test_a_nats_url_password_is_never_shown_raw_or_encoded(password: str) -> None:
+    config = AlienConfig(nats_url=f"nats://robot:{password}@127.0.0.1:4222")  # a valid URL
+    assert password not in repr(config) and password not in config.model_dump_json()
+    for wrong in (f"robot:{password}@127.0.0.1:4222", f"nats:/robot:{password}@h:4222", f"nats://robot:{password}@"):
+        with pytest.raises(ConfigError) as info:
+            AlienConfig(nats_url=wrong)
+        for piece in (password, "robot", "a?s", "w:o"):
+            assert piece not in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("localhost:8080", "it has no scheme"), ("http//c2", "it has no '://'"), ("ws://c2", "its scheme is 'ws'")],
+)
+def test_mothership_url_must_be_an_http_url(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=f"MOTHERSHIP_URL '{url}' is not a valid URL: {reason}"):
+        AlienConfig(mothership_url=url)

@@ -56,8 +56,9 @@ async def test_remote_plain_nats_is_refused_before_dialling_naming_the_url() -> 
     assert link._nc is None and not link.connected.is_set()
 
 
-def test_a_bare_host_port_counts_as_plain_nats() -> None:
-    assert insecure_nats_urls(AlienConfig(nats_url="nats.example.invalid:4222")) == ["nats.example.invalid:4222"]
+def test_a_bare_host_port_is_refused_and_ws_counts_as_plain() -> None:
+    with pytest.raises(ConfigError, match="has no scheme"):  # not a lecture about TLS
+        AlienConfig(nats_url="nats.example.invalid:4222")
     assert insecure_nats_urls(AlienConfig(nats_url="ws://nats.example.invalid:8080")) != []
 
 

@@ -84,9 +84,19 @@ def _signed(command: dict[str, Any], seed_file: Path | None, entity_id: str) -> 
         raise UsageError(f"{seed_file}: {exc}") from None
 
 
+def _org_source(config: AlienConfig, args: argparse.Namespace) -> str:
+    """Where the addressed organization came from, for a hint that names how to change it."""
+    if args.org_id:
+        return "--org-id"
+    if "org_id" in config.model_fields_set:
+        return "ALIEN_ORG_ID"
+    return f"saved in {config.config_file} by `alien register`"
+
+
 async def send_command(config: AlienConfig, args: argparse.Namespace) -> int:
     if not math.isfinite(args.timeout) or args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    org_source = _org_source(config, args)  # before ids_for: loading the saved ids marks org_id as set
     org_id, entity_id = ids_for(config, args.org_id, args.entity_id, need_entity=True)
     command = _signed(build_command(args), args.seed_file, entity_id)
     command_id = command["command_id"]
@@ -126,8 +136,10 @@ async def send_command(config: AlienConfig, args: argparse.Namespace) -> int:
             return await asyncio.wait_for(final, max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
             raise CliFailure(
-                f"no final event for command {command_id} within {args.timeout:g}s; "
-                "check that the entity is running (or give a longer --timeout)",
+                f"no final event for command {command_id} within {args.timeout:g}s from entity {entity_id} "
+                f"in organization {org_id} ({org_source}); check that the entity is running in "
+                "that organization (`alien simulate` prints its organization and entity ids: give them with "
+                "--org-id and --entity-id), or give a longer --timeout",
                 EXIT_TIMEOUT,
             ) from None
     finally:

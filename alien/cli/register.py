@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from alien.cli.common import EXIT_OK, print_json, spinning
+from alien.cli.common import EXIT_ERROR, EXIT_OK, CliFailure, print_json, spinning
 from alien.config import AlienConfig
+from alien.errors import MothershipUnavailableError, ServerError
 from alien.mothership import MothershipClient
 from alien.registration import ensure_registered
 from alien.wire import redact_url
@@ -28,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
 async def register(config: AlienConfig) -> dict[str, object]:
     config.load()
     async with MothershipClient(config) as mothership:
+        if config.org_id and config.entity_id:
+            # The library goes on offline with saved ids; `register` exists to check them.
+            await _reachable(config, mothership)
         await ensure_registered(config, mothership)
         dialect = mothership.dialect
     config.server_dialect = dialect or config.server_dialect
@@ -38,3 +42,17 @@ async def register(config: AlienConfig) -> dict[str, object]:
         "dialect": dialect,
         "identity_file": config.config_file,
     }
+
+
+async def _reachable(config: AlienConfig, mothership: MothershipClient) -> None:
+    try:
+        await mothership.health()
+    except (MothershipUnavailableError, ServerError) as exc:
+        if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
+            raise
+        raise CliFailure(
+            f"mothership unreachable at {redact_url(config.mothership_url)}, saved ids not checked "
+            f"(organization {config.org_id}, entity {config.entity_id} in {config.config_file}); "
+            "start the mothership or fix MOTHERSHIP_URL",
+            EXIT_ERROR,
+        ) from None

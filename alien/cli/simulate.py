@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import sys
 from typing import Any
 
 from alien.cli.common import (
@@ -81,6 +82,8 @@ async def simulate(config: AlienConfig, args: argparse.Namespace) -> int:
             spinner.show(f"connecting and registering {args.entities} entities")
             if await unless_stopped(_initialize(fleet, args.connect_timeout), stopped) is None:
                 raise CliFailure("interrupted before the fleet was up", EXIT_INTERRUPTED)
+            spinner.clear()
+            _announce(fleet)
             await _fly(flights, args, stop, spinner)
             spinner.show("waiting for the last acknowledgements")
             acknowledged = await fleet.flush(args.flush_timeout)
@@ -97,6 +100,20 @@ async def simulate(config: AlienConfig, args: argparse.Namespace) -> int:
         )
         return EXIT_TIMEOUT
     return EXIT_OK
+
+
+def _announce(fleet: AlienFleet) -> None:
+    """The fleet's own organization and ids, on stderr: commands must be addressed to them."""
+    ids = {name: client.config for name, client in fleet.clients.items()}
+    org_id = next(iter(ids.values())).org_id
+    entities = ", ".join(f"{name} = {config.entity_id}" for name, config in ids.items())
+    first = next(iter(ids.values())).entity_id
+    print(
+        f"fleet up in organization {fleet.config.org_name!r}, org id {org_id}: {entities}; command one with "
+        f"`alien send-command --org-id {org_id} --entity-id {first} --type return_to_base`",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def _initialize(fleet: AlienFleet, timeout: float) -> bool:
@@ -160,6 +177,7 @@ def _summary(fleet: AlienFleet, acknowledged: bool, *, as_json: bool) -> None:
     if as_json:
         print_json(
             {
+                "org_id": next(iter(fleet.clients.values())).config.org_id,
                 "entities": rows,
                 "acknowledged": total,
                 "waiting": waiting,

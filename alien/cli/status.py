@@ -167,11 +167,26 @@ async def _jetstream(link: NatsLink, timeout: float) -> dict[str, Any]:
         }
     finally:
         denied.cancel()
+    ordered = sorted(streams, key=lambda s: str(s.config.name))
     return {
         "reachable": True,
         "domain": domain,
-        "streams": {s.config.name: s.state.messages for s in sorted(streams, key=lambda s: str(s.config.name))},
+        "streams": {s.config.name: s.state.messages for s in ordered},
+        # a work-queue or interest stream holds 0 messages while events flow: its last seq says they do
+        "stream_state": {
+            s.config.name: {
+                "messages": s.state.messages,
+                "last_seq": s.state.last_seq,
+                "retention": _retention(s.config.retention),
+            }
+            for s in ordered
+        },
     }
+
+
+def _retention(policy: Any) -> str:
+    value = getattr(policy, "value", policy)
+    return str(value) if value else "limits"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -216,8 +231,22 @@ def _jetstream_line(js: dict[str, Any]) -> str:
         return f"{where} · {js['note']}"
     if not js["reachable"]:
         return f"{where} · UNREACHABLE"
-    streams = ", ".join(f"{name} ({count})" for name, count in js["streams"].items()) or "no streams"
-    return f"{where} · {streams}"
+    state = js.get("stream_state") or {}
+    streams = ", ".join(_stream_text(name, count, state.get(name)) for name, count in js["streams"].items())
+    return f"{where} · {streams or 'no streams'}"
+
+
+_REMOVED = {
+    "workqueue": "work queue: removed once consumed",
+    "interest": "interest: removed once every consumer has it",
+}
+
+
+def _stream_text(name: str, count: int, state: dict[str, Any] | None) -> str:
+    removed = _REMOVED.get(state["retention"]) if state else None
+    if state is None or removed is None:
+        return f"{name} ({count})"  # limits: what is stored is what arrived, within the limits
+    return f"{name} ({count} stored, {removed}; last seq {state['last_seq']})"
 
 
 def _outbox_line(outbox: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Plain (core) NATS subscriptions only: the streams and consumers are the mothership's, and a
 subscriber never takes messages away from them. Ends after --count messages, after --timeout
-seconds, or on Ctrl-C / SIGTERM (exit 0). With --count, a timeout before that many is exit 5.
+seconds, or on Ctrl-C / SIGTERM (exit 0; 130 while still connecting). With --count, a timeout
+before that many is exit 5.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from alien.cli import payloads
 from alien.cli.common import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TIMEOUT,
     CliFailure,
@@ -70,7 +72,8 @@ async def tail(config: AlienConfig, args: argparse.Namespace) -> int:
             connect = connect_nats(config, min(CONNECT_TIMEOUT_S, args.timeout or CONNECT_TIMEOUT_S), "alien-tail")
             link = await unless_stopped(connect, stop)
         if link is None:
-            return EXIT_OK  # Ctrl-C while connecting
+            # Ctrl-C before anything was followed: the user gave up waiting, not a normal end
+            raise CliFailure("interrupted", EXIT_INTERRUPTED)
         return await _follow(link, org_id, args, stop)
 
 

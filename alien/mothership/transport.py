@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -21,6 +23,7 @@ from alien.errors import (
     AuthenticationError,
     CertificateError,
     MothershipError,
+    MothershipProtocolError,
     MothershipUnavailableError,
     NotFoundError,
     PermissionDeniedError,
@@ -113,8 +116,14 @@ class RestTransport:
                     method=method,
                     path=path,
                 ) from None
+            except aiohttp.ClientResponseError as exc:
+                # Raised before any response exists: the answer did not parse as HTTP at all.
+                raise MothershipProtocolError(_not_http(self.base_url, exc.message)) from None
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 reason = f"cannot reach {redact_url(self.base_url)} ({exc.__class__.__name__}: {exc or 'timed out'})"
+                if isinstance(exc, aiohttp.ServerDisconnectedError) and self.base_url.startswith("http://"):
+                    # What a TLS listener does with plain HTTP; also a server restarting, so still retried.
+                    reason += f"; if it is an HTTPS server, use https://{redact_url(self.base_url).split('://', 1)[1]}"
                 last_error = MothershipUnavailableError(reason, method=method, path=path)
                 # A POST that may have reached the server is not sent again: it could create a
                 # second organization or entity. Only "could not connect" proves nothing was sent.
@@ -129,10 +138,29 @@ class RestTransport:
                     raise last_error
             if attempt < attempts:
                 delay = self._retry.delay(attempt, retry_after)
-                logger.warning("%s; retry %d/%d in %.2fs", last_error, attempt, attempts - 1, delay)
+                # DEBUG: the caller says each failed attempt once (e.g. the registration loop at WARNING)
+                logger.debug("%s; retry %d/%d in %.2fs", last_error, attempt, attempts - 1, delay)
                 await asyncio.sleep(delay)
         assert last_error is not None
         raise last_error
+
+
+def _not_http(base_url: str, parser_message: str) -> str:
+    """One line on what answered instead of HTTP; the answer's bytes are not echoed."""
+    shown = redact_url(base_url)
+    if "INFO {" in parser_message and "server_id" in parser_message:
+        host = urlsplit(base_url).netloc.rpartition("@")[2]
+        return (
+            f"MOTHERSHIP_URL {shown} answered with the NATS protocol, not HTTP: that is a NATS port; set "
+            f"MOTHERSHIP_URL to the mothership's HTTP address and NATS_URL to nats://{host}"
+        )
+    # A TLS record (alert 0x15, handshake 0x16, version 0x03..): an HTTPS server spoken to over http://
+    if re.search(r"b'\\x1[56]\\x03", parser_message) and base_url.startswith("http://"):
+        return (
+            f"MOTHERSHIP_URL {shown} answered with TLS, not plain HTTP; use "
+            f"https://{shown.split('://', 1)[1]} (ALIEN_HTTP_TLS_CA for a private CA)"
+        )
+    return f"MOTHERSHIP_URL {shown} did not answer with HTTP; check that it is the mothership's HTTP address"
 
 
 async def _read(resp: aiohttp.ClientResponse) -> Response:

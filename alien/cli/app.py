@@ -1,0 +1,100 @@
+"""The command line itself; `alien.cli.main` imports it (and so the library) on start."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from alien import __version__
+from alien.cli import commands, keys, register, simulate, status, tail
+from alien.cli.common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliFailure,
+    UsageError,
+    error_line,
+    silence_stdout,
+)
+from alien.config import AlienConfig
+from alien.errors import (
+    AlienError,
+    AuthenticationError,
+    ConfigError,
+    IdentityFileError,
+    MothershipProtocolError,
+    MothershipUnavailableError,
+    PermissionDeniedError,
+)
+from alien.outbox_store import OutboxStoreError
+from alien.wire import redact_url
+
+__all__ = ["run"]
+
+_EXIT_CODES = """exit codes:
+  0    ok
+  1    the mothership or NATS unreachable or refused (register: also with saved ids, then not checked)
+  2    usage, configuration, identity or key file; a MOTHERSHIP_URL that does not answer HTTP
+  3    command rejected (send-command)
+  4    command failed (send-command)
+  5    timeout (send-command, tail --count, simulate flush)
+  130  interrupted (Ctrl-C)"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alien",
+        description="Alien: connect devices to the mothership. Settings: environment variables and .env.",
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"alien {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (register, status, commands, tail, simulate, keys):
+        module.add_parsers(sub)
+    return parser
+
+
+def run(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        code: int = args.run(args)
+        return code
+    except CliFailure as exc:
+        error_line(str(exc))
+        return exc.code
+    except UsageError as exc:
+        error_line(str(exc))
+        return EXIT_USAGE
+    except (ConfigError, IdentityFileError, OutboxStoreError, MothershipProtocolError) as exc:
+        error_line(str(exc))  # these name the variable or file and what to do
+        return EXIT_USAGE
+    except AlienError as exc:
+        error_line(f"{exc}{_hint(exc)}")
+        return EXIT_ERROR
+    except BrokenPipeError:  # `alien ... | head`: the reader left, which is not an error
+        silence_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _hint(exc: AlienError) -> str:
+    """What to do about a mothership or NATS error, where its own message does not say."""
+    if "; " in str(exc):
+        return ""  # already says what to do
+    if isinstance(exc, MothershipUnavailableError):
+        try:
+            url = redact_url(AlienConfig().mothership_url)
+        except ConfigError:
+            url = "the mothership"
+        return f"; check MOTHERSHIP_URL ({url}) and that the mothership is running"
+    if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
+        return "; check API_BEARER_TOKEN (v0.0.1) or ALIEN_API_KEY (v0.1.x) and its scopes"
+    return "; run with -v for details"
