@@ -12,6 +12,7 @@ import random
 import sys
 
 from alien import AlienClient, AlienConfig
+from alien.error_hints import hint
 from alien.errors import AlienError
 
 logging.basicConfig(level=logging.INFO)
@@ -80,7 +81,7 @@ if __name__ == "__main__":
     try:
         asyncio.run(main())
     except AlienError as exc:  # a setup mistake: its one-line message says what to fix
-        sys.exit(f"error: {exc}")
+        sys.exit(f"error: {exc}{hint(exc, None)}")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

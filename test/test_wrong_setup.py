@@ -40,7 +40,7 @@ EXAMPLE = ROOT / "examples" / "basic_telemetry.py"
 # What must never be printed: a live-looking API key and a URL password with every awkward character.
 API_KEY = "c4_live_" + "Zq8xT3vKp0LmN7rW2yB5sD9fG4hJ6kQ1"
 PASSWORD = "p/a?s#s@w:o%r+d"
-SECRETS = (API_KEY, PASSWORD, "p%2Fa%3Fs%23s%40w%3Ao%25r%2Bd", "a?s#s", "w:o%r+d")
+SECRETS = (API_KEY, "Wr0ngKeyWr0ngKey", PASSWORD, "p%2Fa%3Fs%23s%40w%3Ao%25r%2Bd", "a?s#s", "w:o%r+d")
 TIMEOUT_S = 30
 
 
@@ -158,7 +158,7 @@ class Setup:
 @dataclass(frozen=True)
 class Mistake:
     id: str
-    breaks: Callable[[Setup], dict[str, str]]  # environment changes from a working setup
+    breaks: Callable[[Setup], dict[str, str | None]]  # environment changes (None: unset) from a working setup
     says: tuple[str, ...]  # what the one error line must contain
     code: int  # the CLI's exit code (README "Command line", `alien --help`)
     command: str = "register"
@@ -232,6 +232,28 @@ MISTAKES = [
             interrupt_after="waiting for NATS at",
         )
         for command in ("status", "tail")
+    ),
+    Mistake(
+        "no-api-key-on-a-v0.1-server",
+        lambda s: {"ALIEN_API_KEY": None},
+        ("ALIEN_API_KEY",),
+        1,
+        dialect="v0.1",
+    ),
+    Mistake(  # the key must not be echoed back
+        "a-wrong-api-key-on-a-v0.1-server",
+        lambda s: {"ALIEN_API_KEY": "c4_live_" + "Wr0ngKeyWr0ngKeyWr0ngKeyWr0ngKey"},
+        ("HTTP 401", "ALIEN_API_KEY"),
+        1,
+        dialect="v0.1",
+    ),
+    Mistake(  # a NATS URL password, unencoded, with every character that ends a URL part
+        "nats-down-with-a-password-in-nats-url",
+        lambda s: {"NATS_URL": f"nats://robot:{PASSWORD}@127.0.0.1:{_closed_port()}"},
+        ("nats://***@127.0.0.1:",),
+        1,
+        command="status --timeout 1",
+        runners=("cli",),
     ),
     Mistake(  # a simulated entity's name, in the saved identity's organization rather than the fleet's
         "send-command-to-an-entity-of-another-organization",
@@ -315,7 +337,11 @@ async def test_a_wrong_setup_is_one_line_with_the_documented_exit_code(
     setup = Setup(env, nats_server.url, emulator, tmp_path)
     if mistake.saved_identity:
         (tmp_path / "identity.json").write_text('{"org_id": "org-saved", "entity_id": "ent-saved"}')
-    env.update(mistake.breaks(setup))
+    for name, value in mistake.breaks(setup).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     # -v: the CLI logs nothing while it waits, unless asked
     command = ("-v " if mistake.interrupt_after and runner.name == "cli" else "") + mistake.command
     code, out, err = await _run(runner.argv(command), env, tmp_path, mistake.interrupt_after)

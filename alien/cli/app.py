@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from alien import __version__
+from alien import __version__, error_hints
 from alien.cli import commands, keys, register, simulate, status, tail
 from alien.cli.common import (
     EXIT_ERROR,
@@ -20,15 +20,11 @@ from alien.cli.common import (
 from alien.config import AlienConfig
 from alien.errors import (
     AlienError,
-    AuthenticationError,
     ConfigError,
     IdentityFileError,
     MothershipProtocolError,
-    MothershipUnavailableError,
-    PermissionDeniedError,
 )
 from alien.outbox_store import OutboxStoreError
-from alien.wire import redact_url
 
 __all__ = ["run"]
 
@@ -89,12 +85,9 @@ def _hint(exc: AlienError) -> str:
     """What to do about a mothership or NATS error, where its own message does not say."""
     if "; " in str(exc):
         return ""  # already says what to do
-    if isinstance(exc, MothershipUnavailableError):
-        try:
-            url = redact_url(AlienConfig().mothership_url)
-        except ConfigError:
-            url = "the mothership"
-        return f"; check MOTHERSHIP_URL ({url}) and that the mothership is running"
-    if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
-        return "; check API_BEARER_TOKEN (v0.0.1) or ALIEN_API_KEY (v0.1.x) and its scopes"
-    return "; run with -v for details"
+    try:
+        config: AlienConfig | None = AlienConfig()
+    except ConfigError:
+        config = None
+    # shared with the bridge: e.g. "ALIEN_API_KEY is not set" when a v0.1 server wants a key
+    return error_hints.hint(exc, config) or "; run with -v for details"
