@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import nats.errors
@@ -35,6 +35,12 @@ _Sent = tuple[OutgoingMessage, str, bytes]  # the message, and the subject and p
 
 class _DeniedError(Exception):
     """nats-server refused the publish (permissions violation); it never answers such a message."""
+
+
+def _newest_per_subject(
+    waiting: Iterable[tuple[asyncio.Future[PubAck], _Sent]],
+) -> dict[str, asyncio.Future[PubAck]]:
+    return {subject: future for future, (_, subject, _) in waiting}  # in send order: the last one stays
 
 
 class Publisher:
@@ -196,9 +202,11 @@ class Publisher:
         waiting: deque[tuple[asyncio.Future[PubAck], _Sent]] = deque(pending.items())  # in send order
         # A done callback on every future costs a loop callback per message (5-8 % of the drain
         # rate, measured). A stream answers in order, so it is enough to be woken by the oldest
-        # message waiting, the one after it and the newest (and by a refusal, see _on_denied): when
-        # one of them is answered, so are, or soon will be, those around it. An answer that comes
-        # while all three still wait is settled with the next of them, at the timeout or at stop.
+        # message waiting and by the newest one of each subject (and by a refusal, see
+        # _on_denied): when one of them is answered, so are, or soon will be, those before it to
+        # that subject. Only an answer that comes behind one of its own subject still waiting (a
+        # reply lost) is left until the next wake-up, the timeout or the stop.
+        newest = _newest_per_subject(waiting)
         armed: set[asyncio.Future[PubAck]] = set()
         timed_out: list[_Sent] = []
         deadline = started + self.timeout_s
@@ -208,8 +216,10 @@ class Publisher:
                 acked: list[tuple[OutgoingMessage, bool]] = []
                 while waiting and waiting[0][0].done():
                     future, sent = waiting.popleft()
+                    if newest.get(sent[1]) is future:
+                        del newest[sent[1]]  # nothing to that subject waits any more
                     self._settle_one(future, sent, acked, retry)
-                if waiting and (out_of_order or waiting[min(1, len(waiting) - 1)][0].done() or waiting[-1][0].done()):
+                if waiting and (out_of_order or any(future.done() for future in newest.values())):
                     # Answered behind one still waiting (never answered, or another stream is
                     # slower): every answer that came is settled, wherever it is in the batch.
                     still: deque[tuple[asyncio.Future[PubAck], _Sent]] = deque()
@@ -219,10 +229,11 @@ class Publisher:
                         else:
                             still.append((future, sent))
                     waiting = still
+                    newest = _newest_per_subject(waiting)
                 self._ack(acked, started)  # answers that came together: one store transaction
                 if not waiting:
                     break
-                for future in {waiting[0][0], waiting[min(1, len(waiting) - 1)][0], waiting[-1][0]} - armed:
+                for future in {waiting[0][0], *newest.values()} - armed:
                     future.add_done_callback(self._wake_up)
                     armed.add(future)
                 self._wake = wake = loop.create_future()

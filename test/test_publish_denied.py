@@ -220,6 +220,30 @@ async def test_acks_behind_messages_never_answered_settle_while_those_wait(
     assert _stored(config) == ({first, second}, 0)  # kept, with their ids, for the next start
 
 
+async def test_answers_between_messages_never_answered_settle_while_those_wait(
+    v01_deployment: V01Deployment, tmp_path: Path
+) -> None:
+    """Events only, so the batch begins and ends with ones nobody answers: the events the stream
+    stores between them are acknowledged and leave the outbox as their acks come."""
+    config = _config(v01_deployment, tmp_path / "data", lifecycle_events=False)
+    client = AlienClient(config)
+    try:
+        async with _unanswered_events(v01_deployment, "unanswered"):
+            await asyncio.wait_for(client.initialize(), 20)
+            # queued without yielding: one batch, the control lane in order
+            ahead = [await client.publish_event("unanswered", {"door": n}) for n in range(2)]
+            stored = [await client.publish_event("bootsequence", {"step": n}) for n in range(17)]
+            behind = await client.publish_event("unanswered", {"door": 2})
+            outcome, _ = await _settled(client, stored)
+            assert all(outcome.values())
+            assert not any(client.outbox.settled(event).done() for event in [*ahead, behind])
+            assert client.stats().in_flight == 3  # only the unanswered events are still in the outbox
+            await client.close(timeout=1.5)
+    finally:
+        await client.close()
+    assert _stored(config) == ({*ahead, behind}, 0)  # kept, with their ids, for the next start
+
+
 @pytest.mark.parametrize("v01_deployment", [V011_TELEMETRY_AND_COMMANDS], indirect=True)
 async def test_a_fleet_entitys_denied_event_holds_no_other_entity_back(
     v01_deployment: V01Deployment, tmp_path: Path
