@@ -124,13 +124,6 @@ class MothershipClient:
             raise NotFoundError(f"organization {org_id} not found", status=404, method="GET", path=path)
         return dict(result)
 
-    async def find_organization(self, name: str) -> dict[str, Any] | None:
-        """The first organization named `name` (the Go peer's match-before-create, contract §4)."""
-        for org in await self.list_organizations():
-            if org.get("name") == name:
-                return org
-        return None
-
     # --- entities ---
     async def create_entity(self, org_id: str, position: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create this device's entity in `org_id`; returns it with `entity_id`."""
