@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from alien import learnt_denials, permission_check, registration, transport_security
-from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
+from alien.commands import REJECTION_EVENTS, CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.config import AlienConfig
 from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat
 from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
@@ -32,7 +32,7 @@ from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
 from alien.outbox import Lane, Outbox, OutboxStats, OutgoingMessage
 from alien.outbox_store import SqliteStore
-from alien.policies import TelemetryLimiter
+from alien.policies import RejectionDigest, TelemetryLimiter, TokenBucket
 from alien.presence import Presence
 from alien.publisher import Publisher
 from alien.seen_commands import SeenCommandStore, seen_commands_path
@@ -90,6 +90,8 @@ class AlienClient:
             progress_rate_hz=self.config.command_progress_rate_hz,
             signature_policy=SignaturePolicy.from_config(self.config),
             entity_id=lambda: self.config.entity_id,
+            intake_limit=TokenBucket(self.config.command_rate_limit_hz, self.config.command_burst),
+            digest=RejectionDigest(self.config.command_rejections_logged, self.config.command_rejection_window_s),
         )
         self._intake: CommandIntake | None = None
         self._replies: set[asyncio.Task[None]] = set()
@@ -611,6 +613,11 @@ class AlienClient:
 
     def _report_command(self, event_type: str, data: dict[str, Any]) -> None:
         try:
-            self.queue_event(event_type, data)
+            if event_type in REJECTION_EVENTS:
+                org_id, entity_id = self._ids()
+                payload = encode_event(entity_id, event_type, data)
+                self._enqueue(event_subject(org_id, event_type), payload, Lane.REJECTIONS)
+            else:
+                self.queue_event(event_type, data)
         except Exception:
             logger.exception("could not queue %s event", event_type)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alien.untrusted import ID_LIMIT, quoted
+
 MAX_COMMAND_BYTES = 32 * 1024  # contract §2: CONSTELLATION_COMMANDS max message size
 MAX_JSON_DEPTH = 32
 MAX_TTL_S = 366 * 24 * 3600  # also keeps huge integers out of the time arithmetic
@@ -86,8 +88,15 @@ def parse_command(
         raise CommandRejected("too_deep", f"command JSON nests deeper than {MAX_JSON_DEPTH}")
 
     raw_id = value.get("command_id")
-    if raw_id is not None and not (isinstance(raw_id, str) and 0 < len(raw_id) <= 128 and _is_unicode(raw_id)):
-        raise CommandRejected("bad_envelope", "command_id must be a string of 1 to 128 characters")
+    if raw_id is not None and not _is_id(raw_id):
+        raise CommandRejected(
+            "bad_envelope", f"command_id must be 1 to {ID_LIMIT} printable characters, got {quoted(raw_id)}"
+        )
+    if message_id is not None and not _is_id(message_id):
+        raise CommandRejected(
+            "bad_envelope",
+            f"the Nats-Msg-Id header must be 1 to {ID_LIMIT} printable characters, got {quoted(message_id)}",
+        )
     # Without a command_id, a transport id (Nats-Msg-Id, JetStream sequence) still identifies a
     # re-delivery; without one either, the command gets a fresh id and is never a duplicate: two
     # identical `{"type": "stop"}` sent a minute apart are two stops.
@@ -102,7 +111,14 @@ def parse_command(
         )
     if not isinstance(type_, str) or not TYPE_PATTERN.fullmatch(type_):  # fullmatch: "$" allows a final "\n"
         raise CommandRejected(
-            "bad_type", f"command type {type_!r} must match {TYPE_PATTERN.pattern}", command_id=command_id
+            "bad_type", f"command type {quoted(type_)} must match {TYPE_PATTERN.pattern}", command_id=command_id
+        )
+    if "type" in value and "command_type" in value and value["command_type"] != type_:
+        # a handler reading the other field would act on a type nobody checked
+        raise CommandRejected(
+            "conflicting_type",
+            f"'type' is {quoted(type_)} but 'command_type' is {quoted(value['command_type'])}; send one, or both equal",
+            command_id=command_id,
         )
 
     def reject(reason: str, detail: str) -> CommandRejected:
@@ -120,7 +136,7 @@ def parse_command(
     ttl = value.get("ttl_s")
     if ttl is not None:
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL_S:
-            raise reject("bad_envelope", f"ttl_s must be a number of seconds in (0, {MAX_TTL_S}], got {ttl!r:.40}")
+            raise reject("bad_envelope", f"ttl_s must be a number of seconds in (0, {MAX_TTL_S}], got {quoted(ttl)}")
         if issued_at is None:
             raise reject("bad_envelope", "ttl_s needs issued_at (when the command was issued)")
         expires_at = min(expires_at, issued_at + ttl) if expires_at is not None else issued_at + ttl
@@ -132,8 +148,8 @@ def parse_command(
     if issued_at is not None and issued_at > now + clock_skew_s:
         raise reject("bad_envelope", f"issued_at is {issued_at - now:.1f}s in the future (clock skew?)")
     priority = value.get("priority")
-    if priority is not None and not isinstance(priority, str):
-        raise reject("bad_envelope", f"priority must be a string, got {priority!r}")
+    if priority is not None and not (isinstance(priority, str) and _is_id(priority) and len(priority) <= 32):
+        raise reject("bad_envelope", f"priority must be 1 to 32 printable characters, got {quoted(priority)}")
     return Command(command_id, type_, params, value, issued_at, expires_at, priority, derived, fresh_id)
 
 
@@ -142,19 +158,23 @@ def _time_field(value: dict[str, Any], name: str, reject: Any) -> float | None:
     if text is None:
         return None
     if not isinstance(text, str):
-        raise reject("bad_envelope", f"{name} must be an RFC 3339 time with a zone, got {text!r}")
+        raise reject("bad_envelope", f"{name} must be an RFC 3339 time with a zone, got {quoted(text)}")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise reject("bad_envelope", f"{name} {text!r} is not an RFC 3339 time") from None
+        raise reject("bad_envelope", f"{name} {quoted(text)} is not an RFC 3339 time") from None
     if moment.tzinfo is None:
-        raise reject("bad_envelope", f"{name} {text!r} has no time zone")
+        raise reject("bad_envelope", f"{name} {quoted(text)} has no time zone")
     return moment.timestamp()
 
 
-def _is_unicode(text: str) -> bool:
-    """No lone surrogate (a JSON escape can make one): such an id cannot be stored or sent as UTF-8."""
-    return not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+def _is_id(value: Any) -> bool:
+    """Whether `value` can be a command id, logged and echoed as it is.
+
+    No control characters (log forging) and no lone surrogate (a JSON escape can make one; it
+    cannot be stored or sent as UTF-8).
+    """
+    return isinstance(value, str) and 0 < len(value) <= ID_LIMIT and value.isprintable()
 
 
 def _depth(value: Any) -> int:

@@ -30,9 +30,10 @@ from alien.command_envelope import TYPE_PATTERN, Command, CommandRejected, Recen
 from alien.errors import NatsPermissionError
 from alien.link import NatsLink
 from alien.logs import get_logger
-from alien.policies import LatestValueThrottle
+from alien.policies import LatestValueThrottle, RejectionDigest, TokenBucket
 from alien.seen_commands import SeenCommandStore
 from alien.signing import SignatureError, SignaturePolicy, verify
+from alien.untrusted import DETAIL_LIMIT, ID_LIMIT, quoted, shown
 
 logger = get_logger("alien.commands")
 
@@ -43,6 +44,9 @@ Prepare = Callable[[Command], Any]
 IntakeMode = Literal["auto", "core", "jetstream"]
 
 _WORKQUEUE_CONFLICT = 10100  # "filtered consumer not unique on workqueue stream"
+# Events anyone on the commands subject can cause at will: the outbox gives them their own lane,
+# where they only ever make room among themselves.
+REJECTION_EVENTS = frozenset({"command_rejected", "commands_rejected"})
 
 
 class CommandContext:
@@ -116,6 +120,8 @@ class CommandDispatcher:
         progress_rate_hz: float = 2.0,
         signature_policy: SignaturePolicy | None = None,
         entity_id: Callable[[], str | None] | None = None,
+        intake_limit: TokenBucket | None = None,
+        digest: RejectionDigest | None = None,
     ) -> None:
         self._report = report
         self._reply = reply
@@ -132,6 +138,9 @@ class CommandDispatcher:
         self.progress_rate_hz = progress_rate_hz
         self._tasks: set[asyncio.Task[None]] = set()
         self.counts: Counter[str] = Counter()
+        self.intake_limit = intake_limit or TokenBucket(20.0, 50)
+        self.digest = digest or RejectionDigest(10, 10.0)
+        self._summary: asyncio.TimerHandle | None = None
 
     def register(self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None) -> None:
         """Run `handler` for `command_type`.
@@ -160,11 +169,20 @@ class CommandDispatcher:
     def dispatch(self, raw: bytes, *, reply: str | None = None, message_id: str | None = None) -> None:
         """Validate `raw`; start its handler or report why it was rejected. Never raises."""
         self.counts["received"] += 1
+        # Over the intake limit only a command signed by a trusted key is read on; the byte test
+        # keeps a flood of unsigned garbage from costing a JSON parse each.
+        over_limit = not self.intake_limit.take()
+        if over_limit and not (self.signature_policy.trusted_keys and b'"signature"' in raw):
+            self._over_limit()
+            return
         now = time.time()
         try:
             command = parse_command(raw, message_id=message_id, now=now, clock_skew_s=self.clock_skew_s)
             signer, expires_at = self._authorise(command, now)
             signed = signer is not None
+            if over_limit and not signed:
+                self._over_limit()
+                return
             # Signed ids live in their signer's space: an unsigned command claiming the id of a
             # coming signed one (a predictable C2 id) cannot get the genuine one refused.
             seen_key = f"s:{signer}:{command.command_id}" if signed else f"u:{command.command_id}"
@@ -228,7 +246,7 @@ class CommandDispatcher:
                     command_id=command.command_id,
                     type_=command.type,
                 ) from None
-            logger.exception("command %s could not be recorded as seen", command.command_id)
+            logger.exception("command %s could not be recorded as seen", shown(command.command_id, ID_LIMIT))
 
     def _authorise(self, command: Command, now: float) -> tuple[str | None, float | None]:
         """Target entity and signature; returns (signer's key or None, effective expiry).
@@ -248,9 +266,10 @@ class CommandDispatcher:
             raise reject("bad_envelope", f"entity_id must be a string, got {type(target).__name__}")
         policy = self.signature_policy
         needed = policy.requires_signature(command.type)
-        if "signature" not in raw and not needed:
+        # "signature": null is no signature (a C2 serialising an empty optional field), not a bad one
+        if raw.get("signature") is None and not needed:
             if target is not None and own is not None and target != own:
-                raise reject("wrong_entity", f"the command is for entity {target!r}, not {own!r}")
+                raise reject("wrong_entity", f"the command is for entity {quoted(target)}, not {own!r}")
             return None, command.expires_at
         try:
             signer = verify(raw, own or "", policy.trusted_keys)
@@ -309,8 +328,11 @@ class CommandDispatcher:
             raise
         except Exception as exc:  # noqa: BLE001 - a failing handler is reported, never fatal
             context.finish()
-            logger.warning("command %s (%s) failed: %s: %s", command.command_id, command.type, type(exc).__name__, exc)
-            self._fail(command, str(exc) or type(exc).__name__, type(exc).__name__)
+            # the error text may quote the command's params: shown escaped and capped
+            error = shown(str(exc) or type(exc).__name__, DETAIL_LIMIT)
+            error_type = type(exc).__name__
+            logger.warning("command %s (%s) failed: %s: %s", command.command_id, command.type, error_type, error)
+            self._fail(command, error, error_type)
             return
         context.finish()
         self.counts["completed"] += 1
@@ -321,28 +343,58 @@ class CommandDispatcher:
         self._report("command_failed", {**_ids(command), "error": error, "error_type": error_type})
 
     async def stop(self) -> None:
-        """Cancel running handlers; each is reported as failed (cancelled)."""
+        """Cancel running handlers; each is reported as failed (cancelled). A pending summary goes now."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._summarise()
+
+    def _over_limit(self) -> None:
+        self.counts["rate_limited"] += 1
+        self.digest.count("rate_limited")
+        self._summarise_later()
+
+    def _summarise_later(self) -> None:
+        if self._summary is None and self.digest.started is not None:
+            delay = max(0.0, self.digest.started + self.digest.window_s - self.digest.clock())
+            self._summary = asyncio.get_running_loop().call_later(delay, self._summarise)
+
+    def _summarise(self) -> None:
+        """One WARNING line and one `commands_rejected` event for a window's unreported rejections."""
+        if self._summary is not None:
+            self._summary.cancel()
+            self._summary = None
+        held = self.digest.close_window()
+        if held is None:
+            return
+        total, reasons = held
+        by_reason = ", ".join(f"{reason} {count}" for reason, count in reasons.most_common())
+        logger.warning(
+            "%d commands rejected in %gs: %s (beyond %d per window they are counted, not logged one by one)",
+            total,
+            self.digest.window_s,
+            by_reason,
+            self.digest.per_window,
+        )
+        self._report("commands_rejected", {"count": total, "window_s": self.digest.window_s, "reasons": dict(reasons)})
 
     def _reject(self, rejection: CommandRejected, reply: str | None) -> None:
         self.counts["rejected"] += 1
         self.counts[f"rejected.{rejection.reason}"] += 1
-        logger.warning(
-            "command %s (%s) rejected (%s): %s",
-            rejection.command_id,
-            rejection.type,
-            rejection.reason,
-            rejection.detail,
-        )
+        # Whoever sent the command chose these strings: escaped and capped for the log and the C2.
         data = {
-            "command_id": rejection.command_id,
-            "type": rejection.type,
+            "command_id": None if rejection.command_id is None else shown(rejection.command_id, ID_LIMIT),
+            "type": None if rejection.type is None else shown(rejection.type),
             "reason": rejection.reason,
-            "detail": rejection.detail,
+            "detail": shown(rejection.detail, DETAIL_LIMIT),
         }
-        self._report("command_rejected", data)
+        if self.digest.offer(rejection.reason):
+            logger.warning(
+                "command %s (%s) rejected (%s): %s", data["command_id"], data["type"], rejection.reason, data["detail"]
+            )
+            self._report("command_rejected", data)
+        else:
+            self._summarise_later()
         if reply:
             self._reply(reply, {**data, "accepted": False})
 

@@ -213,6 +213,22 @@ class AlienConfig(BaseSettings):
     command_max_age_s: float = Field(
         default=30.0, gt=0, description="Life of a signed command that carries issued_at but no ttl_s / expires_at."
     )
+    command_rate_limit_hz: float = Field(
+        default=20.0,
+        ge=0,
+        description="Commands per second taken in at most for this entity (0: no limit); the rest is dropped "
+        "unread and counted as rate_limited. A command signed by a trusted key is never limited.",
+    )
+    command_burst: int = Field(default=50, ge=1, description="Commands taken in at once above that rate.")
+    command_rejections_logged: int = Field(
+        default=10,
+        ge=0,
+        description="Rejected commands logged and reported one by one per ALIEN_COMMAND_REJECTION_WINDOW_S; "
+        "beyond that, one summary line and one commands_rejected event per window.",
+    )
+    command_rejection_window_s: float = Field(
+        default=10.0, gt=0, description="The window over which rejected commands are summarised."
+    )
 
     @field_validator("command_trusted_keys", "command_critical_types", mode="before")
     @classmethod

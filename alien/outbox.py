@@ -1,7 +1,9 @@
 """The outbox: the one place an outgoing message waits until JetStream acknowledges it.
 
-Two lanes: control (events, command results) always goes before telemetry, and when the bound
-is reached the oldest telemetry is dropped first; every drop is counted. A message keeps the id
+Three lanes, taken in this order: control (events, command results), rejections (reports of
+commands refused: anyone who can publish a command can cause them), telemetry. At the bound a
+rejection makes room only among rejections; control makes room with rejections, then telemetry,
+then the oldest control; telemetry only with telemetry. Every drop is counted. A message keeps the id
 it got when it entered, so every retry carries the same Nats-Msg-Id.
 
 With a store (`alien.outbox_store.SqliteStore`) every queued message is also a row on disk until
@@ -25,6 +27,16 @@ FullPolicy = Literal["drop_oldest", "drop_newest"]
 class Lane(IntEnum):
     CONTROL = 0
     TELEMETRY = 1
+    REJECTIONS = 2  # a flood of garbage commands must not evict what happened before it
+
+
+_TAKE_ORDER = (Lane.CONTROL, Lane.REJECTIONS, Lane.TELEMETRY)
+# Which queued lanes a message arriving at the bound may evict from, in the order tried.
+_MAKES_ROOM = {
+    Lane.CONTROL: (Lane.REJECTIONS, Lane.TELEMETRY, Lane.CONTROL),
+    Lane.REJECTIONS: (Lane.REJECTIONS,),
+    Lane.TELEMETRY: (Lane.TELEMETRY,),
+}
 
 
 @dataclass(slots=True)
@@ -79,7 +91,7 @@ class Outbox:
         self.max_age_s = max_age_s
         self.policy = policy
         self.store: Store | None = None
-        self._lanes: dict[Lane, deque[OutgoingMessage]] = {Lane.CONTROL: deque(), Lane.TELEMETRY: deque()}
+        self._lanes: dict[Lane, deque[OutgoingMessage]] = {lane: deque() for lane in _TAKE_ORDER}
         self._in_flight: dict[str, OutgoingMessage] = {}
         self._bytes = 0
         self._available = asyncio.Event()
@@ -161,7 +173,7 @@ class Outbox:
         """
         self.store = store
         already = {m.msg_id for lane in self._lanes.values() for m in lane}
-        for lane in (Lane.CONTROL, Lane.TELEMETRY):
+        for lane in _TAKE_ORDER:
             for message in self._lanes[lane]:
                 store.insert(message)
         queued, self.parked = store.load()
@@ -203,16 +215,14 @@ class Outbox:
         nothing but control is queued.
         """
         while self._full(len(message.payload)):
-            if message.lane is Lane.TELEMETRY and (self.policy == "drop_newest" or not self._lanes[Lane.TELEMETRY]):
+            if message.lane is Lane.TELEMETRY and self.policy == "drop_newest":
                 self.dropped["full_telemetry"] += 1
                 return
-            if self._lanes[Lane.TELEMETRY]:
-                self._evict(Lane.TELEMETRY, "full_telemetry")
-            elif self._lanes[Lane.CONTROL]:
-                self._evict(Lane.CONTROL, "full_control")
-            else:  # everything is in flight: nothing to make room with
+            victim = next((lane for lane in _MAKES_ROOM[message.lane] if self._lanes[lane]), None)
+            if victim is None:  # nothing it may replace (or everything is in flight)
                 self.dropped[f"full_{message.lane.name.lower()}"] += 1
                 return
+            self._evict(victim, f"full_{victim.name.lower()}")
         if self.store is not None:
             self.store.insert(message)  # on disk before put() returns: a kill cannot lose it
         self._next_seq += 1
@@ -245,16 +255,18 @@ class Outbox:
         longer than the batch, the newest telemetry message rides along with the oldest ones, so
         the operator sees where the robot is now while the history drains.
         """
-        control, telemetry = self._lanes[Lane.CONTROL], self._lanes[Lane.TELEMETRY]
+        control, rejections = self._lanes[Lane.CONTROL], self._lanes[Lane.REJECTIONS]
+        telemetry = self._lanes[Lane.TELEMETRY]
         while True:
             self._expire()
-            if control or (telemetry and not self.telemetry_held):
+            if control or rejections or (telemetry and not self.telemetry_held):
                 break
             self._available.clear()
             await self._available.wait()
         batch: list[OutgoingMessage] = []
-        while control and len(batch) < limit:
-            batch.append(control.popleft())
+        for events in (control, rejections):
+            while events and len(batch) < limit:
+                batch.append(events.popleft())
         if not self.telemetry_held:
             if len(telemetry) > limit - len(batch) > 1:
                 batch.append(telemetry.pop())  # the freshest state, ahead of the backlog

@@ -1,4 +1,4 @@
-"""Small state classes that decide what leaves the device: rate limits and a position deadband.
+"""Small state classes that decide what leaves the device: rate limits, a position deadband, digests.
 
 They are pure (the caller passes the clock, or injects it: `TokenBucket`), so they are tested
 without sleeping, and they are ROS-free so a weather sensor without ROS uses the same ones.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -196,3 +197,46 @@ class TelemetryLimiter:
     def _refuse(self, limit: str) -> str:
         self.refused[limit] = self.refused.get(limit, 0) + 1
         return limit
+
+
+class RejectionDigest:
+    """Rejected commands one by one up to `per_window` per window, then as counts per reason.
+
+    A flood of garbage must neither fill the log nor the outbox: `offer(reason)` is True while
+    the current window (`window_s`, from its first rejection) has reported fewer than
+    `per_window`; later ones are only counted. `close_window()` ends the window and returns
+    what it held (total, counts by reason) when anything went unreported, else None.
+    """
+
+    def __init__(self, per_window: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_window = per_window
+        self.window_s = window_s
+        self.clock = clock
+        self.started: float | None = None
+        self.reported = 0
+        self.counts: Counter[str] = Counter()
+
+    def offer(self, reason: str) -> bool:
+        self.count(reason)
+        if self.reported < self.per_window:
+            self.reported += 1
+            return True
+        return False
+
+    def count(self, reason: str) -> None:
+        """Count one that is never reported on its own (a command dropped over the intake limit)."""
+        now = self.clock()
+        if self.started is not None and now - self.started >= self.window_s and not self.suppressed:
+            self.close_window()  # a quiet window ends by itself; one with a summary waits for close_window()
+        if self.started is None:
+            self.started = now
+        self.counts[reason] += 1
+
+    @property
+    def suppressed(self) -> int:
+        return sum(self.counts.values()) - self.reported
+
+    def close_window(self) -> tuple[int, Counter[str]] | None:
+        held = (sum(self.counts.values()), self.counts) if self.suppressed else None
+        self.started, self.reported, self.counts = None, 0, Counter()
+        return held

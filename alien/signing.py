@@ -31,6 +31,8 @@ import nacl.exceptions
 import nacl.signing
 import nkeys
 
+from alien.untrusted import quoted
+
 if TYPE_CHECKING:
     from alien.config import AlienConfig
 
@@ -87,7 +89,7 @@ def _shown(key: str) -> str:
     """Enough of a public key to recognise it; of anything else (a seed pasted by mistake?) nothing."""
     if key.startswith("S"):
         return "a seed (S...)"
-    return repr(key[:12] + "...") if key.startswith(PUBLIC_PREFIX) else "a value"
+    return quoted(key[:12] + "...") if key.startswith(PUBLIC_PREFIX) else "a value"
 
 
 def verify_key(public_key: str) -> nacl.signing.VerifyKey:
@@ -159,8 +161,9 @@ def verify(command: dict[str, Any], entity_id: str, trusted_keys: Iterable[str])
         raise SignatureError("bad_signature", 'signature must be {"key": "<public key>", "sig": "<base64url>"}')
     key_text: str = signature["key"]
     sig_text = signature.get("sig")
-    if not isinstance(sig_text, str) or len(sig_text) > 128:
-        raise SignatureError("bad_signature", "signature.sig must be a base64url string")
+    raw_sig = _signature_bytes(sig_text)
+    if raw_sig is None:
+        raise SignatureError("bad_signature", "signature.sig must be the base64url of a 64-byte Ed25519 signature")
     trusted = {k.strip() for k in trusted_keys}
     shown = _shown(key_text)
     if key_text not in trusted:
@@ -173,13 +176,29 @@ def verify(command: dict[str, Any], entity_id: str, trusted_keys: Iterable[str])
     if not isinstance(claimed, str):
         raise SignatureError("bad_signature", "entity_id must be a string")
     try:
-        raw_sig = base64.urlsafe_b64decode(sig_text + "=" * (-len(sig_text) % 4))
         verify_key(key_text).verify(canonical_bytes(command, claimed), raw_sig)
-    except (SigningKeyError, binascii.Error, ValueError, TypeError, nacl.exceptions.BadSignatureError):
+    except (SigningKeyError, ValueError, TypeError, nacl.exceptions.BadSignatureError):
         raise SignatureError("bad_signature", f"the signature by {shown} does not match the command") from None
     if claimed != entity_id:
-        raise SignatureError("wrong_entity", f"the command was signed for entity {claimed!r}, not {entity_id!r}")
+        raise SignatureError("wrong_entity", f"the command was signed for entity {quoted(claimed)}, not {entity_id!r}")
     return key_text
+
+
+def _signature_bytes(sig_text: Any) -> bytes | None:
+    """The 64 signature bytes, or None unless `sig_text` is exactly their base64url (padding optional).
+
+    Strict: the default decoder skips characters outside the alphabet, so `sig!!` would pass as
+    `sig`; and of the encodings that decode alike only the canonical one is taken.
+    """
+    if not isinstance(sig_text, str) or len(sig_text) not in (86, 88):
+        return None
+    try:
+        raw = base64.b64decode(sig_text.removesuffix("==") + "==", altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != 64 or base64.urlsafe_b64encode(raw).decode().rstrip("=") != sig_text.removesuffix("=="):
+        return None
+    return raw
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ the REAL intake: an AlienClient registered with the emulator, receiving on its c
 from a real nats-server. For each batch: as many outcomes as inputs (`command_received` then one
 `command_completed`/`command_failed`, or one `command_rejected`), matched by command_id where the
 input has one; the intake keeps working (a final valid command is executed after every batch);
-every wait is bounded. A dispatcher-level fuzz (no NATS) adds volume.
+every wait is bounded. A dispatcher-level fuzz (no NATS) adds volume. The intake limit and the
+rejection digest are off here (one outcome per input is the property); test_command_flood.py
+covers them. Whatever the input, no log line the intake writes and no rejection it reports
+holds a control character (a forged line, a terminal escape), and none is longer than its cap.
 
 Profiles (test/conftest.py): `ci` by default; `--hypothesis-profile long` (or HYPOTHESIS_PROFILE=long)
 for >= 10,000 examples. The number of inputs and the rejections by reason are printed at the end
@@ -38,6 +41,7 @@ from hypothesis import strategies as st
 from alien import AlienClient, AlienConfig
 from alien.command_envelope import MAX_COMMAND_BYTES, CommandRejected, parse_command
 from alien.commands import CommandDispatcher
+from alien.policies import RejectionDigest, TokenBucket
 from alien.testing.emulator import MothershipEmulator
 from alien.testing.nats_server import NatsServer
 
@@ -122,6 +126,13 @@ hostile = st.one_of(
     st.just(2**63),
     st.text(min_size=129, max_size=400),
 )
+# A forged log line, terminal escapes (window title, clear screen), a right-to-left override.
+FORGERIES = (
+    "li-1\n2026-12-02 00:00:00,000 WARNING alien.commands: FORGED operator approved",
+    "esc-1\u001b]0;PWNED\u0007\u001b[2J",
+    "bidi-\u202egnp.exe",
+    "cr-1\rOVERWRITTEN",
+)
 # Each field: a valid-ish value most of the time, a hostile one otherwise.
 VALID = {
     "type": st.one_of(
@@ -138,16 +149,21 @@ VALID = {
     ),
     "ttl_s": st.one_of(st.floats(min_value=0.001, max_value=1e6), st.integers(min_value=1, max_value=366 * 24 * 3600)),
     "expires_at": st.integers(min_value=-60, max_value=10**5).map(_iso),
-    "priority": st.sampled_from(["high", "low", "critical", ""]),
+    "priority": st.sampled_from(["high", "low", "critical", "", FORGERIES[1], "p" * 30_000]),
 }
 VALID["command_type"] = VALID["type"]
 ODD = {
-    "type": st.sampled_from(["x" * 65, "rm -rf", "PING\n", "пинг", "", "ping "]),
+    "type": st.sampled_from(["x" * 65, "rm -rf", "PING\n", "пинг", "", "ping ", FORGERIES[0], "x" * 30_000]),
     "command_id": st.one_of(
-        st.text(min_size=129, max_size=300), st.sampled_from(["c-\ud800", "\udfff", "a\udbff\udc00"])
+        st.text(min_size=129, max_size=300),
+        st.sampled_from(["c-\ud800", "\udfff", "a\udbff\udc00"]),
+        st.sampled_from(FORGERIES),
+        st.text(alphabet=st.characters(categories=["Cc", "Cf", "Zl", "Zp"]), min_size=1, max_size=8),
     ),
     "issued_at": st.sampled_from(
         [
+            "x" * 30_000,
+            FORGERIES[0],
             "yesterday",
             "2026-11-27T12:00:00",
             "2020-01-01T00:00:00Z",
@@ -311,15 +327,39 @@ class _Errors(logging.Handler):
 
 
 ERRORS = _Errors()
+LINE_CAP = 1_000  # the longest line the intake may write: capped fields plus its own words
+
+
+class _Lines(logging.Handler):
+    """The intake's log lines, checked after every batch: printable, and capped."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "alien.commands":
+            self.messages.append(record.getMessage())
+
+    def check(self) -> None:
+        found, self.messages = self.messages, []
+        for message in found:
+            assert message.isprintable(), f"a log line with a control character: {message[:200]!r}"
+            assert len(message) <= LINE_CAP, f"a log line of {len(message)} characters: {message[:200]!r}"
+
+
+LINES = _Lines()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_errors_logged() -> Iterator[_Errors]:
     logging.getLogger().addHandler(ERRORS)
+    logging.getLogger().addHandler(LINES)
     try:
         yield ERRORS
     finally:
         logging.getLogger().removeHandler(ERRORS)
+        logging.getLogger().removeHandler(LINES)
 
 
 # --- the client, for the whole module ---
@@ -438,6 +478,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             command_progress_rate_hz=0,
             publish_timeout_s=5.0,
             stats_log_interval_s=0,
+            command_rate_limit_hz=0,  # every input gets its own outcome here
+            command_rejections_logged=10**9,
         )
         harness = Harness(config)
         try:
@@ -485,12 +527,28 @@ def check_outcomes(
         assert order[0] == "command_received" and order[-1] in TERMINAL, order
 
     for event_type, data in outcomes:
+        # what the C2 (and `alien tail`) shows is printable and capped, whoever wrote it
+        for name, cap in (("command_id", 128 + 20), ("type", 64 + 20), ("detail", 400 + 20)):
+            value = data.get(name)
+            assert value is None or (isinstance(value, str) and value.isprintable() and len(value) <= cap), (name, value)
         if event_type == "command_rejected":
             assert isinstance(data["reason"], str) and data["reason"], data
             assert isinstance(data["detail"], str)
             REASONS[data["reason"]] += 1
         else:
             TOTALS["accepted"] += 1
+    for item in batch:  # a command whose two type fields disagree never runs
+        try:
+            value = json.loads(item.payload)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "type" in value and value.get("command_type", value["type"]) != value["type"]:
+            conflicting = item.explicit_id()
+            assert conflicting is None or all(
+                not (e == "command_received" and d.get("command_id") == conflicting) for e, d in outcomes
+            ), value
+            TOTALS["conflicting type fields"] += 1
+    LINES.check()
     for event_type, _ in reports:
         if event_type in TERMINAL:
             TOTALS[event_type] += 1
@@ -561,7 +619,11 @@ def test_dispatcher_directly(dispatcher_loop: asyncio.AbstractEventLoop, payload
 
     async def run() -> None:
         dispatcher = CommandDispatcher(
-            lambda e, d: reports.append((e, d)), lambda s, d: replies.append((s, d)), progress_rate_hz=0
+            lambda e, d: reports.append((e, d)),
+            lambda s, d: replies.append((s, d)),
+            progress_rate_hz=0,
+            intake_limit=TokenBucket(0, 1),
+            digest=RejectionDigest(10**9, 10.0),
         )
         _register(dispatcher)
         for number, (payload, request, message_id) in enumerate(payloads):

@@ -31,7 +31,10 @@ from alien.cli.common import (
 )
 from alien.config import AlienConfig
 from alien.link import NatsLink
+from alien.untrusted import shown
 from alien.wire import dumps, subject_token
+
+LINE_LIMIT = 500  # a screen line; longer payloads are for --json
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -142,4 +145,5 @@ def _line(subject: str, entity: str | None, payload: Any, problem: str | None, r
         summary = f"({problem}) {raw[:60].decode('utf-8', errors='replace')!r}"
     else:
         summary = payloads.summarize(subject, payload)
-    return f"{now.strftime('%H:%M:%S.%f')[:-3]}  {kind:<9}  {(entity or '-')[:8]:<8}  {summary}"
+    # Anyone on the subject writes these: no escape sequence reaches the operator's terminal.
+    return shown(f"{now.strftime('%H:%M:%S.%f')[:-3]}  {kind:<9}  {(entity or '-')[:8]:<8}  {summary}", LINE_LIMIT)
