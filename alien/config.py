@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +24,7 @@ from alien.errors import ConfigError
 from alien.learnt_denials import LearntDenials
 from alien.mothership.enums import ORG_TYPES, resolve_entity_type
 from alien.video import VideoConfig
-from alien.wire import redact_url
+from alien.wire import redact_url, split_credentials, url_without_credentials
 
 _URL_FIELDS = ("nats_url", "mothership_url")
 
@@ -361,7 +360,7 @@ class AlienConfig(BaseSettings):
     def _http_url(cls, value: str) -> str:
         value = value.strip()
         _check_url("MOTHERSHIP_URL", value, ("http", "https"), "http://host:8080")
-        if "@" in value.split("://", 1)[1]:
+        if split_credentials(value)[1] is not None:
             # never echo it: the user part is a credential
             raise ValueError(
                 "MOTHERSHIP_URL must not carry credentials (user@host); use API_BEARER_TOKEN or ALIEN_API_KEY"
@@ -374,8 +373,14 @@ class AlienConfig(BaseSettings):
         servers = [part.strip() for part in value.split(",") if part.strip()]
         if not servers:
             raise ValueError("NATS_URL is empty (expected e.g. nats://host:4222)")
+        # Every server needs a scheme: checked first, so that a comma inside a password (which splits
+        # it into a server without one) is reported with the fragment after it, shown as ***@host.
+        for server in servers:
+            if not split_credentials(server)[0]:
+                _check_url("NATS_URL", server, ("nats", "tls", "ws", "wss"), "nats://host:4222")
         for server in servers:
             _check_url("NATS_URL", server, ("nats", "tls", "ws", "wss"), "nats://host:4222")
+            _check_nats_user_part(server)
         return value
 
     @property
@@ -442,37 +447,23 @@ class AlienConfig(BaseSettings):
             self.entity_id = saved.entity_id
 
 
-def _shown_url(url: str) -> str:
-    """`url` for an error message: everything up to the last "@" is a credential, whatever it holds.
-
-    A password may hold / ? # : % + and "@" unencoded, so neither urllib nor the first "/" can tell
-    where the user part ends; the host never contains "@".
-    """
-    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*://)?(.*)", url, re.DOTALL)
-    assert match is not None  # the pattern matches any string
-    prefix, rest = match.group(1) or "", match.group(2)
-    if "@" in rest:
-        rest = "***@" + rest.rpartition("@")[2]
-    return prefix + rest
-
-
 def _check_url(variable: str, url: str, schemes: tuple[str, ...], example: str) -> None:
     """ValueError naming `variable`, the URL (without credentials) and what is wrong with it."""
-    shown = _shown_url(url)
+    shown = redact_url(url)
 
     def invalid(reason: str) -> ValueError:
         return ValueError(f"{variable} {shown!r} is not a valid URL: {reason} (expected e.g. {example})")
 
-    scheme, sep, rest = url.partition("://")
-    if not sep:
+    prefix, _, _ = split_credentials(url)  # the scheme is read before the user part, never from it
+    if not prefix:
         if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:?/+", url):  # nats//host, nats:/host
             raise invalid("it has no '://' after the scheme")
         raise invalid("it has no scheme")
+    scheme = prefix.removesuffix("://")
     if scheme.lower() not in schemes:
         raise invalid(f"its scheme is {scheme!r}, not {' or '.join(s + '://' for s in schemes)}")
     try:
-        # the user part is left out: its unencoded characters would end the host early
-        parts = urllib.parse.urlsplit(f"{scheme}://{rest.rpartition('@')[2]}")
+        parts = url_without_credentials(url, scheme)
         port = parts.port
     except ValueError:
         raise invalid("its port is not a number from 0 to 65535") from None
@@ -480,6 +471,22 @@ def _check_url(variable: str, url: str, schemes: tuple[str, ...], example: str) 
         raise invalid("it has no host")
     if port is None and parts.netloc.endswith(":"):
         raise invalid("its port is empty")
+
+
+def _check_nats_user_part(url: str) -> None:
+    """ValueError if the user part of a NATS server URL holds "/", "?" or "#".
+
+    nats-py splits a server URL with urllib, which ends the host at the first of them: the user
+    part would be read as host and port (and the password sent nowhere). nats-py takes user and
+    password as written, without percent-decoding, so %2F is no way out either.
+    """
+    _, user, _ = split_credentials(url)
+    if user is not None and any(c in user for c in "/?#"):
+        raise ValueError(
+            f"NATS_URL {redact_url(url)!r} has '/', '?' or '#' in its user or password: nats-py would read "
+            "the host from there, and it does not percent-decode %2F %3F %23; leave the credentials out of "
+            "the URL and set ALIEN_NATS_USER and ALIEN_NATS_PASSWORD"
+        )
 
 
 def env_names(field: str) -> list[str]:

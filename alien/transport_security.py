@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from alien.errors import ConfigError
 from alien.logs import get_logger
-from alien.wire import redact_url
+from alien.wire import redact_url, split_credentials, url_without_credentials
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
@@ -48,11 +47,12 @@ def is_loopback(host: str | None) -> bool:
 
 def _host(url: str, default_scheme: str) -> tuple[str, str | None]:
     """(scheme, host) of `url`; nats-py reads `host:port` as nats://host:port."""
-    parts = urlsplit(url if "://" in url else f"{default_scheme}://{url}")
     try:
+        # without the user part: an unencoded "/" in a password would make its start the host
+        parts = url_without_credentials(url, default_scheme)
         host = parts.hostname
     except ValueError:  # e.g. an unbalanced IPv6 bracket: not loopback, so refused
-        host = None
+        return split_credentials(url)[0].removesuffix("://").lower() or default_scheme, None
     return parts.scheme.lower(), host
 
 

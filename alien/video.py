@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alien.wire import split_credentials
+
 # Query parameters that carry a credential (e.g. ?token=..., ?api_key=..., ?X-Amz-Signature=...).
 _CREDENTIAL_PARAM = re.compile(r"token|key|secret|pass|pwd|auth|sig|credential", re.IGNORECASE)
 # The URL fields the server's entity schema knows (v0.1.x `video_config`).
@@ -37,12 +39,15 @@ class VideoConfig(BaseModel):
     def _published_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if split_credentials(value)[1] is not None:
+            # never echo it: the user part is a credential, and this URL is shown to every operator.
+            # Any "@" counts: urllib's netloc ends at a "/" of an unencoded password.
+            raise ValueError(
+                "must not carry credentials (user@host): operators see this URL (an '@' in its path: write %40)"
+            )
         parts = urlsplit(value)
         if not parts.scheme or not parts.netloc:
             raise ValueError("must be an absolute URL (scheme://host/...)")
-        if "@" in parts.netloc:
-            # never echo it: the user part is a credential, and this URL is shown to every operator
-            raise ValueError("must not carry credentials (user@host): operators see this URL")
         if any(_CREDENTIAL_PARAM.search(name) for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
             raise ValueError("must not carry credentials in its query (token, key, password, ...): operators see it")
         return value

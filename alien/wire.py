@@ -9,6 +9,7 @@ import math
 import os
 import re
 import secrets
+import urllib.parse
 from datetime import datetime, timezone
 from typing import Any
 
@@ -55,23 +56,48 @@ def command_subject(org_id: str, entity_id: str) -> str:
     return f"constellation.commands.{org_id}.{entity_id}"
 
 
+# A scheme and its "://" at the start of a URL; whatever else precedes the host is a credential.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# A comma that starts the next server of a list ("nats://a:4222, tls://b:4222"); a comma inside
+# a password is not followed by a scheme.
+_NEXT_SERVER = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str]:
+    """(`scheme://` or "", the user part or None, the rest: host, port, path) of one URL, as text.
+
+    An unencoded password may hold / ? # : % + and "@", so no URL parser can tell where it ends;
+    a host never holds "@", so everything up to the last "@" is the user part. An "@" in a path or
+    query is taken for one too: a host hidden by mistake rather than a password shown.
+    """
+    scheme = _SCHEME.match(url)
+    prefix = scheme.group(0) if scheme else ""
+    user, at, rest = url[len(prefix) :].rpartition("@")
+    return prefix, (user if at else None), rest
+
+
+def url_without_credentials(url: str, default_scheme: str) -> urllib.parse.SplitResult:
+    """`url` without its user part, parsed by urllib (`default_scheme` if it has no `scheme://`).
+
+    urllib would end the host at the first "/", "?" or "#" of an unencoded password. ValueError
+    where urllib raises one.
+    """
+    prefix, _, rest = split_credentials(url)
+    return urllib.parse.urlsplit((prefix or f"{default_scheme}://") + rest)
+
+
 def redact_url(url: str) -> str:
-    """`url` without credentials (nats://user:pass@host -> nats://***@host), for logs and errors."""
-    return ",".join(_redact_one(part.strip()) for part in url.split(","))
+    """`url` without credentials (nats://user:pass@host -> nats://***@host), for logs and errors.
+
+    The only redaction of URLs: every log line, error, status output and dump goes through it.
+    A comma-separated server list is redacted server by server.
+    """
+    return ",".join(_redact_one(part.strip()) for part in _NEXT_SERVER.split(url))
 
 
 def _redact_one(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    if scheme.lower() not in ("http", "https"):
-        # NATS URLs have no path: an unencoded password may hold "/", "?" or "#" before its "@"
-        authority, slash, path = rest, "", ""
-    else:
-        authority, slash, path = rest.partition("/")
-    if "@" in authority:  # the last "@" ends the user part: a password may contain "@" itself
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}://{authority}{slash}{path}"
+    prefix, user, rest = split_credentials(url)
+    return url if user is None else f"{prefix}***@{rest}"
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:

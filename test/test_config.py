@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from alien import AlienConfig, ConfigError, IdentityFileError
+from alien.wire import redact_url
 
 
 def test_design_document_defaults() -> None:
@@ -151,12 +152,11 @@ def test_corrupt_identity_file_is_named_and_kept(tmp_path: Path) -> None:
 
 
 def test_credentials_in_urls_are_redacted_for_logs() -> None:
-    from alien.wire import redact_url
-
     assert redact_url("nats://robot:s3cret@10.0.0.1:4222") == "nats://***@10.0.0.1:4222"
     assert redact_url("nats://TOKEN123@a:4222, tls://b:4222") == "nats://***@a:4222,tls://b:4222"
     assert redact_url("nats://robot:p@ss@host:4222") == "nats://***@host:4222"  # "@" inside the password
-    assert redact_url("https://c2.example.com/a@b") == "https://c2.example.com/a@b"  # "@" in the path is no user part
+    # "@" in a path cannot be told from one ending a password that holds "/": hidden to be safe
+    assert redact_url("https://c2.example.com/a@b") == "https://***@b"
     assert redact_url("http://127.0.0.1:8080/api") == "http://127.0.0.1:8080/api"
 
 
@@ -197,13 +197,113 @@ def test_valid_nats_urls_are_accepted(url: str) -> None:
 
 @pytest.mark.parametrize("password", ["p/a?s#s@w:o%r+d", "p%2Fa%3Fs%23s%40w%3Ao%25r%2Bd"])
 def test_a_nats_url_password_is_never_shown_raw_or_encoded(password: str) -> None:
-    config = AlienConfig(nats_url=f"nats://robot:{password}@127.0.0.1:4222")  # a valid URL
-    assert password not in repr(config) and password not in config.model_dump_json()
+    url = f"nats://robot:{password}@127.0.0.1:4222"
+    if "/" in password:  # nats-py could not read it: refused, in a line that does not show it
+        with pytest.raises(ConfigError, match="ALIEN_NATS_PASSWORD") as info:
+            AlienConfig(nats_url=url)
+        assert password not in str(info.value) and "robot" not in str(info.value)
+    else:
+        config = AlienConfig(nats_url=url)  # a valid URL
+        assert password not in repr(config) and password not in config.model_dump_json()
     for wrong in (f"robot:{password}@127.0.0.1:4222", f"nats:/robot:{password}@h:4222", f"nats://robot:{password}@"):
         with pytest.raises(ConfigError) as info:
             AlienConfig(nats_url=wrong)
         for piece in (password, "robot", "a?s", "w:o"):
             assert piece not in str(info.value), str(info.value)
+
+
+# Every character that ends a part of a URL or changes its meaning; generated passwords hold them.
+URL_SPECIALS = ("/", "?", "#", "@", ":", "%", "+")
+
+
+@pytest.mark.parametrize("char", URL_SPECIALS)
+@pytest.mark.parametrize("scheme", ["nats", "tls", "ws", "wss", "http", "https"])
+def test_redact_url_hides_a_password_holding_any_url_special_character(scheme: str, char: str) -> None:
+    password = f"k3{char}Jd+SECRET{char}PW9x"
+    for url, shown in (
+        (f"{scheme}://alice:{password}@127.0.0.1:4222", f"{scheme}://***@127.0.0.1:4222"),
+        (f"{scheme}://alice:{password}@c2.example.com/api/v1?x=1", f"{scheme}://***@c2.example.com/api/v1?x=1"),
+        (f"{scheme}://{password}@h", f"{scheme}://***@h"),  # a token as the user part
+        (f"{scheme.upper()}://alice:{password}@h:1", f"{scheme.upper()}://***@h:1"),
+        (f"  {scheme}://alice:{password}@h:1  ", f"{scheme}://***@h:1"),
+        (f"alice:{password}@h:4222", "***@h:4222"),  # no scheme (nats-py reads host:port)
+        (f"{scheme}//alice:{password}@h", "***@h"),  # a scheme without "://": all of it is hidden
+    ):
+        assert redact_url(url) == shown, url
+
+
+def test_redact_url_leaves_urls_without_a_user_part_as_they_are() -> None:
+    for url in ("nats://127.0.0.1:4222", "https://c2.example.com:8443/api?x=1#y", "tls://[::1]:4222", "nats//h", ""):
+        assert redact_url(url) == url
+
+
+def test_redact_url_redacts_a_server_list_server_by_server() -> None:
+    assert (
+        redact_url("nats://a:k3/x@h1:4222, tls://b:p?q#r@h2:4222,nats://h3:4222")
+        == "nats://***@h1:4222,tls://***@h2:4222,nats://h3:4222"
+    )
+    # a comma in a password starts no server: the part before it is not shown as one
+    assert redact_url("nats://alice:k3,SECRET@h:4222") == "nats://***@h:4222"
+    assert redact_url("nats://alice:k3,SECRET@h1:4222,nats://h2:4222") == "nats://***@h1:4222,nats://h2:4222"
+
+
+def test_url_without_credentials_parses_the_host_after_the_last_at() -> None:
+    from alien.wire import url_without_credentials
+
+    parts = url_without_credentials("nats://alice:k3/Jd?x#y@z@127.0.0.1:4222", "nats")
+    assert (parts.scheme, parts.hostname, parts.port, parts.netloc) == ("nats", "127.0.0.1", 4222, "127.0.0.1:4222")
+    parts = url_without_credentials("alice:k3/Jd@h:4222", "nats")  # no scheme: the default one
+    assert (parts.scheme, parts.hostname, parts.port) == ("nats", "h", 4222)
+    parts = url_without_credentials("https://c2.example.com:8443/api", "http")
+    assert (parts.scheme, parts.hostname, parts.port, parts.path) == ("https", "c2.example.com", 8443, "/api")
+
+
+@pytest.mark.parametrize("char", ["/", "?", "#"])
+@pytest.mark.parametrize("scheme", ["nats", "tls", "ws", "wss"])
+def test_a_nats_url_user_part_nats_py_cannot_read_is_refused_in_one_line(scheme: str, char: str) -> None:
+    """nats-py (urllib) would end the host at the character, and it does not percent-decode."""
+    for url in (
+        f"{scheme}://alice:k3{char}Jd+SECRETPW9x@127.0.0.1:4222",
+        f"nats://h1:4222,{scheme}://k3{char}SECRET@h2",
+    ):
+        with pytest.raises(ConfigError) as info:
+            AlienConfig(nats_url=url)
+        shown = redact_url(url.rpartition(",")[2])
+        assert str(info.value) == (
+            f"invalid configuration: NATS_URL {shown!r} has '/', '?' or '#' in its user or password: nats-py "
+            "would read the host from there, and it does not percent-decode %2F %3F %23; leave the credentials "
+            "out of the URL and set ALIEN_NATS_USER and ALIEN_NATS_PASSWORD"
+        )
+        assert "SECRET" not in str(info.value) and "alice" not in str(info.value)
+
+
+@pytest.mark.parametrize("char", ["@", ":", "%", "+"])
+def test_a_nats_url_password_with_characters_nats_py_reads_as_written_is_accepted(char: str) -> None:
+    config = AlienConfig(nats_url=f"nats://alice:k3{char}Jd+SECRETPW9x@127.0.0.1:4222")
+    assert config.nats_servers == [f"nats://alice:k3{char}Jd+SECRETPW9x@127.0.0.1:4222"]  # as given, to nats-py
+    assert "SECRET" not in repr(config) and "SECRET" not in config.model_dump_json()
+    assert config.model_dump()["nats_url"] == "nats://***@127.0.0.1:4222"
+
+
+@pytest.mark.parametrize("char", URL_SPECIALS)
+def test_wrong_urls_holding_credentials_are_refused_without_showing_them(char: str) -> None:
+    password = f"pa{char}SECRETMS"
+    for field, url, says in (
+        ("mothership_url", f"http://mu:{password}@host", "MOTHERSHIP_URL must not carry credentials"),
+        ("mothership_url", f"https://mu:{password}@host:8443/api", "MOTHERSHIP_URL must not carry credentials"),
+        ("mothership_url", f"http://mu:{password}@host:99999", "MOTHERSHIP_URL 'http://***@host:99999' is not a valid"),
+        ("mothership_url", f"ftp://mu:{password}@host", "MOTHERSHIP_URL 'ftp://***@host' is not a valid URL: its"),
+        ("mothership_url", f"http:/mu:{password}@host", "MOTHERSHIP_URL '***@host' is not a valid URL: it has no"),
+        ("nats_url", f"nats://mu:{password}@host:99999", "NATS_URL 'nats://***@host:99999' is not a valid URL"),
+        ("nats_url", f"http://mu:{password}@host", "NATS_URL 'http://***@host' is not a valid URL: its scheme"),
+        ("nats_url", f"nats:/mu:{password}@host://x@h", "NATS_URL '***@h' is not a valid URL: it has no '://'"),
+        ("nats_url", f"nats://mu:{password}@", "NATS_URL 'nats://***@' is not a valid URL: it has no host"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            AlienConfig(**{field: url})
+        assert says in str(info.value)
+        assert "SECRETMS" not in str(info.value) and "mu:" not in str(info.value), str(info.value)
+        assert info.value.__context__ is None and info.value.__cause__ is None
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import os
 import sqlite3
 import traceback
 import urllib.parse
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 import nats
 import pytest
+from installed import console_script
 
 from alien import AlienClient, AlienConfig
 from alien.errors import AuthenticationError, ConfigError, NatsAuthError
@@ -38,6 +40,7 @@ from alien.testing.deployment import DEFAULT_EDGE_SCOPES, V01Deployment
 from alien.testing.emulator import MothershipEmulator, mint_edge_key
 from alien.testing.nats_jwt import OperatorTrust
 from alien.testing.nats_server import NatsServer, free_port, generate_nkey_user
+from alien.wire import redact_url
 
 _TAG = os.urandom(4).hex().upper()  # makes each secret unique to this run
 API_KEY = f"c4_test_SECRETAPIKEY{_TAG}0123456789"
@@ -615,4 +618,129 @@ def test_credentials_in_the_nats_url_leak_nothing(capture: Capture) -> None:
     password = urllib.parse.quote(NATS_PASSWORD, safe="")
     config = AlienConfig(nats_url=f"nats://robot:{password}@127.0.0.1:4222")
     capture.show("config", config, config.model_dump(), config.model_dump_json())
+    capture.check()
+
+
+# --- URL credentials holding every character that ends a part of a URL ---
+
+# Generated passwords (base64 and the like) hold them; a redaction that cut the URL at one of them
+# showed the rest of the password.
+URL_SPECIALS = ("/", "?", "#", "@", ":", "%", "+")
+# nats-py (urllib) reads these in a URL's password as written; "/", "?" and "#" end its host.
+NATS_READS = ("@", ":", "%", "+")
+ALIEN = console_script("alien")
+
+
+def _url_password(scanner: Scanner, name: str, word: str, char: str) -> str:
+    """A password with `char` in its middle; each half is a secret too (a cut password shows one)."""
+    before = scanner.add(f"{name} before {char!r}", f"SECRET{_TAG}{word}first")
+    after = scanner.add(f"{name} after {char!r}", f"SECRET{_TAG}{word}second")
+    return scanner.add(name, f"{before}{char}{after}")
+
+
+async def _alien_status(tmp_path: Path, **env: str) -> tuple[int, str, str]:
+    """`alien -v status` as a user runs it: the installed script, only these variables of alien's."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_") and not k.endswith("_URL")}
+    environ.update(
+        MOTHERSHIP_URL=f"http://127.0.0.1:{free_port()}",  # unreachable unless set: status still reports
+        ALIEN_CONFIG_FILE=str(tmp_path / "identity.json"),
+        ALIEN_DATA_DIR=str(tmp_path / "data"),
+    )
+    environ.update(env)
+    process = await asyncio.create_subprocess_exec(
+        str(ALIEN), "-v", "status", "--timeout", "2", env=environ, cwd=tmp_path, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize("char", URL_SPECIALS)
+async def test_url_credentials_holding_any_url_special_character_leak_nothing(
+    char: str, capture: Capture, tmp_path: Path
+) -> None:
+    scanner = capture.scanner
+    nats_password = _url_password(scanner, "NATS_URL password", "natspw", char)
+    mothership_password = _url_password(scanner, "MOTHERSHIP_URL password", "mothershippw", char)
+    get_logger("alien.test").debug("URL credentials holding %r", char)
+    with NatsServer(user="robot", password=nats_password) as server:
+        nats_url = f"nats://robot:{nats_password}@127.0.0.1:{server.port}"
+        mothership_url = f"http://mu:{mothership_password}@127.0.0.1:{free_port()}"
+        shown = [redact_url(nats_url), redact_url(mothership_url), redact_url(f"{nats_url}, {server.url}")]
+        assert shown[0] == f"nats://***@127.0.0.1:{server.port}" and shown[1].startswith("http://***@127.0.0.1:")
+        capture.show("redact_url", *shown)
+
+        # MOTHERSHIP_URL: never carries credentials, whatever the password holds and however wrong the URL
+        for wrong in (
+            mothership_url,
+            f"https://mu:{mothership_password}@127.0.0.1/api",
+            f"http://mu:{mothership_password}@127.0.0.1:99999",
+            f"ftp://mu:{mothership_password}@127.0.0.1",
+            f"http:/mu:{mothership_password}@127.0.0.1",
+        ):
+            with pytest.raises(ConfigError) as raised:
+                AlienConfig(**_base(tmp_path, mothership_url=wrong))
+            capture.show("ConfigError for MOTHERSHIP_URL", raised.value, raised.value.args)
+        config = AlienConfig(**_base(tmp_path))
+        with pytest.raises(ConfigError, match="must not carry credentials") as raised:
+            config.mothership_url = mothership_url
+        capture.show("ConfigError assigning MOTHERSHIP_URL", raised.value)
+        # a stream URL is shown to every operator
+        with pytest.raises(ConfigError, match="must not carry credentials") as raised:
+            AlienConfig(video_config={"stream_url": f"rtsp://cam:{mothership_password}@127.0.0.1:8554/front"})
+        capture.show("ConfigError for video_config", raised.value)
+
+        # NATS_URL: the password reaches nats-py as written, or the URL is refused (the host would end early)
+        if char in NATS_READS:
+            config = AlienConfig(**_base(tmp_path, nats_url=nats_url))
+        else:
+            with pytest.raises(ConfigError, match="set ALIEN_NATS_USER and ALIEN_NATS_PASSWORD") as raised:
+                AlienConfig(**_base(tmp_path, nats_url=nats_url))
+            capture.show("ConfigError for NATS_URL", raised.value, raised.value.args)
+            # what the refusal says to do works
+            config = AlienConfig(**_base(tmp_path, nats_url=server.url, nats_user="robot", nats_password=nats_password))
+        capture.show("config", config, config.model_dump(), config.model_dump_json(), config.model_dump(mode="json"))
+        link = NatsLink(config)
+        await asyncio.wait_for(link.connect(), WAIT_S)  # authenticated: the password arrived whole
+        await link.js.account_info()
+        capture.show("link", link, link.config)
+        await link.close()
+        for wrong in (
+            f"nats://robot:{nats_password}@127.0.0.1:99999",
+            f"http://robot:{nats_password}@127.0.0.1:{server.port}",
+            f"robot:{nats_password}@127.0.0.1:{server.port}",
+            f"{server.url},nats://robot:{nats_password}@",
+        ):
+            with pytest.raises(ConfigError) as raised:
+                AlienConfig(**_base(tmp_path, nats_url=wrong))
+            capture.show("ConfigError for NATS_URL", raised.value)
+
+        # `alien status`, with the URL in its environment
+        code, out, err = await _alien_status(tmp_path, NATS_URL=nats_url)
+        capture.show("alien status with NATS_URL", out, err)
+        if char in NATS_READS:
+            assert f"nats://***@127.0.0.1:{server.port} · connected to " in out, out + err
+        else:
+            assert code == 2 and "ALIEN_NATS_PASSWORD" in err, out + err
+        code, out, err = await _alien_status(tmp_path, MOTHERSHIP_URL=mothership_url, NATS_URL=server.url)
+        capture.show("alien status with MOTHERSHIP_URL", out, err)
+        assert code == 2 and "MOTHERSHIP_URL must not carry credentials" in err, out + err
+    capture.check()
+
+
+async def test_nats_py_reads_a_url_password_as_written_without_percent_decoding(capture: Capture) -> None:
+    """What NATS_URL's refusal of an unencoded / ? # says: percent-encoding is no way out."""
+    password = capture.scanner.add("NATS password", f"SECRET{_TAG}pw/with/slashes")
+    encoded = urllib.parse.quote(password, safe="")
+    get_logger("alien.test").debug("percent-encoded")
+    with NatsServer(user="robot", password=password) as server:
+        link = NatsLink(AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}"))
+        with pytest.raises(NatsAuthError) as raised:
+            await asyncio.wait_for(link.connect(), WAIT_S)
+        capture.show("NatsAuthError", raised.value, link.config)
+    with NatsServer(user="robot", password=encoded) as server:  # the three characters "%2F" are the password
+        link = NatsLink(AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}"))
+        await asyncio.wait_for(link.connect(), WAIT_S)
+        capture.show("link", link, link.config)
+        await link.close()
     capture.check()

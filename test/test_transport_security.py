@@ -56,6 +56,17 @@ async def test_remote_plain_nats_is_refused_before_dialling_naming_the_url() -> 
     assert link._nc is None and not link.connected.is_set()
 
 
+@pytest.mark.parametrize("char", ["/", "?", "#", "@", ":", "%", "+"])
+def test_the_host_is_read_after_the_user_part_whatever_the_password_holds(char: str) -> None:
+    # urllib alone would take "alice" for the host of the first and call loopback remote
+    assert transport_security._host(f"nats://alice:k3{char}Jd@127.0.0.1:4222", "nats") == ("nats", "127.0.0.1")
+    assert transport_security._host(f"alice:k3{char}Jd@10.0.0.1:4222", "nats") == ("nats", "10.0.0.1")
+    assert transport_security._host(f"https://alice:k3{char}Jd@c2.example.com/api", "http") == (
+        "https",
+        "c2.example.com",
+    )
+
+
 def test_a_bare_host_port_is_refused_and_ws_counts_as_plain() -> None:
     with pytest.raises(ConfigError, match="has no scheme"):  # not a lecture about TLS
         AlienConfig(nats_url="nats.example.invalid:4222")

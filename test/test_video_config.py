@@ -94,6 +94,17 @@ def test_credentials_in_a_stream_url_are_refused_and_never_echoed(value: str, mo
     assert "hunter2-cam" not in str(caught.value) and "admin" not in str(caught.value)
 
 
+@pytest.mark.parametrize("char", ["/", "?", "#", "@", ":", "%", "+"])
+@pytest.mark.parametrize("field", ["stream_url", "overlay_url", "webrtc_url", "overlay_webrtc_url", "hls_url"])
+def test_a_stream_url_password_holding_any_url_special_character_is_refused(field: str, char: str) -> None:
+    """urllib ends the host at the first "/", "?" or "#" of an unencoded password: it must not
+    hide the user part from the check (operators would see the password)."""
+    url = f"rtsp://admin:pa{char}SECRETCAM@10.0.0.7:8554/front"
+    with pytest.raises(ConfigError, match=rf"video_config\.{field}\): must not carry credentials") as caught:
+        AlienConfig(video_config={field: url})
+    assert "SECRETCAM" not in str(caught.value) and "admin" not in str(caught.value)
+
+
 def test_the_environment_sets_it_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALIEN_VIDEO_CONFIG", json.dumps(CAMERA))
     video = AlienConfig().video_config

@@ -40,7 +40,8 @@ EXAMPLE = ROOT / "examples" / "basic_telemetry.py"
 # What must never be printed: a live-looking API key and a URL password with every awkward character.
 API_KEY = "c4_live_" + "Zq8xT3vKp0LmN7rW2yB5sD9fG4hJ6kQ1"
 PASSWORD = "p/a?s#s@w:o%r+d"
-SECRETS = (API_KEY, "Wr0ngKeyWr0ngKey", PASSWORD, "p%2Fa%3Fs%23s%40w%3Ao%25r%2Bd", "a?s#s", "w:o%r+d")
+READABLE_PASSWORD = "p@ss:w%r+d-SECRET"  # no / ? #: nats-py takes it from the URL as written
+SECRETS = (API_KEY, "Wr0ngKeyWr0ngKey", PASSWORD, "p%2Fa%3Fs%23s%40w%3Ao%25r%2Bd", "a?s#s", "w:o%r+d", "ss:w%r+d-SE")
 TIMEOUT_S = 30
 
 
@@ -248,8 +249,16 @@ MISTAKES = [
         dialect="v0.1",
     ),
     Mistake(  # a NATS URL password, unencoded, with every character that ends a URL part
-        "nats-down-with-a-password-in-nats-url",
+        "a-password-nats-py-cannot-read-in-nats-url",
         lambda s: {"NATS_URL": f"nats://robot:{PASSWORD}@127.0.0.1:{_closed_port()}"},
+        ("NATS_URL 'nats://***@127.0.0.1:", "set ALIEN_NATS_USER and ALIEN_NATS_PASSWORD"),
+        2,
+        command="status --timeout 1",
+        runners=("cli",),
+    ),
+    Mistake(  # a NATS URL password with the characters nats-py reads as written
+        "nats-down-with-a-password-in-nats-url",
+        lambda s: {"NATS_URL": f"nats://robot:{READABLE_PASSWORD}@127.0.0.1:{_closed_port()}"},
         ("nats://***@127.0.0.1:",),
         1,
         command="status --timeout 1",

@@ -11,6 +11,7 @@ from alien.logs import get_logger
 from alien.mothership.dialects import DialectSpec, dialect_for
 from alien.mothership.enums import Dialect, nearest_status, resolve_entity_type
 from alien.mothership.transport import RestTransport, RetryPolicy
+from alien.wire import redact_url
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
@@ -73,13 +74,13 @@ class MothershipClient:
             body = health.body
             if not (isinstance(body, dict) and isinstance(body.get("success"), bool) and "data" in body):
                 raise MothershipError(
-                    f"{self.config.mothership_url} does not look like a mothership: no "
+                    f"{redact_url(self.config.mothership_url)} does not look like a mothership: no "
                     "/api/openapi.json and no enveloped /health; set ALIEN_DIALECT to force one",
                     status=health.status,
                 )
             detected = "v0.0.1"
         self._dialect = dialect_for(detected)
-        logger.info("mothership %s speaks dialect %s", self.config.mothership_url, detected)
+        logger.info("mothership %s speaks dialect %s", redact_url(self.config.mothership_url), detected)
         return detected
 
     async def health(self) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -31,7 +30,7 @@ from alien.errors import (
     ServerError,
 )
 from alien.logs import get_logger
-from alien.wire import redact_url
+from alien.wire import redact_url, url_without_credentials
 
 logger = get_logger("alien.mothership")
 
@@ -149,7 +148,7 @@ def _not_http(base_url: str, parser_message: str) -> str:
     """One line on what answered instead of HTTP; the answer's bytes are not echoed."""
     shown = redact_url(base_url)
     if "INFO {" in parser_message and "server_id" in parser_message:
-        host = urlsplit(base_url).netloc.rpartition("@")[2]
+        host = url_without_credentials(base_url, "http").netloc
         return (
             f"MOTHERSHIP_URL {shown} answered with the NATS protocol, not HTTP: that is a NATS port; set "
             f"MOTHERSHIP_URL to the mothership's HTTP address and NATS_URL to nats://{host}"
