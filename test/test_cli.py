@@ -21,7 +21,7 @@ from installed import console_script
 
 from alien import AlienClient, AlienConfig
 from alien.cli import main
-from alien.signing import verify
+from alien.signing import generate_keypair, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -508,6 +508,75 @@ def test_keys_and_sign_through_the_console_script(tmp_path: Path) -> None:
     (tmp_path / "bad.nk").write_text("not-a-seed")
     bad = alien("keys", "public", "--seed-file", "bad.nk")
     assert bad.returncode == 2 and "bad.nk" in _one_error_line(bad.stderr) and seed not in bad.stderr
+
+
+# A bad value for an option of `sign` / `send-command`: (the option, the value).
+_SEED = generate_keypair().seed  # given by mistake where a value goes: never echoed
+_BAD_ARGUMENTS = {
+    "params-not-json": ("--params", '{"x": }'),
+    "params-an-array": ("--params", "[1]"),
+    "params-a-string": ("--params", '"go"'),
+    "params-nan": ("--params", '{"x": NaN}'),
+    "params-infinity": ("--params", '{"x": Infinity}'),
+    "params-minus-infinity": ("--params", '{"x": [-Infinity]}'),
+    "params-float-overflow": ("--params", '{"x": 1e999}'),
+    "params-surrogate-value": ("--params", '{"x": "\\ud800"}'),
+    "params-surrogate-key": ("--params", '{"a": {"\\udfff": 1}}'),
+    "params-not-utf8-bytes": ("--params", b'{"x": "\xff"}'),
+    "params-5000-digit-integer": ("--params", '{"x": ' + "9" * 5000 + "}"),
+    "params-nested-too-deep": ("--params", "[" * 50_000 + "]" * 50_000),
+    "params-deeper-than-an-entity-takes": ("--params", '{"x": ' + "[" * 40 + "]" * 40 + "}"),
+    "params-bigger-than-an-entity-takes": ("--params", json.dumps({"x": "a" * 40_000})),
+    "params-a-seed": ("--params", _SEED),
+    "type-with-a-space": ("--type", "move it"),
+    "type-too-long": ("--type", "t" * 65),
+    "type-not-utf8-bytes": ("--type", b"mov\xe9"),
+    "entity-id-a-wildcard": ("--entity-id", "robot.*"),
+    "entity-id-huge": ("--entity-id", "e " * 30_000),
+    "command-id-too-long": ("--command-id", "c" * 129),
+    "command-id-surrogate": ("--command-id", b"c-\xff"),
+    "ttl-negative": ("--ttl", "-5"),
+    "ttl-nan": ("--ttl", "nan"),
+    "ttl-more-than-a-year": ("--ttl", "1e9"),
+    "ttl-a-seed": ("--ttl", _SEED),
+    "ttl-huge-text": ("--ttl", "x" * 100_000),
+    "seed-file-not-text": ("--seed-file", sys.executable),
+}
+
+
+@pytest.fixture(scope="module")
+def operator_seed_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    seed_file = tmp_path_factory.mktemp("keys") / "op.nk"
+    seed_file.write_text(generate_keypair().seed + "\n")
+    return seed_file
+
+
+@pytest.mark.parametrize("command", ["sign", "send-command"])
+@pytest.mark.parametrize(("option", "value"), list(_BAD_ARGUMENTS.values()), ids=list(_BAD_ARGUMENTS))
+def test_a_bad_argument_is_one_line_naming_the_option_and_exit_2(
+    command: str, option: str, value: str | bytes, operator_seed_file: Path, tmp_path: Path
+) -> None:
+    from alien.testing.nats_server import free_port
+
+    given: dict[str, str | bytes] = {"--type": "move", "--entity-id": "ent-1", "--seed-file": str(operator_seed_file)}
+    given[option] = value  # bytes: argv that is not UTF-8
+    argv = [str(ALIEN), command, *(part for pair in given.items() for part in pair)]
+    if command == "send-command":  # nothing listens: the old code could only fail, never hang
+        argv += ["--org-id", "org-1", "--timeout", "1"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    env.update(NATS_URL=f"nats://127.0.0.1:{free_port()}", ALIEN_CONFIG_FILE=str(tmp_path / "identity.json"))
+    run = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, check=False, timeout=60)
+    err = run.stderr.decode(errors="replace")
+    assert "Traceback" not in err, err
+    line = _one_error_line(err)
+    assert (run.returncode, run.stdout) == (2, b""), err
+    assert option in line and len(line) < 300, line  # a huge input is not echoed whole
+    assert _SEED not in err and operator_seed_file.read_text().strip() not in err
+
+
+def test_bad_usage_is_one_line_too() -> None:
+    run = subprocess.run([str(ALIEN), "sign", "--type", "move"], capture_output=True, text=True, check=False)
+    assert run.returncode == 2 and "--seed-file" in _one_error_line(run.stderr) and "alien sign --help" in run.stderr
 
 
 def _run_with_terminal_stderr(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, bytes]:

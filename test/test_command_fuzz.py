@@ -530,7 +530,8 @@ def check_outcomes(
         # what the C2 (and `alien tail`) shows is printable and capped, whoever wrote it
         for name, cap in (("command_id", 128 + 20), ("type", 64 + 20), ("detail", 400 + 20)):
             value = data.get(name)
-            assert value is None or (isinstance(value, str) and value.isprintable() and len(value) <= cap), (name, value)
+            printable = isinstance(value, str) and value.isprintable() and len(value) <= cap
+            assert value is None or printable, (name, value)
         if event_type == "command_rejected":
             assert isinstance(data["reason"], str) and data["reason"], data
             assert isinstance(data["detail"], str)

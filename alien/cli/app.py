@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import NoReturn
 
 from alien import __version__, error_hints
 from alien.cli import commands, keys, register, simulate, status, tail
@@ -38,8 +39,18 @@ _EXIT_CODES = """exit codes:
   130  interrupted (Ctrl-C)"""
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line like every other error (argparse would print the usage above it)."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())
+        if len(message) > 240:  # argparse echoes what it did not recognise, whatever its length
+            message = message[:239] + "…"
+        raise UsageError(message if "; " in message else f"{message}; see `{self.prog} --help`")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="alien",
         description="Alien: connect devices to the mothership. Settings: environment variables and .env.",
         epilog=_EXIT_CODES,
@@ -54,7 +65,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as exc:  # main() returns the code, as for every other error
+        error_line(str(exc))
+        return EXIT_USAGE
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
     )

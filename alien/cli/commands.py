@@ -19,10 +19,16 @@ from alien.cli.common import (
     Spinner,
     UsageError,
     connect_nats,
+    has_surrogate,
     ids_for,
+    number,
     print_json,
+    seconds,
+    shown,
+    subject_token_arg,
 )
 from alien.cli.keys import read_seed
+from alien.command_envelope import MAX_COMMAND_BYTES, MAX_JSON_DEPTH, MAX_TTL_S, TYPE_PATTERN
 from alien.config import AlienConfig
 from alien.signing import SigningKeyError, sign_command, utc_now
 from alien.wire import command_subject
@@ -35,44 +41,136 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sign = sub.add_parser("sign", help="print a signed command")
     _command_args(sign)
     sign.add_argument("--seed-file", type=Path, required=True, help="operator seed file (SO...)")
-    sign.add_argument("--entity-id", required=True, help="the target entity")
+    sign.add_argument("--entity-id", type=subject_token_arg, required=True, help="the target entity")
     sign.set_defaults(run=_sign)
     send = sub.add_parser("send-command", help="send a command (signed with --seed-file) and print its events")
     _command_args(send)
     send.add_argument("--seed-file", type=Path, help="sign with this operator seed file")
-    send.add_argument("--entity-id", help="target entity (default: the saved identity / ALIEN_ENTITY_ID)")
-    send.add_argument("--org-id", help="organization (default: the saved identity / ALIEN_ORG_ID)")
-    send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the final event (default 10)")
+    send.add_argument(
+        "--entity-id", type=subject_token_arg, help="target entity (default: the saved identity / ALIEN_ENTITY_ID)"
+    )
+    send.add_argument(
+        "--org-id", type=subject_token_arg, help="organization (default: the saved identity / ALIEN_ORG_ID)"
+    )
+    send.add_argument("--timeout", type=seconds, default=10.0, help="seconds to wait for the final event (default 10)")
     send.set_defaults(run=lambda args: asyncio.run(send_command(AlienConfig(), args)))
 
 
 def _command_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--type", required=True, help="command type")
-    parser.add_argument("--params", help="params as a JSON object")
-    parser.add_argument("--ttl", type=float, help="seconds the command stays valid (ttl_s)")
-    parser.add_argument("--command-id", help="command_id (default: a new UUID)")
+    parser.add_argument("--type", type=_command_type, required=True, help="command type")
+    parser.add_argument("--params", type=_params, help="params as a JSON object")
+    parser.add_argument("--ttl", type=_ttl, help="seconds the command stays valid (ttl_s)")
+    parser.add_argument("--command-id", type=_command_id, help="command_id (default: a new UUID)")
+
+
+# What an entity would reject (alien/command_envelope.py) is refused here, in one line.
+def _command_type(text: str) -> str:
+    if not TYPE_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)} is not a command type (1 to 64 letters, digits, '_', '.' or '-')"
+        )
+    return text
+
+
+def _command_id(text: str) -> str:
+    if not 0 < len(text) <= 128 or has_surrogate(text):
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a command id (1 to 128 characters of UTF-8 text)")
+    return text
+
+
+def _ttl(text: str) -> float:
+    value = number(text)
+    if not (math.isfinite(value) and 0 < value <= MAX_TTL_S):
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a number of seconds in (0, {MAX_TTL_S}]")
+    return value
+
+
+class _Refused(ValueError):
+    """A JSON value that parses in Python but cannot be signed or sent (raised from json's hooks)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not JSON (JSON has no NaN or Infinity); give a number, a string or null")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {shown(text)} is too big (JSON has no Infinity)")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # the interpreter's limit on digits (4300 by default)
+        raise _Refused(f"an integer of {len(text.lstrip('-'))} digits is too big to convert") from None
+
+
+def _params(text: str) -> dict[str, Any]:
+    """--params: a JSON object an entity accepts, or ArgumentTypeError saying what is wrong."""
+    example = "give a JSON object, e.g. '{\"speed\": 2}'"
+    too_deep = f"nests deeper than {MAX_JSON_DEPTH - 1} levels, which an entity rejects"
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite, parse_int=_integer)
+    except _Refused as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError as exc:  # its message gives the position, never the input
+        raise argparse.ArgumentTypeError(f"not JSON ({exc}); {example}") from None
+    except RecursionError:
+        raise argparse.ArgumentTypeError(too_deep) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object; {example}")
+    if _depth(value) >= MAX_JSON_DEPTH:  # the command around params is one more level
+        raise argparse.ArgumentTypeError(too_deep)
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        surrogate = shown(exc.object[exc.start : exc.end])
+        raise argparse.ArgumentTypeError(
+            f"holds the lone surrogate {surrogate} (a \\uD800-\\uDFFF escape or bytes that are not UTF-8), "
+            "which cannot be sent as UTF-8"
+        ) from None
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively (it is only ever asked about what json.loads could build)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _sign(args: argparse.Namespace) -> int:
-    print_json(_signed(build_command(args), args.seed_file, args.entity_id))
+    command = _signed(build_command(args), args.seed_file, args.entity_id)
+    _encoded(command)
+    print_json(command)
     return EXIT_OK
 
 
 def build_command(args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        params = json.loads(args.params) if args.params is not None else {}
-    except ValueError as exc:
-        raise UsageError(f"--params is not JSON ({exc}); give a JSON object, e.g. '{{\"speed\": 2}}'") from None
-    if not isinstance(params, dict):
-        raise UsageError("--params must be a JSON object, e.g. '{\"speed\": 2}'")
+    params = args.params if args.params is not None else {}
     command: dict[str, Any] = {"type": args.type, "command_id": args.command_id or uuid.uuid4().hex, "params": params}
     if args.ttl is not None:
-        if not math.isfinite(args.ttl) or args.ttl <= 0:
-            raise UsageError("--ttl must be a positive number of seconds")
         command["ttl_s"] = args.ttl
     if args.ttl is not None or args.seed_file is not None:
         command["issued_at"] = utc_now()
     return command
+
+
+def _encoded(command: dict[str, Any]) -> bytes:
+    """The bytes sent (print_json's encoding too); UsageError if an entity would refuse them as too large."""
+    data = json.dumps(command).encode()
+    if len(data) > MAX_COMMAND_BYTES:
+        raise UsageError(
+            f"the command is {len(data)} bytes, more than the {MAX_COMMAND_BYTES} an entity accepts; "
+            "give smaller --params"
+        )
+    return data
 
 
 def _signed(command: dict[str, Any], seed_file: Path | None, entity_id: str) -> dict[str, Any]:
@@ -94,11 +192,10 @@ def _org_source(config: AlienConfig, args: argparse.Namespace) -> str:
 
 
 async def send_command(config: AlienConfig, args: argparse.Namespace) -> int:
-    if not math.isfinite(args.timeout) or args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
     org_source = _org_source(config, args)  # before ids_for: loading the saved ids marks org_id as set
     org_id, entity_id = ids_for(config, args.org_id, args.entity_id, need_entity=True)
     command = _signed(build_command(args), args.seed_file, entity_id)
+    data = _encoded(command)  # before connecting: a refusal is not worth a connection
     command_id = command["command_id"]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.timeout
@@ -129,7 +226,7 @@ async def send_command(config: AlienConfig, args: argparse.Namespace) -> int:
     try:
         await link.nc.subscribe(f"constellation.events.{org_id}.*", cb=on_event)
         await link.nc.flush()  # the subscription is in place before the command goes out
-        await link.nc.publish(command_subject(org_id, entity_id), json.dumps(command).encode())
+        await link.nc.publish(command_subject(org_id, entity_id), data)
         await link.nc.flush()
         spinner.show(f"command {command_id} sent; waiting for the entity")
         try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -26,6 +29,10 @@ EXIT_FAILED = 4  # send-command: the command ran and failed
 EXIT_TIMEOUT = 5  # nothing final within --timeout (send-command, tail --count, simulate's flush)
 EXIT_INTERRUPTED = 130  # Ctrl-C where stopping early is not the normal way out
 
+SHOWN_MAX = 80  # enough of a bad value to recognise it; a huge one is never echoed whole
+# An NKey seed (S, its role, base32: 58 characters) given where a value goes must not be echoed.
+_SEED = re.compile(r"(?<![A-Z2-7])S[A-Z2-7]{56,}")
+
 
 class UsageError(Exception):
     """A bad argument or setting (exit 2); the message says what was wrong and what to do."""
@@ -41,7 +48,60 @@ class CliFailure(Exception):
 
 def error_line(message: str) -> None:
     """`alien: <what went wrong>; <what to do>` on stderr: one line, whatever the message held."""
-    print("alien: " + " ".join(message.split()), file=sys.stderr, flush=True)
+    print("alien: " + _SEED.sub("S...", " ".join(message.split())), file=sys.stderr, flush=True)
+
+
+def shown(value: str) -> str:
+    """`value` quoted and escaped (a lone surrogate too), cut to SHOWN_MAX characters."""
+    if _SEED.search(value):
+        return "a seed (S...)"
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 4] + "...'"
+
+
+def has_surrogate(text: str) -> bool:
+    """A lone surrogate: from a JSON escape, or argv bytes that are not UTF-8 (surrogateescape)."""
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+# argparse `type=` functions: argparse reports their ArgumentTypeError as "argument --x: <message>"
+# (a ValueError would become "invalid ... value: <the whole input>").
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a number") from None
+
+
+def whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a whole number") from None
+
+
+def seconds(text: str) -> float:
+    value = number(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a positive number of seconds")
+    return value
+
+
+def subject_token_arg(text: str) -> str:
+    """An id that becomes a NATS subject token: a space or a wildcard would address something else."""
+    if not is_subject_token(text):
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)} cannot be a NATS subject token (use letters, digits, '_' or '-')"
+        )
+    return text
+
+
+def is_subject_token(value: str) -> bool:
+    try:
+        subject_token(value, "id")
+    except ValueError:
+        return False
+    return not value.endswith("\n")  # the pattern's "$" lets one final newline through
 
 
 def print_json(data: Any, *, pretty: bool = False) -> None:
@@ -59,12 +119,10 @@ def ids_for(config: AlienConfig, org_id: str | None, entity_id: str | None, *, n
             f"no organization{' / entity' if need_entity else ''} id; give {wanted}, run `alien register` "
             f"(it saves them in {config.config_file}), or set {variables}"
         )
-    try:  # they become subject tokens: a space or a wildcard would subscribe to something else
-        subject_token(org, "organization id")
-        if entity:
-            subject_token(entity, "entity id")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    # they become subject tokens: a space or a wildcard would subscribe to something else
+    for what, value in (("organization id", org), ("entity id", entity)):
+        if value and not is_subject_token(value):
+            raise UsageError(f"{what} {shown(value)} cannot be a NATS subject token (use letters, digits, '_' or '-')")
     return org, entity or ""
 
 

@@ -43,6 +43,8 @@ def read_seed(path: Path) -> str:
         return path.read_text().strip()
     except OSError as exc:
         raise UsageError(f"cannot read the seed file {path} ({exc.strerror}); check --seed-file") from None
+    except UnicodeDecodeError:  # a binary file given by mistake
+        raise UsageError(f"{path} is not a seed file (not text); check --seed-file") from None
 
 
 def print_public_key(seed_file: Path) -> int:

@@ -25,9 +25,11 @@ from alien.cli.common import (
     UsageError,
     error_line,
     nats_unreachable,
+    number,
     print_json,
     stop_on_signals,
     unless_stopped,
+    whole_number,
 )
 from alien.cli.flight import Flight
 from alien.config import AlienConfig
@@ -39,13 +41,13 @@ PROGRESS_PERIOD_S = 0.5  # the progress line's refresh
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = sub.add_parser("simulate", help="a fleet of simulated entities over one NATS connection")
-    sim.add_argument("--entities", type=int, required=True, help="how many entities")
-    sim.add_argument("--duration", type=float, help="seconds to fly (default: until Ctrl-C)")
-    sim.add_argument("--interval", type=float, default=1.0, help="seconds between readings (default 1)")
+    sim.add_argument("--entities", type=whole_number, required=True, help="how many entities")
+    sim.add_argument("--duration", type=number, help="seconds to fly (default: until Ctrl-C)")
+    sim.add_argument("--interval", type=number, default=1.0, help="seconds between readings (default 1)")
     sim.add_argument("--org-name", help="organization (default: ORG_NAME if set, else 'Simulated Fleet')")
     sim.add_argument("--name-prefix", default="SIM", help="entity names are PREFIX-000, PREFIX-001, ...")
-    sim.add_argument("--connect-timeout", type=float, default=30.0, help="seconds to connect and register")
-    sim.add_argument("--flush-timeout", type=float, default=15.0, help="seconds to wait for the last acks")
+    sim.add_argument("--connect-timeout", type=number, default=30.0, help="seconds to connect and register")
+    sim.add_argument("--flush-timeout", type=number, default=15.0, help="seconds to wait for the last acks")
     sim.add_argument("--json", action="store_true", help="the summary as one JSON object")
     sim.set_defaults(run=run)
 

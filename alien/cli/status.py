@@ -27,6 +27,7 @@ from alien.cli.common import (
     UsageError,
     error_line,
     nats_unreachable,
+    number,
     print_json,
     spinning,
     unless_stopped,
@@ -42,7 +43,7 @@ from alien.wire import redact_url
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser("status", help="identity, dialect, mothership and NATS reachability, outbox counters")
     status.add_argument("--json", action="store_true", help="one JSON object instead of the table")
-    status.add_argument("--timeout", type=float, default=5.0, help="seconds each check may take (default 5)")
+    status.add_argument("--timeout", type=number, default=5.0, help="seconds each check may take (default 5)")
     status.set_defaults(run=run)
 
 

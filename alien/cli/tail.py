@@ -24,15 +24,18 @@ from alien.cli.common import (
     UsageError,
     connect_nats,
     ids_for,
+    number,
     silence_stdout,
     spinning,
     stop_on_signals,
+    subject_token_arg,
     unless_stopped,
+    whole_number,
 )
 from alien.config import AlienConfig
 from alien.link import NatsLink
 from alien.untrusted import shown
-from alien.wire import dumps, subject_token
+from alien.wire import dumps
 
 LINE_LIMIT = 500  # a screen line; longer payloads are for --json
 
@@ -41,11 +44,15 @@ CONNECT_TIMEOUT_S = 10.0
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tail = sub.add_parser("tail", help="print telemetry and events as they arrive")
-    tail.add_argument("--org-id", help="organization (default: the saved identity / ALIEN_ORG_ID)")
-    tail.add_argument("--entity-id", help="only this entity")
+    tail.add_argument(
+        "--org-id", type=subject_token_arg, help="organization (default: the saved identity / ALIEN_ORG_ID)"
+    )
+    tail.add_argument("--entity-id", type=subject_token_arg, help="only this entity")
     tail.add_argument("--json", action="store_true", help="one JSON object per line: subject and decoded payload")
-    tail.add_argument("--count", type=int, help="stop after this many messages (exit 5 if --timeout comes first)")
-    tail.add_argument("--timeout", type=float, help="stop after this many seconds")
+    tail.add_argument(
+        "--count", type=whole_number, help="stop after this many messages (exit 5 if --timeout comes first)"
+    )
+    tail.add_argument("--timeout", type=number, help="stop after this many seconds")
     tail.set_defaults(run=run)
 
 
@@ -54,11 +61,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--count must be a positive number of messages")
     if args.timeout is not None and (not math.isfinite(args.timeout) or args.timeout <= 0):
         raise UsageError("--timeout must be a positive number of seconds")
-    if args.entity_id is not None:
-        try:
-            subject_token(args.entity_id, "--entity-id")
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     return asyncio.run(tail(AlienConfig(), args))
 
 
