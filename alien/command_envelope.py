@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from alien.untrusted import ID_LIMIT, quoted
+from alien.untrusted import ID_LIMIT, is_safe, quoted
 
 MAX_COMMAND_BYTES = 32 * 1024  # contract §2: CONSTELLATION_COMMANDS max message size
 MAX_JSON_DEPTH = 32
@@ -174,7 +174,7 @@ def _is_id(value: Any) -> bool:
     No control characters (log forging) and no lone surrogate (a JSON escape can make one; it
     cannot be stored or sent as UTF-8).
     """
-    return isinstance(value, str) and 0 < len(value) <= ID_LIMIT and value.isprintable()
+    return isinstance(value, str) and 0 < len(value) <= ID_LIMIT and is_safe(value)
 
 
 def _depth(value: Any) -> int:

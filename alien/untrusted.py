@@ -9,6 +9,7 @@ before it reaches a log line, an event or a terminal.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 ID_LIMIT = 128  # a command_id's own limit: an accepted id is shown whole
@@ -25,11 +26,26 @@ def shown(value: Any, limit: int = VALUE_LIMIT) -> str:
     """
     text = value if isinstance(value, str) else _short_repr(value, limit)
     head = text[:limit]
-    if not head.isprintable():
-        head = "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in head)
+    if not is_safe(head):
+        head = "".join(repr(c)[1:-1] if c == "\\" or _unsafe(c) else c for c in head)
         head = head[:limit]
     cut = len(text) - limit
     return f"{head}...(+{cut} chars)" if cut > 0 else head
+
+
+def is_safe(text: str) -> bool:
+    """No character that could act on a log or a terminal: control, format, separator, lone surrogate.
+
+    Private-use and unassigned characters are harmless there and pass.
+    """
+    return text.isprintable() or not any(_unsafe(c) for c in text)
+
+
+def _unsafe(character: str) -> bool:
+    return unicodedata.category(character) in _UNSAFE_CATEGORIES
+
+
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def quoted(value: Any, limit: int = VALUE_LIMIT) -> str:

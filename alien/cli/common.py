@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from alien.config import AlienConfig
 from alien.link import NatsLink
+from alien.untrusted import DETAIL_LIMIT, quoted
+from alien.untrusted import shown as printable
 from alien.wire import redact_url, subject_token
 
 T = TypeVar("T")
@@ -48,15 +50,16 @@ class CliFailure(Exception):
 
 def error_line(message: str) -> None:
     """`alien: <what went wrong>; <what to do>` on stderr: one line, whatever the message held."""
-    print("alien: " + _SEED.sub("S...", " ".join(message.split())), file=sys.stderr, flush=True)
+    # the message may quote what a device or server sent: no escape sequence reaches the terminal
+    line = printable(_SEED.sub("S...", " ".join(message.split())), 4 * DETAIL_LIMIT)
+    print("alien: " + line, file=sys.stderr, flush=True)
 
 
 def shown(value: str) -> str:
     """`value` quoted and escaped (a lone surrogate too), cut to SHOWN_MAX characters."""
     if _SEED.search(value):
         return "a seed (S...)"
-    text = repr(value)
-    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 4] + "...'"
+    return quoted(value, SHOWN_MAX)
 
 
 def has_surrogate(text: str) -> bool:
