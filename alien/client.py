@@ -132,6 +132,15 @@ class AlienClient:
         return self._dispatcher.handlers
 
     @property
+    def command_counts(self) -> dict[str, int]:
+        """Command totals so far, a copy.
+
+        Keys: `received`, `accepted`, `completed`, `failed`, `rate_limited` (dropped unread over
+        ALIEN_COMMAND_RATE_LIMIT_HZ), `rejected` and `rejected.<reason>`.
+        """
+        return dict(self._dispatcher.counts)
+
+    @property
     def command_intake(self) -> str | None:
         """`core` or `jetstream` once commands are being received."""
         return self._intake.mode if self._intake else None

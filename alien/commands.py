@@ -138,7 +138,7 @@ class CommandDispatcher:
         self.progress_rate_hz = progress_rate_hz
         self._tasks: set[asyncio.Task[None]] = set()
         self.counts: Counter[str] = Counter()
-        self.intake_limit = intake_limit or TokenBucket(20.0, 50)
+        self.intake_limit = intake_limit or TokenBucket(100.0, 200)
         self.digest = digest or RejectionDigest(10, 10.0)
         self._summary: asyncio.TimerHandle | None = None
 

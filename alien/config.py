@@ -213,12 +213,13 @@ class AlienConfig(BaseSettings):
         default=30.0, gt=0, description="Life of a signed command that carries issued_at but no ttl_s / expires_at."
     )
     command_rate_limit_hz: float = Field(
-        default=20.0,
+        default=100.0,
         ge=0,
         description="Commands per second taken in at most for this entity (0: no limit); the rest is dropped "
-        "unread and counted as rate_limited. A command signed by a trusted key is never limited.",
+        "unread and counted as rate_limited. Above teleoperation rates (cmd_vel at 50 Hz); a command signed by "
+        "a trusted key is never limited.",
     )
-    command_burst: int = Field(default=50, ge=1, description="Commands taken in at once above that rate.")
+    command_burst: int = Field(default=200, ge=1, description="Commands taken in at once above that rate.")
     command_rejections_logged: int = Field(
         default=10,
         ge=0,

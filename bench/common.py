@@ -51,14 +51,16 @@ class Settings:
     nominal_s: float  # nominal load, split into `repeats` windows
     backlog: int  # messages queued during the outage
     outbox_count: int  # outbox put/ack messages per repetition (power: a twentieth)
+    flood_commands: int  # hostile commands per command flood
+    flood_markers: int  # events queued before each command flood, all of which must arrive
 
     @classmethod
     def full(cls) -> Settings:
-        return cls(False, 3, 60_000, 30_000, 20_000, 10.0, 200, 60.0, 20_000, 20_000)
+        return cls(False, 3, 60_000, 30_000, 20_000, 10.0, 200, 60.0, 20_000, 20_000, 50_000, 200)
 
     @classmethod
     def smoke_run(cls) -> Settings:
-        return cls(True, 2, 300, 3_000, 300, 1.0, 5, 3.0, 300, 400)
+        return cls(True, 2, 300, 3_000, 300, 1.0, 5, 3.0, 300, 400, 2_000, 20)
 
 
 @dataclass

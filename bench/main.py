@@ -15,6 +15,7 @@ from pathlib import Path
 
 import backlog
 import commands
+import flood
 import latency
 import nominal
 import outbox
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "nominal": nominal.run,
     "backlog": backlog.run,
     "outbox": outbox.run,
+    "flood": flood.run,
 }
 
 

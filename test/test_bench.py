@@ -39,6 +39,9 @@ EXPECTED = {
     "backlog_rss_peak",
     "backlog_rss_growth",
     *(f"outbox_{op}_{setting}" for op in ("put", "ack") for setting in ("memory", "process", "power")),
+    "flood_every_log",
+    "flood_every_lost",
+    *(f"flood_{limit}_{figure}" for limit in ("limited", "unlimited") for figure in ("rate", "log", "lost")),
 }
 
 
@@ -70,6 +73,8 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         assert isinstance(figure["median"], (int, float)) and math.isfinite(figure["median"]), key
     assert figures["ros_to_jetstream"]["median"] > 0 and figures["library_throughput"]["median"] > 0
     assert figures["ros_to_jetstream_loss"]["median"] == 0  # nothing the bridge received went missing
+    for limit in ("every", "limited", "unlimited"):  # no event queued before a command flood went missing
+        assert figures[f"flood_{limit}_lost"]["median"] == 0
     assert result["machine"]["mode"] == "smoke" and result["machine"]["cores"]
     table = (tmp_path / "latest.md").read_text()
     assert "| figure | median |" in table and table.count("\n| ") == len(EXPECTED) + 1

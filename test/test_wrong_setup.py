@@ -169,6 +169,14 @@ class Mistake:
     interrupt_after: str | None = None  # SIGINT once this shows on stderr (a bounded wait)
 
 
+def _corrupt_commands_store(setup: Setup) -> dict[str, str | None]:
+    """Not a database where the accepted command ids are kept (README "Signed commands")."""
+    data = setup.tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "commands.identity.sqlite3").write_bytes(b"this is not an SQLite database\n" * 64)
+    return {}
+
+
 def _nats_port(setup: Setup) -> str:
     return setup.nats_url.rsplit(":", 1)[1]
 
@@ -274,6 +282,13 @@ MISTAKES = [
         5,
         command="send-command --type return_to_base --entity-id SIM-000 --timeout 0.5",
         runners=("cli",),
+    ),
+    Mistake(  # the ids of commands already run are unknown: starting could run a replay
+        "a-corrupt-commands-store",
+        _corrupt_commands_store,
+        ("seen-commands store", "commands.identity.sqlite3", "cannot be opened", "move it aside"),
+        1,
+        runners=("example",),
     ),
     Mistake(  # the library's registration loop says each attempt at WARNING
         "ctrl-c-while-the-client-waits-for-the-mothership",

@@ -41,7 +41,7 @@ from alien.testing.emulator.contract import (
     StreamSpec,
     entity_types,
 )
-from alien.testing.emulator.jetstream import EntityEvents, ServerObjects
+from alien.testing.emulator.jetstream import EntityEvents, ServerObjects, stream_config
 from alien.testing.emulator.processors import Handler, PullProcessor, ack_and_record
 from alien.testing.emulator.records import (
     QuarantinedMessage,
@@ -112,6 +112,7 @@ class MothershipEmulator:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._events: EntityEvents | None = None
+        self._objects: ServerObjects | None = None
         self._kv: KeyValue | None = None
         self._url: str | None = None
 
@@ -268,6 +269,15 @@ class MothershipEmulator:
         """While set, every request (health included) answers 503."""
         self._faults.set_unavailable(flag)
 
+    def withhold_stream(self, name: str, withheld: bool) -> None:
+        """Withhold stream `name`'s subjects (True) or give them back (False).
+
+        While withheld the stream captures none of its subjects (they are moved aside), as while
+        a server recreates its streams: a publish to them gets no answer from JetStream. Its
+        stored messages and its consumer stay.
+        """
+        self._call(self._withhold_stream(name, withheld), 10.0)
+
     def delete_entity(self, org_id: str, entity_id: str) -> None:
         """An operator deletes an entity on the server (the entity event is published)."""
         self._call(self._delete_entity(org_id, entity_id), 10.0)
@@ -312,6 +322,7 @@ class MothershipEmulator:
         js = self._nc.jetstream(timeout=_JS_TIMEOUT_S)
         objects = ServerObjects(js, self._dialect, self._command_processor, self._release)
         await objects.ensure_all()
+        self._objects = objects
         self._kv = objects.kv
         if not self._kv_sync:
             objects.kv = None  # the bucket exists; the REST side just does not write it
@@ -396,6 +407,16 @@ class MothershipEmulator:
 
     def _nats_problem(self) -> str | None:
         return None if self.nats_connected else "NATS not connected"
+
+    async def _withhold_stream(self, name: str, withheld: bool) -> None:
+        assert self._objects is not None and self._nc is not None
+        spec = next((spec for spec in self._objects.specs if spec.name == name), None)
+        if spec is None:
+            raise LookupError(f"no stream {name} on this server (streams: {[s.name for s in self._objects.specs]})")
+        config = stream_config(spec)
+        if withheld:
+            config.subjects = [f"withheld.{spec.subject}"]
+        await self._nc.jetstream(timeout=_JS_TIMEOUT_S).update_stream(config)
 
     async def _delete_entity(self, org_id: str, entity_id: str) -> None:
         try:
