@@ -19,25 +19,14 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import nats
 from common import PYTHON, Figure, Servers, Settings, at_most
 
+from alien.testing.hostile import hostile_command
+
 EVENTS_STREAM = "CONSTELLATION_EVENTS"
-GARBAGE: tuple[Callable[[int], bytes], ...] = (
-    lambda n: b"{not json",
-    lambda n: json.dumps({"type": "return_to_base", "command_id": f"unsigned-{n}"}).encode(),
-    lambda n: json.dumps({"type": "no_such_type", "command_id": f"unknown-{n}"}).encode(),
-    lambda n: json.dumps({"type": "ping", "command_id": f"f-{n}\n2026-12-02 00:00:00,000 WARNING FORGED"}).encode(),
-)
-
-
-def garbage(number: int) -> bytes:
-    if number % 100 == 99:
-        return json.dumps({"type": "ping", "command_id": f"big-{number}", "issued_at": "9" * 30_000}).encode()
-    return GARBAGE[number % len(GARBAGE)](number)
 
 
 class Child:
@@ -79,7 +68,7 @@ async def publish(nats_url: str, subject: str, count: int) -> None:
     nc = await nats.connect(nats_url)
     try:
         for number in range(count):
-            await nc.publish(subject, garbage(number))
+            await nc.publish(subject, hostile_command(number))
         await nc.flush()
     finally:
         await nc.close()

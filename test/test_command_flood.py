@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 from alien import AlienClient, AlienConfig
 from alien.signing import generate_keypair, sign_command
 from alien.testing.emulator import MothershipEmulator
+from alien.testing.hostile import hostile_command
 from alien.testing.nats_server import NatsServer
 from alien.untrusted import is_safe
 from alien.wire import command_subject
@@ -32,16 +32,6 @@ KEYS = generate_keypair()
 MARKERS = 100
 WAIT_S = 60.0  # every wait is bounded
 EVENTS_STREAM = "CONSTELLATION_EVENTS"
-
-# What a flood sends, in turn: not JSON, unsigned critical, unknown type, a forged log line, an
-# oversized field. Each has a distinct id where it has one.
-GARBAGE: tuple[Callable[[int], bytes], ...] = (
-    lambda n: b"{not json",
-    lambda n: json.dumps({"type": "return_to_base", "command_id": f"unsigned-{n}"}).encode(),
-    lambda n: json.dumps({"type": "no_such_type", "command_id": f"unknown-{n}"}).encode(),
-    lambda n: json.dumps({"type": "ping", "command_id": f"f-{n}\n2026-12-02 00:00:00,000 WARNING FORGED"}).encode(),
-    lambda n: json.dumps({"type": "ping", "command_id": f"big-{n}", "issued_at": "9" * 30_000}).encode(),
-)
 
 
 def _config(server: NatsServer, emulator: MothershipEmulator, workdir: Path, **overrides: Any) -> AlienConfig:
@@ -65,7 +55,7 @@ async def _flood(subject: str, url: str, count: int, signed_at: int | None = Non
     nc = await nats.connect(url)
     try:
         for number in range(count):
-            await nc.publish(subject, GARBAGE[number % len(GARBAGE)](number))
+            await nc.publish(subject, hostile_command(number, oversized_every=5))
             if number == signed_at:
                 await nc.publish(subject, signed)
         await nc.flush()
