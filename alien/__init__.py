@@ -3,8 +3,6 @@
 Registers drones, robots and sensors over REST and talks over NATS JetStream. Never imports rclpy.
 """
 
-__version__ = "0.1.0"
-
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +25,7 @@ from alien.errors import (
     TelemetryDeniedError,
     UnsupportedByServerError,
 )
+from alien.version import __version__
 
 if TYPE_CHECKING:
     from alien.client import AlienClient

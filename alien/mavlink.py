@@ -7,7 +7,7 @@ Unknown values are left out (GPS_RAW_INT excepted: see gps_raw_int), never sent 
 "unknown" sentinels (hdg and voltage_battery UINT16_MAX, temperature INT16_MAX, current_battery and
 battery_remaining -1, unused voltages cells UINT16_MAX; contract §3 lists battery_remaining -1 =
 unknown). Binary MAVLink has a slot for every field and so needs them; in the JSON data every field
-is optional. The newest server's worker (alien.testing.emulator.telemetry_v01 models it) goes field
+is optional. The newest server's worker (alien_testing.emulator.telemetry_v01 models it) goes field
 by field: it range-checks each field present, updates the operator map only from the fields present,
 and keeps the old value for a field left out; it does not treat a sentinel specially but stores it
 as a reading (temperature 32767 shows as 327.67 °C on the map, current_battery -1 as -0.01 A, unused

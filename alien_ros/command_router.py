@@ -82,20 +82,20 @@ class CommandRouter:
     def _route(self, mapping: CommandMapping) -> Any:
         if mapping.kind == "topic":
             msg_type = resolve_message_type(mapping.type_name)
-            publisher = self.node.create_publisher(msg_type, mapping.target, 10)
+            publisher: Any = self.node.create_publisher(msg_type, mapping.target, 10)
             self.alien.register_command_handler(
                 mapping.name, self._topic_handler(mapping, publisher), prepare=_filler(msg_type)
             )
             return publisher
         if mapping.kind == "service":
             srv_type = resolve_service_type(mapping.type_name)
-            client = self.node.create_client(srv_type, mapping.target)
+            client: Any = self.node.create_client(srv_type, mapping.target)
             self.alien.register_command_handler(
                 mapping.name, self._service_handler(mapping, client), prepare=_filler(srv_type.Request)
             )
             return client
         action_type = resolve_action_type(mapping.type_name)
-        action_client = ActionClient(self.node, action_type, mapping.target)
+        action_client: Any = ActionClient(self.node, action_type, mapping.target)
         self.alien.register_command_handler(
             mapping.name, self._action_handler(mapping, action_client), prepare=_filler(action_type.Goal)
         )
@@ -180,7 +180,12 @@ class CommandRouter:
             try:
                 response = await asyncio.wait_for(answer, mapping.timeout_s)
             except asyncio.TimeoutError:
-                self._on_ros_thread(lambda: [client.remove_pending_request(f) for f in pending])
+
+                def forget() -> None:
+                    for ros_future in pending:
+                        client.remove_pending_request(ros_future)
+
+                self._on_ros_thread(forget)
                 raise CommandFailed(f"service {client.srv_name} did not answer within {mapping.timeout_s:g}s") from None
             result = message_to_dict(response)
             if result.get("success") is False:

@@ -403,11 +403,13 @@ def _parse_rfc3339(text: str, path: str) -> tuple[int, int]:
     match = _RFC3339_RE.fullmatch(text)
     if match is None:
         raise FieldError(path, _TIME_EXPECTED, _show(text))
-    date_time = (int(match[name]) for name in ("year", "month", "day", "hour", "minute", "second"))
+    year, month, day, hour, minute, second = (
+        int(match[name]) for name in ("year", "month", "day", "hour", "minute", "second")
+    )
     offset = timedelta(hours=int(match["offset_hour"] or 0), minutes=int(match["offset_minute"] or 0))
     try:
         zone = timezone(-offset if match["sign"] == "-" else offset)
-        moment = datetime(*date_time, tzinfo=zone)
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError:  # month 13, 24:00, a leap second, an offset of 24 hours or more...
         raise FieldError(path, f"{_TIME_EXPECTED[:-1]}; a real date and time)", _show(text)) from None
     sec = (moment - _EPOCH_UTC) // timedelta(seconds=1)
@@ -460,7 +462,7 @@ def _array_filler(owner: type, slot: AbstractNestedType) -> _Filler:
     count = f"exactly {exact} items" if exact is not None else f"at most {maximum} items" if maximum else "items"
     value_type = slot.value_type
     byte_like = isinstance(value_type, BasicType) and value_type.typename in _BYTE_LIKE
-    octet = byte_like and value_type.typename == "octet"
+    octet = byte_like and isinstance(value_type, BasicType) and value_type.typename == "octet"
     sequence = isinstance(slot, AbstractSequence)
     expected = f"{label} (a list of {count}{', or base64 text' if byte_like else ''})"
 

@@ -11,7 +11,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import re
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "InterfaceKind",
@@ -58,12 +58,12 @@ def resolve_message_type(name: str) -> type:
     return resolve_interface_type(name, "msg")
 
 
-def resolve_service_type(name: str) -> type:
+def resolve_service_type(name: str) -> Any:  # a generated class: Request, Response, ...
     """Return the service class for ``name`` ('std_srvs/srv/Trigger' or 'std_srvs/Trigger')."""
     return resolve_interface_type(name, "srv")
 
 
-def resolve_action_type(name: str) -> type:
+def resolve_action_type(name: str) -> Any:  # a generated class: Goal, Result, Feedback
     """Return the action class for ``name`` ('test_msgs/action/Fibonacci' or 'test_msgs/Fibonacci')."""
     return resolve_interface_type(name, "action")
 

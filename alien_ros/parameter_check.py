@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -17,7 +16,7 @@ from rclpy.parameter import Parameter
 from alien_ros import params_file, ros_arguments
 
 
-def warn_about_unused_parameters(node: Node, argv: Sequence[str], overrides: Iterable[Parameter[Any]]) -> list[str]:
+def warn_about_unused_parameters(node: Node, argv: Sequence[str], overrides: Iterable[Parameter]) -> list[str]:
     """Warn about params-file sections and parameters the node ignores; returns the warnings."""
     fully_qualified_name = node.get_fully_qualified_name()
     arguments = ros_arguments.parse(argv, node.get_name())

@@ -228,7 +228,7 @@ def _declare(node: Node, name: str, default: Any, description: str, settings: Br
 def refuse_runtime_changes(node: Node) -> None:
     """Parameters are read once at startup; say so instead of silently ignoring a change."""
 
-    def refuse(parameters: list[Parameter[Any]]) -> SetParametersResult:
+    def refuse(parameters: list[Parameter]) -> SetParametersResult:
         names = ", ".join(p.name for p in parameters)
         return SetParametersResult(
             successful=False, reason=f"{node.get_name()} reads its parameters at startup; restart it to change {names}"

@@ -26,8 +26,8 @@ from typing import Any
 import nats
 import yaml
 
-from alien.testing import MothershipEmulator, NatsServer
 from alien_ros.params_file import NODE_KEY
+from alien_testing import MothershipEmulator, NatsServer
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

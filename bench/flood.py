@@ -24,7 +24,7 @@ from typing import Any
 import nats
 from common import PYTHON, Figure, Servers, Settings, at_most
 
-from alien.testing.hostile import hostile_command
+from alien_testing.hostile import hostile_command
 
 EVENTS_STREAM = "CONSTELLATION_EVENTS"
 

@@ -1,6 +1,6 @@
 """Soak: publish telemetry for a long time while nats-server is SIGKILLed and restarted.
 
-Starts its own nats-server and mothership emulator (alien.testing, everything on 127.0.0.1, in a
+Starts its own nats-server and mothership emulator (alien_testing, everything on 127.0.0.1, in a
 temporary directory), runs one AlienClient with the durable outbox publishing telemetry at
 ``--rate`` messages per second, and every ``--fault-every`` seconds kills nats-server with SIGKILL,
 waits ``--outage`` seconds and starts it again on the same port and JetStream store. At the end it
@@ -55,7 +55,7 @@ from typing import Any
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 from alien import AlienClient, AlienConfig
-from alien.testing import MothershipEmulator, NatsServer
+from alien_testing import MothershipEmulator, NatsServer
 
 MIB = 1024 * 1024
 _SAMPLE_S = 0.1  # how often the outbox depth is sampled

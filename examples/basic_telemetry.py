@@ -1,6 +1,6 @@
 """The design document's example program, unchanged but for the loop length.
 
-Run it against the emulator (`python -m alien.testing` prints the URLs) with MOTHERSHIP_URL and
+Run it against the emulator (`python -m alien_testing` prints the URLs) with MOTHERSHIP_URL and
 NATS_URL set. ALIEN_EXAMPLE_ITERATIONS (default 100) and ALIEN_EXAMPLE_INTERVAL_S (default 1)
 shorten the loop for tests and the demo.
 """

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real nats-server and the mothership emulator per test (alien.testing)."""
+"""Shared fixtures: a real nats-server and the mothership emulator per test (alien_testing)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, settings
 
 from alien import AlienConfig
 
-pytest_plugins = ["alien.testing.fixtures", "bridge_fixtures"]
+pytest_plugins = ["alien_testing.fixtures"]
 
 # Nothing may leave this machine: ROS discovery stays on loopback (kilted ignores ROS_LOCALHOST_ONLY),
 # and a domain of this run's own so parallel runs do not see each other (scripts/test picks one).
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
 
-# Hypothesis (test/test_command_fuzz.py): `ci` by default, a few thousand examples in total; `long`
+# Hypothesis (test/alien/test_command_fuzz.py): `ci` by default, a few thousand examples in total; `long`
 # (>= 10,000 examples) with `--hypothesis-profile long` or HYPOTHESIS_PROFILE=long. The fuzz tests
 # share one client per module: the autouse function-scoped fixtures below are harmless there.
 _FUZZ = {

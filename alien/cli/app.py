@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import NoReturn
 
-from alien import __version__, error_hints
+from alien import error_hints
 from alien.cli import commands, keys, register, simulate, status, tail
 from alien.cli.common import (
     EXIT_ERROR,
@@ -26,6 +26,7 @@ from alien.errors import (
     MothershipProtocolError,
 )
 from alien.outbox_store import OutboxStoreError
+from alien.version import __version__
 
 __all__ = ["run"]
 

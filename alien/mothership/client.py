@@ -5,12 +5,13 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from alien import __version__, transport_security
+from alien import transport_security
 from alien.errors import MothershipError, MothershipUnavailableError, NotFoundError, UnsupportedByServerError
 from alien.logs import get_logger
 from alien.mothership.dialects import DialectSpec, dialect_for
 from alien.mothership.enums import Dialect, nearest_status, resolve_entity_type
 from alien.mothership.transport import RestTransport, RetryPolicy
+from alien.version import __version__
 from alien.wire import redact_url
 
 if TYPE_CHECKING:

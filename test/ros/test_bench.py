@@ -1,0 +1,81 @@
+"""The benchmark harness never rots: `bench/run --smoke` runs every benchmark with tiny counts.
+
+The figures of a smoke run say nothing about speed (tiny counts on a shared CI machine); what is
+checked is that every benchmark ran and produced a number, and that the smoke run left the README
+and the committed results alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED = {
+    "rclpy_ceiling",
+    "rclpy_ceiling_events",
+    "nats_publish_async",
+    "ros_to_jetstream",
+    "ros_to_jetstream_loss",
+    "library_throughput",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "latency_max",
+    "command_topic_p50",
+    "command_topic_p99",
+    "command_action_p50",
+    "command_action_p99",
+    "nominal_cpu",
+    "nominal_rss",
+    "backlog_drain",
+    "backlog_rss_peak",
+    "backlog_rss_growth",
+    *(f"outbox_{op}_{setting}" for op in ("put", "ack") for setting in ("memory", "process", "power")),
+    "flood_every_log",
+    "flood_every_lost",
+    *(f"flood_{limit}_{figure}" for limit in ("limited", "unlimited") for figure in ("rate", "log", "lost")),
+}
+
+
+def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
+    # bench/run runs in the virtual environment scripts/bootstrap made, the one running this test
+    distro = Path(sys.prefix) / ".alien-ros-distro"
+    if not distro.is_file():
+        pytest.skip(f"bench/run needs a virtual environment made by scripts/bootstrap; {sys.prefix} is not one")
+    readme_before = (ROOT / "README.md").read_bytes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    env.update(ALIEN_VENV=sys.prefix, ALIEN_ROS_DISTRO=distro.read_text().strip())
+    if "ROS_DOMAIN_ID" in env:  # the test run's own domain, not a random one that may collide
+        env["BENCH_ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
+    run = subprocess.run(
+        [str(ROOT / "bench" / "run"), "--smoke", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    result = json.loads((tmp_path / "latest.json").read_text())
+    figures = {f["key"]: f for f in result["figures"]}
+    assert set(figures) == EXPECTED
+    for key, figure in figures.items():
+        assert figure["values"], key
+        assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in figure["values"]), key
+        assert isinstance(figure["median"], (int, float)) and math.isfinite(figure["median"]), key
+    assert figures["ros_to_jetstream"]["median"] > 0 and figures["library_throughput"]["median"] > 0
+    assert figures["ros_to_jetstream_loss"]["median"] == 0  # nothing the bridge received went missing
+    for limit in ("every", "limited", "unlimited"):  # no event queued before a command flood went missing
+        assert figures[f"flood_{limit}_lost"]["median"] == 0
+    assert result["machine"]["mode"] == "smoke" and result["machine"]["cores"]
+    table = (tmp_path / "latest.md").read_text()
+    assert "| figure | median |" in table and table.count("\n| ") == len(EXPECTED) + 1
+    assert (ROOT / "README.md").read_bytes() == readme_before
