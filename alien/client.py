@@ -15,6 +15,7 @@ from typing import Any
 
 from alien import learnt_denials, permission_check, registration, transport_security
 from alien.commands import REJECTION_EVENTS, CommandDispatcher, CommandHandler, CommandIntake, Prepare
+from alien.commands.seen import SeenCommandStore, seen_commands_path
 from alien.config import AlienConfig
 from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat
 from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
@@ -35,7 +36,6 @@ from alien.outbox_store import SqliteStore
 from alien.policies import RejectionDigest, TelemetryLimiter, TokenBucket
 from alien.presence import Presence
 from alien.publisher import Publisher
-from alien.seen_commands import SeenCommandStore, seen_commands_path
 from alien.signing import SignaturePolicy
 from alien.telemetry import encode_event, position
 from alien.video import VideoConfig

@@ -32,8 +32,8 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from alien.command_envelope import Command
 from alien.commands import CommandContext
+from alien.commands.envelope import Command
 from alien.threaded import ThreadedClient
 from alien_ros.conversions import message_to_dict
 from alien_ros.message_fill import fill_message

@@ -28,7 +28,7 @@ from alien.cli.common import (
     subject_token_arg,
 )
 from alien.cli.keys import read_seed
-from alien.command_envelope import MAX_COMMAND_BYTES, MAX_JSON_DEPTH, MAX_TTL_S, TYPE_PATTERN
+from alien.commands.envelope import MAX_COMMAND_BYTES, MAX_JSON_DEPTH, MAX_TTL_S, TYPE_PATTERN
 from alien.config import AlienConfig
 from alien.signing import SigningKeyError, sign_command, utc_now
 from alien.wire import command_subject
@@ -63,7 +63,7 @@ def _command_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--command-id", type=_command_id, help="command_id (default: a new UUID)")
 
 
-# What an entity would reject (alien/command_envelope.py) is refused here, in one line.
+# What an entity would reject (alien/commands/envelope.py) is refused here, in one line.
 def _command_type(text: str) -> str:
     if not TYPE_PATTERN.fullmatch(text):
         raise argparse.ArgumentTypeError(

@@ -39,8 +39,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alien import AlienClient, AlienConfig
-from alien.command_envelope import MAX_COMMAND_BYTES, CommandRejected, parse_command
 from alien.commands import CommandDispatcher
+from alien.commands.envelope import MAX_COMMAND_BYTES, CommandRejected, parse_command
 from alien.policies import RejectionDigest, TokenBucket
 from alien.untrusted import is_safe
 from alien_testing.emulator import MothershipEmulator
@@ -585,7 +585,7 @@ def test_the_intake_still_works_and_nothing_leaked(harness: Harness) -> None:
     reports, _, _ = harness.run(harness.send([Input(last)]))
     assert [e for e, _ in reports if e in OUTCOMES] == ["command_received"]
     assert harness.client.link.is_connected
-    assert not harness.client._dispatcher._tasks
+    assert harness.client._dispatcher.running == 0
     ERRORS.check()
 
 
@@ -631,8 +631,8 @@ def test_dispatcher_directly(dispatcher_loop: asyncio.AbstractEventLoop, payload
         for number, (payload, request, message_id) in enumerate(payloads):
             dispatcher.dispatch(payload, reply=f"r.{number}" if request else None, message_id=message_id or None)
             assert len([e for e, _ in reports if e in OUTCOMES]) == number + 1  # synchronous, exactly one
-        await asyncio.wait_for(asyncio.gather(*dispatcher._tasks), WAIT_S)
-        assert not dispatcher._tasks
+        await asyncio.wait_for(dispatcher.join(), WAIT_S)
+        assert dispatcher.running == 0
 
     dispatcher_loop.run_until_complete(run())
     received = [d["command_id"] for e, d in reports if e == "command_received"]

@@ -141,7 +141,7 @@ def test_a_signature_still_verifies_with_or_without_padding() -> None:
         dispatcher = _dispatcher(recorder)
         dispatcher.dispatch(json.dumps(_signed({"type": "return_to_base"})).encode())
         dispatcher.dispatch(json.dumps(padded).encode())
-        await asyncio.gather(*dispatcher._tasks)
+        await dispatcher.join()
 
     _run(body)
     assert len(recorder.ran) == 2, recorder.reports
@@ -154,7 +154,7 @@ def test_signature_null_is_no_signature() -> None:
         dispatcher = _dispatcher(recorder)
         dispatcher.dispatch(b'{"type":"ping","command_id":"p-1","signature":null}')
         dispatcher.dispatch(b'{"type":"return_to_base","command_id":"r-1","signature":null}')
-        await asyncio.gather(*dispatcher._tasks)
+        await dispatcher.join()
 
     _run(body)
     assert [c["command_id"] for c in recorder.ran] == ["p-1"]
@@ -169,7 +169,7 @@ def test_type_fields_that_disagree_are_refused() -> None:
         dispatcher = _dispatcher(recorder)
         dispatcher.dispatch(b'{"type":"ping","command_type":"return_to_base","command_id":"t-1"}')
         dispatcher.dispatch(b'{"type":"ping","command_type":"ping","command_id":"t-2"}')
-        await asyncio.gather(*dispatcher._tasks)
+        await dispatcher.join()
 
     _run(body)
     assert [c["command_id"] for c in recorder.ran] == ["t-2"]
@@ -188,7 +188,7 @@ def test_a_flood_is_summarised_limited_and_a_signed_command_still_runs(caplog: p
             dispatcher.dispatch(b"{not json" if number % 2 else b'{"type":"return_to_base"}')
             if number == 1_000:
                 dispatcher.dispatch(json.dumps(_signed({"type": "return_to_base", "command_id": "real"})).encode())
-        await asyncio.gather(*dispatcher._tasks)
+        await dispatcher.join()
         await dispatcher.stop()  # ends the window: its summary goes out now
 
     with caplog.at_level(logging.WARNING):

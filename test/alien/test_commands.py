@@ -12,7 +12,7 @@ import nats
 import pytest
 
 from alien import AlienClient, AlienConfig
-from alien.command_envelope import MAX_JSON_DEPTH, CommandRejected, RecentCommandIds, parse_command
+from alien.commands.envelope import MAX_JSON_DEPTH, CommandRejected, RecentCommandIds, parse_command
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 

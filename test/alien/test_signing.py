@@ -18,7 +18,7 @@ import pytest
 
 from alien import AlienClient, AlienConfig
 from alien.commands import CommandDispatcher
-from alien.seen_commands import SeenCommandStore
+from alien.commands.seen import SeenCommandStore
 from alien.signing import (
     SignatureError,
     SignaturePolicy,
