@@ -20,6 +20,7 @@ from alien import AlienClient, AlienConfig, transport_security
 from alien.errors import ConfigError, NatsAuthError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient
+from alien.nats_options import tls_context
 from alien.transport_security import check_mothership, check_nats, insecure_nats_urls, is_loopback
 
 LOOPBACK = ["localhost", "LOCALHOST", "localhost.", "127.0.0.1", "127.8.9.10", "[::1]", "[::ffff:127.0.0.1]"]
@@ -131,7 +132,7 @@ def test_allow_insecure_is_read_from_the_environment(monkeypatch: pytest.MonkeyP
 
 def test_certificates_and_host_names_are_always_verified() -> None:
     link = NatsLink(AlienConfig(nats_url="tls://nats.example.invalid:4222"))
-    context = link._tls_context()
+    context = tls_context(link.config)
     assert context is not None
     assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
     # and nothing in the library turns verification off
