@@ -34,7 +34,7 @@ import importlib
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -54,6 +54,9 @@ from rosidl_parser.definition import (
     NamespacedType,
 )
 
+from alien_ros.field_errors import DepthExceeded, FieldError, Filler, key_path, show
+from alien_ros.scalar_fillers import INT_RANGES, MSG_NAMES, basic_filler, string_filler
+
 __all__ = ["MAX_DEPTH", "FieldError", "describe_fields", "fill_message"]
 
 MAX_DEPTH = 32
@@ -62,36 +65,10 @@ MAX_DEPTH = 32
 _NS_PER_S = 1_000_000_000
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-# (JSON value, path, nested message levels still allowed) -> value ready to assign to the field.
-_Filler = Callable[[Any, str, int], Any]
-
-
-class FieldError(ValueError):
-    """A command parameter that does not fit the message: wrong type, out of range, unknown field.
-
-    ``path`` locates it (``params.pose.position.x``, ``params.poses[3]``), ``expected`` describes
-    what the field takes (``float64 (a number)``), ``got`` what was sent (``'fast' (str)``). The
-    message is one line: ``<path>: expected <expected>, got <got>``.
-    """
-
-    def __init__(self, path: str, expected: str, got: str) -> None:
-        super().__init__(f"{path}: expected {expected}, got {got}")
-        self.path = path
-        self.expected = expected
-        self.got = got
-
-
-class _DepthExceeded(Exception):
-    """Raised deep in the walk; fill_message turns it into a FieldError naming its own limit."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
-
 
 class _Field(NamedTuple):
     label: str  # the ROS type as a .msg file spells it, e.g. 'float64[36]', 'geometry_msgs/msg/Pose'
-    fill: _Filler
+    fill: Filler
 
 
 class _Plan(NamedTuple):
@@ -117,7 +94,7 @@ def fill_message(msg_type: type, params: Mapping[str, Any], *, path: str = "para
     plan = _plan(msg_type)  # before the try: a non-message class is a programming error (TypeError)
     try:
         return _fill(msg_type, plan, params, path, max_depth)
-    except _DepthExceeded as exc:
+    except DepthExceeded as exc:
         raise FieldError(exc.path, f"at most {max_depth} levels of nested messages", "deeper nesting") from None
 
 
@@ -149,12 +126,12 @@ def _build_plan(cls: type) -> _Plan:
 
 def _fill(cls: type, plan: _Plan, value: Any, path: str, levels: int) -> Any:
     if not isinstance(value, Mapping):
-        raise FieldError(path, f"{plan.type_name} (an object)", _show(value))
+        raise FieldError(path, f"{plan.type_name} (an object)", show(value))
     msg = cls()
     for key, item in value.items():
         field = plan.fields.get(key) if isinstance(key, str) else None
         if field is None:
-            raise FieldError(_key_path(path, key), _field_list(plan), "an unknown field")
+            raise FieldError(key_path(path, key), _field_list(plan), "an unknown field")
         setattr(msg, key, field.fill(item, f"{path}.{key}", levels))
     return msg
 
@@ -173,20 +150,6 @@ def _class_type_name(cls: type) -> str:
 
 # ---------------------------------------------------------------- type labels (.msg spelling)
 
-# IDL names rosidl uses -> the names operators know from .msg files and `ros2 interface show`.
-_MSG_NAMES = {
-    "boolean": "bool",
-    "octet": "byte",
-    "float": "float32",
-    "double": "float64",
-    "short": "int16",
-    "unsigned short": "uint16",
-    "long": "int32",
-    "unsigned long": "uint32",
-    "long long": "int64",
-    "unsigned long long": "uint64",
-}
-
 
 def _label(slot: AbstractType) -> str:
     if isinstance(slot, AbstractNestedType):
@@ -197,7 +160,7 @@ def _label(slot: AbstractType) -> str:
             return f"{element}[<={slot.maximum_size}]"
         return f"{element}[]"
     if isinstance(slot, BasicType):
-        return _MSG_NAMES.get(slot.typename, slot.typename)
+        return MSG_NAMES.get(slot.typename, slot.typename)
     if isinstance(slot, NamespacedType):
         return "/".join([*slot.namespaces, slot.name])
     if isinstance(slot, BoundedString):
@@ -214,135 +177,31 @@ def _label(slot: AbstractType) -> str:
 # ---------------------------------------------------------------- fillers
 
 
-def _filler(owner: type, slot: AbstractType) -> _Filler:
+def _filler(owner: type, slot: AbstractType) -> Filler:
     if isinstance(slot, AbstractNestedType):
         return _array_filler(owner, slot)
     return _scalar_filler(owner, slot)
 
 
-def _scalar_filler(owner: type, slot: AbstractType) -> _Filler:
+def _scalar_filler(owner: type, slot: AbstractType) -> Filler:
     if isinstance(slot, BasicType):
-        return _basic_filler(slot.typename)
+        return basic_filler(slot.typename)
     if isinstance(slot, AbstractString | AbstractWString):
-        return _string_filler(slot)
+        return string_filler(slot, _label(slot))
     if isinstance(slot, NamespacedType):
         return _message_filler(owner, slot)
     label = _label(slot)
 
     def unsupported(value: Any, path: str, levels: int) -> Any:
-        raise FieldError(path, f"a supported field type ({label} is not)", _show(value))
+        raise FieldError(path, f"a supported field type ({label} is not)", show(value))
 
     return unsupported
-
-
-def _basic_filler(typename: str) -> _Filler:
-    name = _MSG_NAMES.get(typename, typename)
-    if name == "bool":
-        return _fill_bool
-    if name in _INT_RANGES:
-        return _int_filler(name)
-    if name in ("float32", "float64", "long double"):
-        return _float_filler(name)
-    if name in ("char", "wchar"):  # IDL characters (not .msg 'char', which is uint8): one-character text
-        return _char_filler(name)
-    raise TypeError(f"unknown rosidl basic type {typename!r}")  # every name in rosidl's BASIC_TYPES is handled
-
-
-def _fill_bool(value: Any, path: str, levels: int) -> bool:
-    if not isinstance(value, bool):
-        raise FieldError(path, "bool (true or false)", _show(value))
-    return value
-
-
-_INT_RANGES = {
-    "int8": (-(2**7), 2**7 - 1),
-    "uint8": (0, 2**8 - 1),
-    "byte": (0, 2**8 - 1),
-    "int16": (-(2**15), 2**15 - 1),
-    "uint16": (0, 2**16 - 1),
-    "int32": (-(2**31), 2**31 - 1),
-    "uint32": (0, 2**32 - 1),
-    "int64": (-(2**63), 2**63 - 1),
-    "uint64": (0, 2**64 - 1),
-}
-
-
-def _int_filler(name: str) -> _Filler:
-    low, high = _INT_RANGES[name]
-    expected = f"{name} (an integer in [{low}, {high}])"
-    octet = name == "byte"  # rclpy holds a 'byte' as a 1-byte bytes object; message_to_dict emits an int
-
-    def fill(value: Any, path: str, levels: int) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise FieldError(path, expected, _show(value))
-        return bytes((value,)) if octet else int(value)
-
-    return fill
-
-
-# rosidl's own float32 bound (FLT_MAX as it writes it); larger finite values would become infinity.
-_FLOAT32_MAX = 3.402823466e38
-
-
-def _float_filler(name: str) -> _Filler:
-    float32 = name == "float32"
-    expected = f"{name} (a number between -3.4028235e+38 and 3.4028235e+38)" if float32 else f"{name} (a number)"
-
-    def fill(value: Any, path: str, levels: int) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise FieldError(path, expected, _show(value))
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond float64
-            raise FieldError(path, expected, _show(value)) from None
-        # JSON cannot carry NaN or infinity, so a non-finite value is a caller bug, not a command.
-        if not math.isfinite(number) or (float32 and abs(number) > _FLOAT32_MAX):
-            raise FieldError(path, expected, _show(value))
-        return number
-
-    return fill
-
-
-def _char_filler(name: str) -> _Filler:
-    limit = 0x80 if name == "char" else 0x10000  # char goes out as one UTF-8 byte, wchar as one UTF-16 unit
-    expected = f"{name} (a single {'ASCII ' if name == 'char' else ''}character)"
-
-    def fill(value: Any, path: str, levels: int) -> str:
-        if not isinstance(value, str) or len(value) != 1 or ord(value) >= limit:
-            raise FieldError(path, expected, _show(value))
-        return value
-
-    return fill
-
-
-def _string_filler(slot: AbstractString | AbstractWString) -> _Filler:
-    wide = isinstance(slot, AbstractWString)
-    label = _label(slot)
-    maximum: int | None = getattr(slot, "maximum_size", None)
-    encoding = "utf-16-le" if wide else "utf-8"
-    unit_size = 2 if wide else 1
-    units = "UTF-16 units" if wide else "bytes of UTF-8"
-
-    def fill(value: Any, path: str, levels: int) -> str:
-        if not isinstance(value, str):
-            raise FieldError(path, f"{label} (a string)", _show(value))
-        if "\x00" in value:  # the C type support copies up to the first NUL: the rest would vanish
-            raise FieldError(path, f"{label} (text without NUL characters)", _show(value))
-        try:
-            encoded = value.encode(encoding)
-        except UnicodeEncodeError:  # lone surrogates ("\ud800" is valid JSON) cannot be sent
-            raise FieldError(path, f"{label} (valid Unicode text)", _show(value)) from None
-        if maximum is not None and len(encoded) // unit_size > maximum:
-            raise FieldError(path, f"{label} (at most {maximum} {units})", f"{len(encoded) // unit_size} {units}")
-        return value
-
-    return fill
 
 
 # ---------------------------------------------------------------- nested messages, Time, Duration
 
 
-def _message_filler(owner: type, slot: NamespacedType) -> _Filler:
+def _message_filler(owner: type, slot: NamespacedType) -> Filler:
     type_name = _label(slot)
     if type_name == "builtin_interfaces/msg/Time":
         return _fill_time
@@ -352,7 +211,7 @@ def _message_filler(owner: type, slot: NamespacedType) -> _Filler:
 
     def fill(value: Any, path: str, levels: int) -> Any:
         if levels <= 0:
-            raise _DepthExceeded(path)
+            raise DepthExceeded(path)
         if not resolved:
             cls = _nested_class(owner, slot)
             resolved.append((cls, _plan(cls)))
@@ -379,7 +238,7 @@ def _nested_class(owner: type, slot: NamespacedType) -> type:
 
 _TIME_EXPECTED = "builtin_interfaces/msg/Time (RFC 3339 text with a zone, null, or {sec, nanosec})"
 _DURATION_EXPECTED = "builtin_interfaces/msg/Duration (a number of seconds, or {sec, nanosec})"
-_INT32_MIN, _INT32_MAX = _INT_RANGES["int32"]
+_INT32_MIN, _INT32_MAX = INT_RANGES["int32"]
 # RFC 3339 date-time (section 5.6); 'T' may be a space, digits are ASCII only.
 _RFC3339_RE = re.compile(
     r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})[Tt ]"
@@ -396,13 +255,13 @@ def _fill_time(value: Any, path: str, levels: int) -> Time:
         return Time(sec=sec, nanosec=nanosec)
     if isinstance(value, Mapping):
         return _fill_sec_nanosec(Time, value, path, levels)
-    raise FieldError(path, _TIME_EXPECTED, _show(value))
+    raise FieldError(path, _TIME_EXPECTED, show(value))
 
 
 def _parse_rfc3339(text: str, path: str) -> tuple[int, int]:
     match = _RFC3339_RE.fullmatch(text)
     if match is None:
-        raise FieldError(path, _TIME_EXPECTED, _show(text))
+        raise FieldError(path, _TIME_EXPECTED, show(text))
     year, month, day, hour, minute, second = (
         int(match[name]) for name in ("year", "month", "day", "hour", "minute", "second")
     )
@@ -411,13 +270,13 @@ def _parse_rfc3339(text: str, path: str) -> tuple[int, int]:
         zone = timezone(-offset if match["sign"] == "-" else offset)
         moment = datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError:  # month 13, 24:00, a leap second, an offset of 24 hours or more...
-        raise FieldError(path, f"{_TIME_EXPECTED[:-1]}; a real date and time)", _show(text)) from None
+        raise FieldError(path, f"{_TIME_EXPECTED[:-1]}; a real date and time)", show(text)) from None
     sec = (moment - _EPOCH_UTC) // timedelta(seconds=1)
     # Digits past nanoseconds cannot be represented: truncated, as message_to_dict truncates.
     nanosec = int((match["fraction"] or "0")[:9].ljust(9, "0"))
     if not _INT32_MIN <= sec <= _INT32_MAX:  # Time.sec is int32: 1901-12-13T20:45:52Z .. 2038-01-19T03:14:07Z
         raise FieldError(
-            path, "a time from 1901-12-13T20:45:52Z to 2038-01-19T03:14:07Z (Time.sec is int32)", _show(text)
+            path, "a time from 1901-12-13T20:45:52Z to 2038-01-19T03:14:07Z (Time.sec is int32)", show(text)
         )
     return sec, nanosec
 
@@ -426,13 +285,13 @@ def _fill_duration(value: Any, path: str, levels: int) -> Duration:
     if isinstance(value, Mapping):
         return _fill_sec_nanosec(Duration, value, path, levels)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FieldError(path, _DURATION_EXPECTED, _show(value))
+        raise FieldError(path, _DURATION_EXPECTED, show(value))
     # A float via its shortest decimal text (what the JSON said): 0.1 s is exactly 100000000 ns.
     total = value * _NS_PER_S if isinstance(value, int) else round(Decimal(repr(value)) * _NS_PER_S)
     sec, nanosec = divmod(total, _NS_PER_S)  # floor: -0.5 s is sec=-1, nanosec=500000000, as in rclpy
     if not _INT32_MIN <= sec <= _INT32_MAX:
         raise FieldError(
-            path, f"a duration in [{_INT32_MIN}, {_INT32_MAX + 1}) seconds (Duration.sec is int32)", _show(value)
+            path, f"a duration in [{_INT32_MIN}, {_INT32_MAX + 1}) seconds (Duration.sec is int32)", show(value)
         )
     return Duration(sec=sec, nanosec=nanosec)
 
@@ -440,11 +299,11 @@ def _fill_duration(value: Any, path: str, levels: int) -> Duration:
 def _fill_sec_nanosec(cls: type, value: Mapping[str, Any], path: str, levels: int) -> Any:
     """Time/Duration as a plain {sec, nanosec} object; nanosec must be below one second (its documented range)."""
     if levels <= 0:
-        raise _DepthExceeded(path)
+        raise DepthExceeded(path)
     msg = _fill(cls, _plan(cls), value, path, levels - 1)
     if msg.nanosec >= _NS_PER_S:
         raise FieldError(
-            f"{path}.nanosec", f"uint32 (nanoseconds, an integer in [0, {_NS_PER_S - 1}])", _show(msg.nanosec)
+            f"{path}.nanosec", f"uint32 (nanoseconds, an integer in [0, {_NS_PER_S - 1}])", show(msg.nanosec)
         )
     return msg
 
@@ -454,7 +313,7 @@ def _fill_sec_nanosec(cls: type, value: Mapping[str, Any], path: str, levels: in
 _BYTE_LIKE = frozenset({"uint8", "octet"})
 
 
-def _array_filler(owner: type, slot: AbstractNestedType) -> _Filler:
+def _array_filler(owner: type, slot: AbstractNestedType) -> Filler:
     element = _scalar_filler(owner, slot.value_type)
     label = _label(slot)
     exact: int | None = slot.size if isinstance(slot, Array) else None
@@ -475,49 +334,14 @@ def _array_filler(owner: type, slot: AbstractNestedType) -> _Filler:
             try:
                 raw = base64.b64decode(value, validate=True)
             except ValueError:  # binascii.Error, or non-ASCII text
-                raise FieldError(path, expected, f"text that is not base64: {_show(value)}") from None
+                raise FieldError(path, expected, f"text that is not base64: {show(value)}") from None
             check_length(len(raw), path, f"{len(raw)} bytes of base64 data")
             if octet:  # rclpy holds octets as 1-byte bytes objects
                 return [raw[index : index + 1] for index in range(len(raw))]
             return array.array("B", raw) if sequence else list(raw)
         if not isinstance(value, list | tuple):
-            raise FieldError(path, expected, _show(value))
+            raise FieldError(path, expected, show(value))
         check_length(len(value), path, f"a list of {len(value)} items")  # before the elements: fail fast
         return [element(item, f"{path}[{index}]", levels) for index, item in enumerate(value)]
 
     return fill
-
-
-# ---------------------------------------------------------------- error text
-
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_SHOWN_CHARS = 40
-
-
-def _key_path(path: str, key: Any) -> str:
-    """Path of a (possibly hostile) key: 'params.name', or "params['two words']" when not a plain name."""
-    if isinstance(key, str) and _NAME_RE.fullmatch(key):
-        return f"{path}.{key}"
-    return f"{path}[{_show_value(key)}]"
-
-
-def _show(value: Any) -> str:
-    """A short, one-line description of a received value: "'fast' (str)", '256 (int)', 'a list of 3 items'."""
-    if value is None:
-        return "null"
-    if isinstance(value, list | tuple):
-        return f"a list of {len(value)} items"
-    if isinstance(value, Mapping):
-        return "an object"
-    return f"{_show_value(value)} ({type(value).__name__})"
-
-
-def _show_value(value: Any) -> str:
-    if isinstance(value, str):
-        shown = repr(value[:_SHOWN_CHARS])  # repr escapes newlines: the message stays on one line
-        return shown + "..." if len(value) > _SHOWN_CHARS else shown
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        return f"an integer of {value.bit_length()} bits"  # str() of a huge int is slow (and limited)
-    if isinstance(value, bool | int | float | bytes):
-        return repr(value)[:_SHOWN_CHARS]
-    return f"a {type(value).__name__}"
