@@ -71,7 +71,7 @@ def _scalar_converter(type_string: str) -> _Converter:
 
 def _collection_converter(element: str) -> _Converter:
     if element in _BYTE_TYPES:
-        return _to_base64
+        return bytes_to_base64
     if element in _FLOAT_TYPES:
         return finite_list
     if element == _TIME_TYPE:
@@ -99,7 +99,7 @@ def _plain_list(values: Any) -> list[Any]:
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
-def _to_base64(values: Any) -> str:
+def bytes_to_base64(values: Any) -> str:
     """Byte-like array -> base64 text, from any shape rclpy gives (or a user assigns) it."""
     if isinstance(values, bytes | bytearray | memoryview):
         raw = bytes(values)

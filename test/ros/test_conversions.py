@@ -22,7 +22,7 @@ from std_msgs.msg import Header
 from test_msgs import message_fixtures
 from test_msgs.msg import Arrays, BasicTypes, Builtins, UnboundedSequences
 
-from alien_ros import conversions
+from alien_ros import message_dict
 from alien_ros.conversions import (
     DiagnosticLevelTracker,
     FixTracker,
@@ -696,7 +696,7 @@ def test_unbounded_sequences_from_array_array() -> None:
     ids=["bytes", "bytearray", "memoryview", "array", "numpy", "list-of-bytes", "list-of-ints", "tuple"],
 )
 def test_every_byte_array_shape_encodes_the_same(raw: Any) -> None:
-    assert conversions._to_base64(raw) == base64.b64encode(b"\x00\x01\xfe").decode()
+    assert message_dict.bytes_to_base64(raw) == base64.b64encode(b"\x00\x01\xfe").decode()
 
 
 FIXTURE_MESSAGES = [
