@@ -18,6 +18,7 @@ from alien.errors import (
     ServerError,
 )
 from alien.logs import get_logger
+from alien.retry import is_transient
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
@@ -31,7 +32,7 @@ async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -
         try:
             entity = await mothership.get_entity(config.org_id, config.entity_id)
         except (MothershipUnavailableError, ServerError) as exc:
-            if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
+            if not is_transient(exc):
                 raise
             logger.warning("mothership unreachable (%s); continuing with saved ids", exc)
             return

@@ -10,7 +10,8 @@ from alien.errors import MothershipError, MothershipUnavailableError, NotFoundEr
 from alien.logs import get_logger
 from alien.mothership.dialects import DialectSpec, dialect_for
 from alien.mothership.enums import Dialect, nearest_status, resolve_entity_type
-from alien.mothership.transport import RestTransport, RetryPolicy
+from alien.mothership.transport import RestTransport
+from alien.retry import RetryPolicy
 from alien.version import __version__
 from alien.wire import redact_url
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 import ssl
 from dataclasses import dataclass
@@ -30,27 +29,10 @@ from alien.errors import (
     ServerError,
 )
 from alien.logs import get_logger
+from alien.retry import POST_RETRY_STATUSES, RETRY_STATUSES, RetryPolicy
 from alien.wire import redact_url, url_without_credentials
 
 logger = get_logger("alien.mothership")
-
-_RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
-# A POST is retried only where the server said it did nothing (overloaded or unavailable): a
-# v0.0.1 500 CREATE_FAILED is a database refusal, and sending it again changes nothing.
-_POST_RETRY_STATUSES = frozenset({429, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    base_s: float = 0.5
-    max_s: float = 10.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Full-jitter backoff for `attempt` (1-based); a server's Retry-After is honoured, capped."""
-        if retry_after is not None:
-            return min(retry_after, self.max_s)
-        return random.uniform(0, min(self.max_s, self.base_s * 2 ** (attempt - 1)))
 
 
 @dataclass(frozen=True)
@@ -132,7 +114,7 @@ class RestTransport:
                 if response.status < 400 or response.status in accept_statuses:
                     return response
                 last_error = _error_for(response, method, path)
-                retryable = _POST_RETRY_STATUSES if method == "POST" else _RETRY_STATUSES
+                retryable = POST_RETRY_STATUSES if method == "POST" else RETRY_STATUSES
                 if not retry_statuses or response.status not in retryable:
                     raise last_error
             if attempt < attempts:
