@@ -245,7 +245,8 @@ class Outbox:
         self._next_seq += 1
         message.seq = self._next_seq
         self._lanes[message.lane].append(message)
-        self._pending[message.lane] += message.pending
+        if message.pending:
+            self._pending[message.lane] += 1
         self._bytes += len(message.payload)
         self.enqueued += 1
         self._idle.clear()
