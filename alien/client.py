@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from types import TracebackType
 from typing import Any
 
 from alien import learnt_denials, permission_check, registration, transport_security
 from alien.commands import REJECTION_EVENTS, CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.commands.seen import SeenCommandStore, seen_commands_path
+from alien.composer import Composer, Ids
 from alien.config import AlienConfig
-from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat
+from alien.encoders import TelemetryFormat
 from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
 from alien.entity_state import EntityStateWriter, state_from_telemetry
 from alien.errors import (
@@ -31,26 +31,15 @@ from alien.errors import (
 from alien.link import NatsLink
 from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
-from alien.outbox import Lane, Outbox, OutboxStats, OutgoingMessage
+from alien.outbox import Lane, Outbox, OutboxStats
 from alien.outbox_store import SqliteStore
 from alien.policies import RejectionDigest, TelemetryLimiter, TokenBucket
 from alien.presence import Presence
 from alien.publisher import Publisher
 from alien.signing import SignaturePolicy
-from alien.telemetry import encode_event, position
+from alien.telemetry import position
 from alien.video import VideoConfig
-from alien.wire import (
-    ENTITY_PLACEHOLDER,
-    ORG_PLACEHOLDER,
-    UNDECIDED_TELEMETRY,
-    command_subject,
-    dumps,
-    event_subject,
-    fill_ids,
-    new_message_id,
-    subject_token,
-    telemetry_subject,
-)
+from alien.wire import command_subject, dumps, subject_token, telemetry_subject
 from alien.wire_format import WireFormat
 
 logger = get_logger("alien")
@@ -80,7 +69,6 @@ class AlienClient:
             self.outbox,
             window=self.config.publish_window,
             timeout_s=self.config.publish_timeout_s,
-            fill_ids=self._fill_ids,
         )
         self._dispatcher = CommandDispatcher(
             self._report_command,
@@ -109,7 +97,10 @@ class AlienClient:
             self.config.telemetry_rate_limit_per_key_hz,
             self.config.telemetry_burst_per_key,
         )
-        self.presence = Presence(self)
+        self.composer = Composer(self.outbox, self.wire_format, self._known_ids, self.telemetry_limiter)
+        self.presence = Presence(
+            self.config, self.link, self.outbox, self.composer, self.entity_state, closing=lambda: self._closed
+        )
         self._learning: asyncio.Task[None] | None = None
         self.link.on_reconnect(self.presence.announce)
         self.link.on_denied(self._learn_denial)
@@ -259,9 +250,11 @@ class AlienClient:
             await self.link.connected.wait()  # the owner connects it (and waits out outages)
         await self._check_telemetry_allowed()
         await self.presence.announce()  # bootsequence first: it admits the entity for telemetry (contract §2)
-        # Before the publisher starts: readings queued in no format yet must not reach it.
-        if self._format_undecided():
+        # Before the publisher starts: what waited for the ids is encoded now (readings also need
+        # the format, which may still be unknown).
+        if self.wire_format.undecided():
             self.outbox.hold_telemetry("dialect")
+            self.composer.resolve()
             self._learning = asyncio.create_task(self._learn_dialect(), name="alien-dialect")
         else:
             self._dialect_known()
@@ -325,54 +318,20 @@ class AlienClient:
 
     def _dialect_known(self) -> None:
         """Encode what waited for the dialect; start what depends on it (heartbeat, entity state)."""
-        encoded = self.outbox.rewrite(UNDECIDED_TELEMETRY, self._encode_undecided)
+        encoded = self.composer.resolve()
         if encoded:
             logger.info(
-                "%d telemetry reading(s) queued before the server answered now go out as %s",
+                "%d telemetry reading(s) queued before they could be encoded now go out as %s",
                 encoded,
                 self.telemetry_format,
             )
         self.outbox.release_telemetry("dialect")
         self.presence.start()
 
-    def _encode_undecided(self, held: OutgoingMessage) -> list[OutgoingMessage]:
-        try:
-            messages = self._wire_messages(json.loads(held.payload))
-        except (ValueError, TypeError) as exc:  # TelemetryEncodeError is a ValueError
-            logger.warning("a telemetry reading queued before the server answered is not sent: %s", exc)
-            self.outbox.dropped["unencodable"] += 1
-            return []
-        if messages and messages[0].lane is Lane.TELEMETRY and self.telemetry_format != "envelope_v1":
-            # The id publish_telemetry returned stays the id on the wire (envelope_v1 carries its
-            # id inside the payload, but it is never undecided: it is always configured).
-            messages[0].msg_id = held.msg_id
-        return messages
-
-    def _wire_messages(self, data: dict[str, Any]) -> list[OutgoingMessage]:
-        """One reading encoded for the server: its telemetry messages, then a `telemetry` event.
-
-        The event carries what the format cannot; TelemetryEncodeError when a value cannot be
-        represented at all.
-        """
-        org_id, entity_id = self._ids()
-        encoded = self._telemetry_encoder().encode(data, EncoderIds(org_id, entity_id))
-        subject = telemetry_subject(org_id, entity_id)
-        messages = [OutgoingMessage(m.msg_id, subject, m.payload, Lane.TELEMETRY) for m in encoded.messages]
-        if encoded.leftover:
-            event = encode_event(entity_id, "telemetry", encoded.leftover)
-            messages.append(OutgoingMessage(new_message_id(), event_subject(org_id, "telemetry"), event, Lane.CONTROL))
-        return messages
-
-    def _format_undecided(self) -> bool:
-        return self.wire_format.undecided()
-
     @property
     def telemetry_format(self) -> TelemetryFormat:
         """The wire format telemetry goes out in (ALIEN_TELEMETRY_FORMAT, or chosen by the dialect)."""
         return self.wire_format.format
-
-    def _telemetry_encoder(self) -> TelemetryEncoder:
-        return self.wire_format.encoder()
 
     def register_command_handler(
         self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None
@@ -408,43 +367,13 @@ class AlienClient:
         """
         if not isinstance(data, dict):
             raise TypeError(f"telemetry data must be a dict, got {type(data).__name__}")
-        if self._rate_limited("+".join(sorted(map(str, data)))):
+        if self.composer.rate_limited("+".join(sorted(map(str, data)))):
             return ""
-        if self._format_undecided():
-            # The format depends on the server, which has not answered yet: the reading waits in
-            # the outbox as it is (durable, bounded) and is encoded once the format is known.
-            self._observe(data)
-            return self._enqueue(UNDECIDED_TELEMETRY, dumps(data), Lane.TELEMETRY)
-        messages = self._wire_messages(data)
+        # Before registration (or while the format depends on a server that has not answered),
+        # the reading waits in the outbox as it is (durable, bounded) and is encoded once that is known.
+        msg_id = self.composer.telemetry(data)
         self._observe(data)
-        for message in messages:
-            self.outbox.put(message)
-        return messages[0].msg_id if messages else ""
-
-    def _rate_limited(self, key: str, *, bounded_by_itself: bool = False) -> bool:
-        """Whether telemetry `key` is over a flood limit now: then it is counted, and said once per limit."""
-        limit = self.telemetry_limiter.admit(key, bounded_by_itself=bounded_by_itself)
-        if limit is None:
-            return False
-        self.outbox.dropped["rate_limited"] += 1
-        if not self.telemetry_limiter.first_refusal(limit):
-            logger.debug("telemetry %r dropped: over the rate limit of %r", key, limit)
-        elif limit == TelemetryLimiter.OVERALL:
-            logger.warning(
-                "telemetry arrives faster than %g readings/s (burst %d) in all: readings are dropped and "
-                "counted as dropped['rate_limited'] (ALIEN_TELEMETRY_RATE_LIMIT_HZ, ALIEN_TELEMETRY_BURST)",
-                self.config.telemetry_rate_limit_hz,
-                self.config.telemetry_burst,
-            )
-        else:
-            logger.warning(
-                "telemetry %r arrives faster than %g readings/s (burst %d): readings are dropped and counted "
-                "as dropped['rate_limited'] (ALIEN_TELEMETRY_RATE_LIMIT_PER_KEY_HZ, ALIEN_TELEMETRY_BURST_PER_KEY)",
-                limit,
-                self.config.telemetry_rate_limit_per_key_hz,
-                self.config.telemetry_burst_per_key,
-            )
-        return True
+        return msg_id
 
     def _observe(self, data: dict[str, Any]) -> None:
         """Keep what the heartbeat and the KV entity state report from a telemetry reading."""
@@ -458,9 +387,7 @@ class AlienClient:
 
     def queue_event(self, event_type: str, data: dict[str, Any]) -> str:
         """`publish_event` for synchronous callers on the client's event loop."""
-        org_id, entity_id = self._ids()
-        subject = event_subject(org_id, event_type)
-        return self._enqueue(subject, encode_event(entity_id, event_type, data), Lane.CONTROL)
+        return self.composer.event(event_type, data)
 
     @property
     def is_registered(self) -> bool:
@@ -567,7 +494,7 @@ class AlienClient:
                         "closing with %d message(s) not acknowledged; lost (ALIEN_OUTBOX_DURABILITY=memory)",
                         left.depth + left.in_flight,
                     )
-                    self.outbox.dropped["closed_unsent"] += left.depth + left.in_flight
+                    self.outbox.note_dropped("closed_unsent", left.depth + left.in_flight)
         await self.entity_state.stop(final={"is_live": False}, timeout=max(0.1, deadline - loop.time()))
         await self.publisher.stop()
         if self._stats_task is not None:
@@ -582,30 +509,18 @@ class AlienClient:
             await self.mothership.close()
 
     # --- internals ---
-    def _ids(self) -> tuple[str, str]:
-        """The ids for subjects and payloads; placeholders until registered.
-
-        The outbox holds such messages, and the publisher fills the ids in once they are known.
-        """
+    def _known_ids(self) -> Ids | None:
+        """The ids for subjects and payloads; None until registered (messages then wait, see Composer)."""
         org_id, entity_id = self.config.org_id, self.config.entity_id
         if not org_id or not entity_id:
-            return ORG_PLACEHOLDER, ENTITY_PLACEHOLDER
+            return None
         return subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id")
 
-    def _registered_ids(self) -> tuple[str, str]:
-        org_id, entity_id = self.config.org_id, self.config.entity_id
-        if not org_id or not entity_id:
+    def _registered_ids(self) -> Ids:
+        ids = self._known_ids()
+        if ids is None:
             raise NotInitializedError("the device is not registered yet; await client.initialize() first")
-        return subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id")
-
-    def _fill_ids(self, subject: str, payload: bytes) -> tuple[str, bytes]:
-        org_id, entity_id = self._registered_ids()
-        return fill_ids(subject, payload, org_id, entity_id)
-
-    def _enqueue(self, subject: str, payload: bytes, lane: Lane, msg_id: str | None = None) -> str:
-        message = OutgoingMessage(msg_id or new_message_id(), subject, payload, lane)
-        self.outbox.put(message)
-        return message.msg_id
+        return ids
 
     def _reply(self, subject: str, data: dict[str, Any]) -> None:
         """Answer a command sent as a NATS request (live, not through the outbox)."""
@@ -622,11 +537,6 @@ class AlienClient:
 
     def _report_command(self, event_type: str, data: dict[str, Any]) -> None:
         try:
-            if event_type in REJECTION_EVENTS:
-                org_id, entity_id = self._ids()
-                payload = encode_event(entity_id, event_type, data)
-                self._enqueue(event_subject(org_id, event_type), payload, Lane.REJECTIONS)
-            else:
-                self.queue_event(event_type, data)
+            self.composer.event(event_type, data, Lane.REJECTIONS if event_type in REJECTION_EVENTS else Lane.CONTROL)
         except Exception:
             logger.exception("could not queue %s event", event_type)

@@ -64,7 +64,7 @@ class Encoded:
 
 @dataclass
 class EncoderIds:
-    """May hold alien.wire's ORG_PLACEHOLDER / ENTITY_PLACEHOLDER before registration (filled on publish)."""
+    """The registered ids: a message is encoded only once they are known (alien.composer)."""
 
     org_id: str
     entity_id: str
@@ -73,7 +73,11 @@ class EncoderIds:
 class TelemetryEncoder(Protocol):
     format: TelemetryFormat
 
-    def encode(self, data: dict[str, Any], ids: EncoderIds) -> Encoded: ...
+    def encode(
+        self, data: dict[str, Any], ids: EncoderIds, *, at: datetime | None = None, first_id: str | None = None
+    ) -> Encoded:
+        """`at`: when it was read (default: now); `first_id`: the first message's id (default: a new one)."""
+        ...
 
     def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None: ...
 
@@ -142,10 +146,12 @@ class SeedEncoder:
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self._clock = clock
 
-    def encode(self, data: dict[str, Any], ids: EncoderIds) -> Encoded:
-        timestamp = utc_timestamp(self._clock()) if self._clock is not None else None
-        payload = encode_telemetry(ids.entity_id, data, timestamp)
-        return Encoded([WireMessage(new_message_id(), payload, "seed")], None)
+    def encode(
+        self, data: dict[str, Any], ids: EncoderIds, *, at: datetime | None = None, first_id: str | None = None
+    ) -> Encoded:
+        moment = at or (self._clock() if self._clock is not None else None)
+        payload = encode_telemetry(ids.entity_id, data, utc_timestamp(moment) if moment is not None else None)
+        return Encoded([WireMessage(first_id or new_message_id(), payload, "seed")], None)
 
     def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None:
         return None  # v0.0.1 has no heartbeat
@@ -163,21 +169,24 @@ class _MavlinkEncoder:
 
     position_message = "GLOBAL_POSITION_INT"
 
-    def encode(self, data: dict[str, Any], ids: EncoderIds) -> Encoded:
+    def encode(
+        self, data: dict[str, Any], ids: EncoderIds, *, at: datetime | None = None, first_id: str | None = None
+    ) -> Encoded:
         _check_data(data)
         messages, leftover = to_mavlink(data, self.position_message)
-        return Encoded([self._wire(message, ids) for message in messages], leftover)
+        wire = [self._wire(m, ids, at, (i == 0 and first_id) or new_message_id()) for i, m in enumerate(messages)]
+        return Encoded(wire, leftover)
 
     def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None:
-        return self._wire(mavlink.heartbeat(self.entity_type, status, health_level), ids)
+        return self._wire(mavlink.heartbeat(self.entity_type, status, health_level), ids, None, new_message_id())
 
-    def _timestamp(self, message_type: str) -> str:
+    def _timestamp(self, message_type: str, at: datetime | None = None) -> str:
         """The clock's time, bumped 1 µs past the last one of `message_type` when not later.
 
         The strict server ignores a message whose timestamp is not after the last one of its type
         (contract §3); two readings within one clock tick must both count.
         """
-        moment = self._clock()
+        moment = at or self._clock()
         if moment.tzinfo is None:
             raise ValueError("the encoder's clock returned a naive datetime; timestamps need a zone")
         moment = moment.astimezone(timezone.utc)
@@ -187,11 +196,10 @@ class _MavlinkEncoder:
         self._last[message_type] = moment
         return utc_timestamp(moment)
 
-    def _wire(self, message: mavlink.Message, ids: EncoderIds) -> WireMessage:
-        msg_id = new_message_id()
-        return WireMessage(msg_id, dumps(self._body(message, msg_id, ids)), message.message_type)
+    def _wire(self, message: mavlink.Message, ids: EncoderIds, at: datetime | None, msg_id: str) -> WireMessage:
+        return WireMessage(msg_id, dumps(self._body(message, msg_id, ids, at)), message.message_type)
 
-    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds) -> dict[str, Any]:
+    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds, at: datetime | None) -> dict[str, Any]:
         # contract §3, v0.1.1: timestamp RFC 3339 with a zone; free-form keys would be ignored
         return {
             "message_type": message.message_type,
@@ -199,7 +207,7 @@ class _MavlinkEncoder:
             "system_id": self.system_id,
             "component_id": self.component_id,
             "data": message.data,
-            "timestamp": self._timestamp(message.message_type),
+            "timestamp": self._timestamp(message.message_type, at),
         }
 
 
@@ -223,7 +231,7 @@ class EnvelopeV1Encoder(_MavlinkEncoder):
         super().__init__(entity_type=entity_type, system_id=system_id, component_id=component_id, clock=clock)
         self.source = source
 
-    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds) -> dict[str, Any]:
+    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds, at: datetime | None) -> dict[str, Any]:
         # contract §3: exactly the schema's keys (unknown ones are rejected); message_uid is the
         # Nats-Msg-Id so a replay is recognisably the same message; ids repeat the subject's.
         body: dict[str, Any] = {
@@ -234,7 +242,7 @@ class EnvelopeV1Encoder(_MavlinkEncoder):
         }
         if self.source:  # optional in the schema; an empty one would say nothing
             body["source"] = self.source
-        return body | super()._body(message, msg_id, ids)
+        return body | super()._body(message, msg_id, ids, at)
 
 
 def make_encoder(

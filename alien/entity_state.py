@@ -136,6 +136,11 @@ class EntityStateWriter:
                 self._owned[name] = value
         self._dirty.set()
 
+    def never_written(self, reason: str) -> None:
+        """Off from the start, quietly (e.g. a server that writes the state itself); the first reason stays."""
+        if self.disabled is None:
+            self.disabled = reason
+
     def start(self) -> None:
         if self._task is None and self.disabled is None:
             self._task = asyncio.create_task(self._run(), name="alien-entity-state")

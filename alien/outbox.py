@@ -16,9 +16,10 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 FullPolicy = Literal["drop_oldest", "drop_newest"]
@@ -48,6 +49,11 @@ class OutgoingMessage:
     created: float = field(default_factory=time.time)
     attempts: int = 0
     seq: int = 0  # order of entry into the outbox (assigned by it); retries go back by it
+
+    @property
+    def pending(self) -> bool:
+        """Not encoded yet (alien.composer): a subject no message goes out on; never taken while so."""
+        return "@" in self.subject
 
 
 class Store(Protocol):
@@ -103,7 +109,8 @@ class Outbox:
         self.published = 0
         self.duplicates = 0
         self.rejected = 0
-        self.dropped: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._pending: Counter[Lane] = Counter()  # messages not encoded yet, per lane (see resolve())
         self.parked = 0
         self._holds: set[str] = set()  # see hold_telemetry()
         self._settled: dict[str, asyncio.Future[bool]] = {}
@@ -126,34 +133,43 @@ class Outbox:
     def telemetry_held(self) -> bool:
         return bool(self._holds)
 
-    def rewrite(self, subject: str, expand: Callable[[OutgoingMessage], list[OutgoingMessage]]) -> int:
-        """Replace each queued message on `subject` by `expand(message)`, in its place in the queue.
+    def resolve(self, expand: Callable[[OutgoingMessage], list[OutgoingMessage] | None]) -> None:
+        """Replace each pending message by `expand(message)` (None: it stays pending), in its place.
 
-        For readings queued before their wire format was known. Returns how many were replaced.
+        One store transaction: a kill leaves either the pending row or what replaced it.
         """
-        replaced = 0
-        for lane, queue in self._lanes.items():
-            if not any(m.subject == subject for m in queue):
-                continue
-            rewritten: deque[OutgoingMessage] = deque()
-            for message in queue:
-                if message.subject != subject:
-                    rewritten.append(message)
+        with self.batch():
+            for lane, queue in self._lanes.items():
+                if not any(m.pending for m in queue):
                     continue
-                replaced += 1
-                self._bytes -= len(message.payload)
-                if self.store is not None:
-                    self.store.delete(message.msg_id)
-                for new in expand(message):
-                    new.seq, new.created, new.lane = message.seq, message.created, lane
-                    self._bytes += len(new.payload)
+                rewritten: deque[OutgoingMessage] = deque()
+                for message in queue:
+                    new = expand(message) if message.pending else None
+                    if new is None:
+                        rewritten.append(message)
+                        continue
+                    self._bytes -= len(message.payload)
+                    self._pending[lane] -= 1
                     if self.store is not None:
-                        self.store.insert(new)
-                    rewritten.append(new)
-            queue.clear()  # in place: take() may be waiting with a reference to this deque
-            queue.extend(rewritten)
+                        self.store.delete(message.msg_id)
+                    for one in new:  # encoded: nothing pending (the composer's promise)
+                        one.seq, one.created, one.lane = message.seq, message.created, lane
+                        self._bytes += len(one.payload)
+                        if self.store is not None:
+                            self.store.insert(one)
+                        rewritten.append(one)
+                queue.clear()  # in place: take() may be waiting with a reference to this deque
+                queue.extend(rewritten)
         self._available.set()
-        return replaced
+
+    @property
+    def dropped(self) -> Mapping[str, int]:
+        """Drops by reason (a read-only view, for the loop's thread; `stats()` has a copy)."""
+        return MappingProxyType(self._dropped)
+
+    def note_dropped(self, reason: str, count: int = 1) -> None:
+        """A message dropped before or instead of entering the outbox (e.g. `rate_limited`), counted here."""
+        self._dropped[reason] += count
 
     def settled(self, msg_id: str) -> asyncio.Future[bool]:
         """Resolves when message `msg_id` is acknowledged (True), or refused for good or dropped (False).
@@ -180,6 +196,7 @@ class Outbox:
         queued = [m for m in queued if m.msg_id not in already]
         for message in reversed(queued):
             self._lanes[message.lane].appendleft(message)
+            self._pending[message.lane] += message.pending
             self._bytes += len(message.payload)
         for index, message in enumerate(m for lane in self._lanes.values() for m in lane):
             message.seq = index + 1
@@ -216,11 +233,11 @@ class Outbox:
         """
         while self._full(len(message.payload)):
             if message.lane is Lane.TELEMETRY and self.policy == "drop_newest":
-                self.dropped["full_telemetry"] += 1
+                self._dropped["full_telemetry"] += 1
                 return
             victim = next((lane for lane in _MAKES_ROOM[message.lane] if self._lanes[lane]), None)
             if victim is None:  # nothing it may replace (or everything is in flight)
-                self.dropped[f"full_{message.lane.name.lower()}"] += 1
+                self._dropped[f"full_{message.lane.name.lower()}"] += 1
                 return
             self._evict(victim, f"full_{victim.name.lower()}")
         if self.store is not None:
@@ -228,6 +245,8 @@ class Outbox:
         self._next_seq += 1
         message.seq = self._next_seq
         self._lanes[message.lane].append(message)
+        if message.pending:
+            self._pending[message.lane] += 1
         self._bytes += len(message.payload)
         self.enqueued += 1
         self._idle.clear()
@@ -240,8 +259,9 @@ class Outbox:
 
     def _evict(self, lane: Lane, reason: str) -> None:
         victim = self._lanes[lane].popleft()
+        self._pending[lane] -= victim.pending
         self._bytes -= len(victim.payload)
-        self.dropped[reason] += 1
+        self._dropped[reason] += 1
         waiter = self._settled.pop(victim.msg_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(False)
@@ -255,11 +275,10 @@ class Outbox:
         longer than the batch, the newest telemetry message rides along with the oldest ones, so
         the operator sees where the robot is now while the history drains.
         """
-        control, rejections = self._lanes[Lane.CONTROL], self._lanes[Lane.REJECTIONS]
-        telemetry = self._lanes[Lane.TELEMETRY]
         while True:
             self._expire()
-            if control or rejections or (telemetry and not self.telemetry_held):
+            control, rejections, telemetry = (self._open(lane) for lane in _TAKE_ORDER)
+            if control or rejections or telemetry:
                 break
             self._available.clear()
             await self._available.wait()
@@ -267,15 +286,20 @@ class Outbox:
         for events in (control, rejections):
             while events and len(batch) < limit:
                 batch.append(events.popleft())
-        if not self.telemetry_held:
-            if len(telemetry) > limit - len(batch) > 1:
-                batch.append(telemetry.pop())  # the freshest state, ahead of the backlog
-            while telemetry and len(batch) < limit:
-                batch.append(telemetry.popleft())
+        if len(telemetry) > limit - len(batch) > 1:
+            batch.append(telemetry.pop())  # the freshest state, ahead of the backlog
+        while telemetry and len(batch) < limit:
+            batch.append(telemetry.popleft())
         for message in batch:
             self._bytes -= len(message.payload)
             self._in_flight[message.msg_id] = message
         return batch
+
+    def _open(self, lane: Lane) -> deque[OutgoingMessage]:
+        """The lane's queue, or an empty one while it is held: nothing overtakes a pending message."""
+        if self._pending[lane] or (lane is Lane.TELEMETRY and self.telemetry_held):
+            return deque()
+        return self._lanes[lane]
 
     def _expire(self) -> None:
         if self.max_age_s <= 0:
@@ -310,7 +334,7 @@ class Outbox:
         """Taken but never to be sent (e.g. its subject is denied): removed and counted as dropped."""
         if self.store is not None:
             self.store.delete(message.msg_id)
-        self.dropped[reason] += 1
+        self._dropped[reason] += 1
         self._settle(message, acknowledged=False)
 
     def retry(self, messages: list[OutgoingMessage]) -> None:
@@ -337,7 +361,7 @@ class Outbox:
             enqueued=self.enqueued,
             published=self.published,
             duplicates=self.duplicates,
-            dropped=dict(self.dropped),
+            dropped=dict(self._dropped),
             rejected=self.rejected,
             depth=len(self),
             depth_bytes=self._bytes,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import nats.errors
@@ -51,9 +51,7 @@ class Publisher:
         *,
         window: int,
         timeout_s: float,
-        fill_ids: Callable[[str, bytes], tuple[str, bytes]] = lambda subject, payload: (subject, payload),
     ) -> None:
-        self.fill_ids = fill_ids
         self.link = link
         self.outbox = outbox
         self.window = window
@@ -152,7 +150,7 @@ class Publisher:
         for message in batch:
             # nats-py's publish_async takes a permit before it sends and never gives it back when
             # the send raises: so nothing is sent that would raise (too large, link down).
-            subject, payload = self.fill_ids(message.subject, message.payload)  # queued before registration?
+            subject, payload = message.subject, message.payload  # final bytes: published as they are
             if len(payload) > nc.max_payload:
                 self._reject(message, f"{len(payload)} bytes exceed the server's max_payload {nc.max_payload}")
                 continue

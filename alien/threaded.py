@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +39,13 @@ from alien.wire import redact_url
 logger = get_logger("alien.threaded")
 
 _MAX_HELD_EVENTS = 1000
+SNAPSHOT_PERIOD_S = 0.25  # how stale snapshot()'s counters may be
 _MAX_FOREIGN_TEXT = 300  # an exception alien did not phrase may quote a whole server answer
 
 
 @dataclass(frozen=True)
 class ClientSnapshot:
-    """What a health report needs, read without blocking the client's loop."""
+    """What a health report needs: made on the client's loop, read from any thread."""
 
     state: str  # starting | registering | connected | disconnected | failed | closed
     error: str | None
@@ -79,6 +80,12 @@ class ThreadedClient:
         self.error: str | None = None
         self.ready = threading.Event()
         self._closed = threading.Event()
+        # Readings from other threads wait here for the loop, which takes all of them in one
+        # wake-up and one outbox transaction (see submit_many).
+        self._handover: deque[tuple[str, dict[str, Any]]] = deque()
+        self._handover_scheduled = False
+        self._snapshot = self._make_snapshot()  # replaced whole by the loop, never changed
+        self._snapshots: asyncio.Task[None] | None = None
 
     @property
     def device_id(self) -> str:
@@ -111,7 +118,18 @@ class ThreadedClient:
         self._loop.call_soon_threadsafe(self.channels.add, name, rate_hz)
 
     def submit(self, channel: str, reading: dict[str, Any]) -> None:
-        self._loop.call_soon_threadsafe(self.channels.submit, channel, reading)
+        self.submit_many(((channel, reading),))
+
+    def submit_many(self, readings: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Hand (channel, reading) pairs over; the loop takes all waiting in one wake-up and one outbox transaction.
+
+        One transaction is safe: no caller was told these readings were stored, and a kill before
+        the loop takes them would lose them just the same.
+        """
+        self._handover.extend(readings)
+        if not self._handover_scheduled:
+            self._handover_scheduled = True
+            self._loop.call_soon_threadsafe(self._take_handover)
 
     def event(self, event_type: str, data: dict[str, Any]) -> None:
         self._loop.call_soon_threadsafe(self._event, event_type, data)
@@ -122,6 +140,10 @@ class ThreadedClient:
         """Before start(): handlers run on the client's loop (see AlienClient)."""
         self.client.register_command_handler(command_type, handler, prepare=prepare)
 
+    def set_unhandled_command_handler(self, handler: CommandHandler | None) -> None:
+        """Before start(): commands of every type nobody registered go to `handler` (see AlienClient)."""
+        self.client.set_unhandled_command_handler(handler)
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
@@ -130,9 +152,19 @@ class ThreadedClient:
         self._loop.call_soon_threadsafe(callback)
 
     def snapshot(self) -> ClientSnapshot:
-        # Plain attribute reads: atomic under the GIL, and a slightly stale figure is fine here.
+        """The latest the loop made (at most SNAPSHOT_PERIOD_S old, and new at every state change)."""
+        return self._snapshot
+
+    # --- on the loop thread ---
+    def _take_handover(self) -> None:
+        self._handover_scheduled = False  # first: a reading appended from now on schedules a new wake-up
+        with self.client.outbox.batch():
+            while self._handover:
+                self.channels.submit(*self._handover.popleft())
+
+    def _make_snapshot(self) -> ClientSnapshot:
         client = self.client
-        stats = client.outbox
+        stats = client.stats()
         state = self.state
         if state == "connected" and not client.link.connected.is_set():
             state = "disconnected"
@@ -143,25 +175,26 @@ class ThreadedClient:
             entity_id=client.config.entity_id,
             dialect=client.mothership.dialect if client.mothership else None,
             command_intake=client.command_intake,
-            depth=len(stats),
+            depth=stats.depth,
             enqueued=stats.enqueued,
             published=stats.published,
             duplicates=stats.duplicates,
-            dropped=sum(list(stats.dropped.values())),  # list(): a snapshot, the loop may add a key
+            dropped=sum(stats.dropped.values()),
             rejected=stats.rejected,
             parked=stats.parked,
-            oldest_age_s=self._oldest_age(),
+            oldest_age_s=stats.oldest_age_s,
             reconnects=client.link.reconnects,
             last_publish_latency_s=client.publisher.last_latency_s,
         )
 
-    def _oldest_age(self) -> float | None:
-        try:
-            return self.client.outbox.stats().oldest_age_s
-        except RuntimeError:  # the loop changed the queue while this thread looked: next time
-            return None
+    def _publish_snapshot(self) -> None:
+        self._snapshot = self._make_snapshot()  # one assignment: a reader sees the old one or the new one
 
-    # --- on the loop thread ---
+    async def _refresh_snapshots(self) -> None:
+        while True:
+            self._publish_snapshot()
+            await asyncio.sleep(SNAPSHOT_PERIOD_S)  # a refresh period, not a wait for state
+
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
@@ -169,6 +202,7 @@ class ThreadedClient:
 
     async def _begin(self) -> None:
         self._startup = asyncio.create_task(self._initialize(), name="alien-startup")
+        self._snapshots = asyncio.create_task(self._refresh_snapshots(), name="alien-snapshots")
 
     async def _initialize(self) -> None:
         # initialize() itself waits while the mothership is unreachable (or 502/503/504) and while
@@ -177,6 +211,7 @@ class ThreadedClient:
         delay = config.retry_backoff_s
         while True:
             self.state = "registering"
+            self._publish_snapshot()
             try:
                 await self.client.initialize()
                 break
@@ -185,10 +220,12 @@ class ThreadedClient:
                     await self._fail(exc)
                     return
                 self.error = describe_start_failure(exc, config, self._dialect())
+                self._publish_snapshot()
                 logger.warning("cannot start yet: %s; trying again in %.1fs", self.error, delay)
             await asyncio.sleep(delay)  # the backoff between attempts, not a wait for state
             delay = min(delay * 2, config.retry_backoff_max_s)
         self.state, self.error = "connected", None
+        self._publish_snapshot()
         self.channels.set_ready()
         while self._held_events:
             self._event(*self._held_events.popleft())
@@ -196,6 +233,7 @@ class ThreadedClient:
 
     async def _fail(self, exc: Exception) -> None:
         self.state, self.error = "failed", describe_start_failure(exc, self.client.config, self._dialect())
+        self._publish_snapshot()
         logger.error("%s", failure_line(self.error))  # one line: no traceback, it says what to fix
         if self.client.mothership is not None:
             await self.client.mothership.close()  # nothing more to ask it until a restart
@@ -207,7 +245,7 @@ class ThreadedClient:
     def _event(self, event_type: str, data: dict[str, Any]) -> None:
         if not self.client.is_registered or self.state != "connected":
             if len(self._held_events) == self._held_events.maxlen:
-                self.client.outbox.dropped["held_events_full"] += 1  # the oldest held event goes
+                self.client.outbox.note_dropped("held_events_full")  # the oldest held event goes
             self._held_events.append((event_type, data))
             return
         try:
@@ -236,7 +274,10 @@ class ThreadedClient:
             # so an initialize() that never finished leaves no open aiohttp session behind.
             if self.client.mothership is not None:
                 await self.client.mothership.close()
+            if self._snapshots is not None:
+                self._snapshots.cancel()
             self.state = "closed"
+            self._publish_snapshot()
             self._closed.set()
 
 

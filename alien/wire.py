@@ -24,25 +24,6 @@ def subject_token(value: str, what: str) -> str:
     return value
 
 
-# Messages produced before the device is registered (mothership unreachable at first boot) wait
-# in the outbox with these in place of the ids; `fill_ids` puts the ids in before publishing.
-ORG_PLACEHOLDER = "@org_id@"
-ENTITY_PLACEHOLDER = "@entity_id@"
-
-
-# A telemetry reading queued before the server's wire format was known (telemetry_format "auto",
-# server not reached yet): its payload is the semantic reading, encoded once the format is known.
-UNDECIDED_TELEMETRY = "@telemetry@"
-
-
-def fill_ids(subject: str, payload: bytes, org_id: str, entity_id: str) -> tuple[str, bytes]:
-    if ORG_PLACEHOLDER not in subject and ENTITY_PLACEHOLDER not in subject:
-        return subject, payload
-    subject = subject.replace(ORG_PLACEHOLDER, org_id).replace(ENTITY_PLACEHOLDER, entity_id)
-    payload = payload.replace(ENTITY_PLACEHOLDER.encode(), entity_id.encode())
-    return subject, payload.replace(ORG_PLACEHOLDER.encode(), org_id.encode())  # envelope_v1 carries org_id
-
-
 def telemetry_subject(org_id: str, entity_id: str) -> str:
     # Contract §2: exactly four tokens in the newest server code.
     return f"constellation.telemetry.{org_id}.{entity_id}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from alien.config import AlienConfig
-from alien.encoders import TelemetryEncoder, TelemetryFormat, make_encoder
+from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat, make_encoder
 from alien.mothership import MothershipClient
 from alien.mothership.enums import Dialect, resolve_entity_type
 
@@ -36,14 +37,20 @@ class WireFormat:
         # Contract §3: v0.0.1 takes any JSON (the design document's shape); v0.1.1 decodes MAVLink.
         return "mavlink" if self.dialect() == "v0.1" else "seed"
 
+    def check(self, data: dict[str, Any]) -> None:
+        """Raise what encoding `data` would (TelemetryEncodeError), on a throwaway encoder: its state stays."""
+        self._make().encode(data, EncoderIds("-", "-"))
+
     def encoder(self) -> TelemetryEncoder:
-        fmt = self.format
-        if self._encoder is None or self._encoder.format != fmt:
-            self._encoder = make_encoder(
-                fmt,
-                entity_type=resolve_entity_type(self.config.entity_type, self.dialect()),
-                system_id=self.config.mavlink_system_id,
-                component_id=self.config.mavlink_component_id,
-                source=self.config.telemetry_source,
-            )
+        if self._encoder is None or self._encoder.format != self.format:
+            self._encoder = self._make()
         return self._encoder
+
+    def _make(self) -> TelemetryEncoder:
+        return make_encoder(
+            self.format,
+            entity_type=resolve_entity_type(self.config.entity_type, self.dialect()),
+            system_id=self.config.mavlink_system_id,
+            component_id=self.config.mavlink_component_id,
+            source=self.config.telemetry_source,
+        )

@@ -8,7 +8,6 @@ hands the reading over with `call_soon_threadsafe`: it never blocks, does no I/O
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -90,10 +89,6 @@ class BridgeNode(Node):
         self.level_tracker = DiagnosticLevelTracker()
         self.deadband = PositionDeadband(self.settings["position_deadband_m"], self.settings["position_keepalive_s"])
         self.received: dict[str, int] = {}
-        # Readings wait here for the client's loop, which takes all of them in one wake-up (one
-        # call_soon_threadsafe, one outbox transaction) instead of one wake-up per message.
-        self._handover: deque[tuple[str, dict[str, Any]]] = deque()
-        self._handover_scheduled = False
 
         s = self.settings
         self.alien.add_channel("position", s["fix.rate_hz"])
@@ -150,22 +145,8 @@ class BridgeNode(Node):
         return on_message
 
     def _submit(self, channel: str, reading: dict[str, Any]) -> None:
-        self._handover.append((channel, reading))
-        if not self._handover_scheduled:
-            self._handover_scheduled = True
-            self.alien.call_soon(self._take_handover)
-
-    def _take_handover(self) -> None:
-        """On the client's loop: every reading handed over since the last wake-up, in order.
-
-        One outbox transaction for all of them: no caller was told they were stored, and a kill
-        before this runs would lose them just the same.
-        """
-        self._handover_scheduled = False  # first: a reading appended from now on schedules a new wake-up
-        with self.alien.client.outbox.batch():
-            while self._handover:
-                channel, reading = self._handover.popleft()
-                self.alien.channels.submit(channel, reading)
+        # The client's loop takes every reading waiting in one wake-up and one outbox transaction.
+        self.alien.submit(channel, reading)
 
     def _count(self, name: str) -> None:
         self.received[name] = self.received.get(name, 0) + 1

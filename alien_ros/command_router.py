@@ -76,7 +76,7 @@ class CommandRouter:
             alien.register_command_handler(CANCEL, self._cancel, prepare=_cancel_target)
         if allow_unmapped:
             self._unmapped = node.create_publisher(String, "~/commands", 10)
-            alien.client.set_unhandled_command_handler(self._publish_unmapped)
+            alien.set_unhandled_command_handler(self._publish_unmapped)
 
     # --- setup ---
     def _route(self, mapping: CommandMapping) -> Any:

@@ -135,6 +135,56 @@ async def test_mothership_down_at_first_boot_telemetry_waits_and_goes_out_after_
     assert early.subject == f"constellation.events.{org_id}.boot_note" and early.json()["entity_id"] == entity_id
 
 
+# User text that an earlier version took for its id placeholders and rewrote inside the payload.
+LOOKS_LIKE_IDS = {"note": "@org_id@ / @entity_id@", "@org_id@": ["@entity_id@", "x@org_id@y"]}
+
+
+@pytest.mark.parametrize("telemetry_format", ["seed", "auto"])
+async def test_user_data_that_looks_like_id_placeholders_arrives_unchanged(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], telemetry_format: str
+) -> None:
+    """Before registration (REST down at first boot) and after: the data as given, the envelope's ids right."""
+    emulator = make_emulator(dialect="v0.0.1")
+    emulator.set_unavailable(True)
+    config = make_config(
+        emulator, nats_server, telemetry_format=telemetry_format, retry_backoff_s=0.05, retry_backoff_max_s=0.2
+    )
+    client = AlienClient(config)
+    sent: dict[str, tuple[str, str]] = {}
+    sent["before"] = (
+        await client.publish_telemetry({**LOOKS_LIKE_IDS, "when": "before"}),
+        await client.publish_event("note", {**LOOKS_LIKE_IDS, "when": "before"}),
+    )
+    starting = asyncio.create_task(client.initialize())
+    await emulator.wait_for_async(lambda: any(r.status == 503 for r in emulator.requests()), 10, "a refusal")
+    assert not starting.done() and client.config.entity_id is None
+    emulator.set_unavailable(False)
+    await asyncio.wait_for(starting, 20)
+    sent["after"] = (
+        await client.publish_telemetry({**LOOKS_LIKE_IDS, "when": "after"}),
+        await client.publish_event("note", {**LOOKS_LIKE_IDS, "when": "after"}),
+    )
+    assert await client.flush(10)
+    org_id, entity_id = client.config.org_id, client.config.entity_id
+    await client.close()
+    await emulator.wait_for_async(
+        lambda: (
+            len(emulator.telemetry()) >= 2 and len([m for m in emulator.events() if m.subject.endswith(".note")]) >= 2
+        ),
+        10,
+        "both readings and both events",
+    )
+    telemetry = {m.headers["Nats-Msg-Id"]: m for m in emulator.telemetry()}
+    events = {m.headers["Nats-Msg-Id"]: m for m in emulator.events()}
+    for when, (reading_id, event_id) in sent.items():
+        reading, event = telemetry[reading_id], events[event_id]
+        assert reading.subject == f"constellation.telemetry.{org_id}.{entity_id}", when
+        assert event.subject == f"constellation.events.{org_id}.note", when
+        assert reading.json()["entity_id"] == entity_id and event.json()["entity_id"] == entity_id, when
+        assert reading.json()["data"] == {**LOOKS_LIKE_IDS, "when": when}, when
+        assert event.json()["data"] == {**LOOKS_LIKE_IDS, "when": when}, when
+
+
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_telemetry_and_events_reach_their_streams(
     make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], dialect: str

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from alien.composer import Composer
+from alien.config import AlienConfig
 from alien.encoders import (
     SCHEMA_VERSION,
     EncoderIds,
@@ -30,8 +32,11 @@ from alien.encoders import (
 )
 from alien.errors import AlienError
 from alien.mavlink import round_half_away
+from alien.outbox import Lane, Outbox, OutgoingMessage
+from alien.policies import TelemetryLimiter
 from alien.telemetry import encode_telemetry
-from alien.wire import ENTITY_PLACEHOLDER, ORG_PLACEHOLDER, fill_ids, utc_timestamp
+from alien.wire import utc_timestamp
+from alien.wire_format import WireFormat
 from alien_testing.emulator.gojson import GoTime
 from alien_testing.emulator.telemetry_v01 import decode_envelope, project
 
@@ -492,14 +497,31 @@ def test_mavlink_format_has_exactly_the_v011_keys() -> None:
         assert UID.fullmatch(message.msg_id)
 
 
-def test_placeholders_pass_through_and_fill_on_publish() -> None:
-    ids = EncoderIds(ORG_PLACEHOLDER, ENTITY_PLACEHOLDER)
+async def test_placeholders_of_an_earlier_version_pass_through_and_fill_the_envelope_once_registered() -> None:
+    """An outbox an earlier version left on disk may hold messages queued with placeholder ids."""
+    ids = EncoderIds("@org_id@", "@entity_id@")
     (message,) = encoder().encode(position(), ids).messages
-    assert (body(message)["org_id"], body(message)["entity_id"]) == (ORG_PLACEHOLDER, ENTITY_PLACEHOLDER)
-    _, filled = fill_ids(f"constellation.telemetry.{ORG_PLACEHOLDER}.{ENTITY_PLACEHOLDER}", message.payload, *IDS_PAIR)
-    assert (json.loads(filled)["org_id"], json.loads(filled)["entity_id"]) == IDS_PAIR
+    assert (body(message)["org_id"], body(message)["entity_id"]) == ("@org_id@", "@entity_id@")
     (seed,) = encoder("seed").encode({"a": 1}, ids).messages
-    assert body(seed)["entity_id"] == ENTITY_PLACEHOLDER
+    assert body(seed)["entity_id"] == "@entity_id@"
+    outbox = Outbox(10)
+    for queued in (message, seed):
+        subject = "constellation.telemetry.@org_id@.@entity_id@"
+        outbox.put(OutgoingMessage(queued.msg_id, subject, queued.payload, Lane.TELEMETRY))
+    wire_format = WireFormat(AlienConfig(telemetry_format="envelope_v1"), lambda: None)
+    Composer(outbox, wire_format, lambda: IDS_PAIR, TelemetryLimiter(0, 0, 0, 0)).resolve()
+    filled, filled_seed = await outbox.take(10)
+    assert filled.subject == f"constellation.telemetry.{IDS.org_id}.{IDS.entity_id}"
+    assert (json.loads(filled.payload)["org_id"], json.loads(filled.payload)["entity_id"]) == IDS_PAIR
+    assert json.loads(filled_seed.payload)["entity_id"] == IDS.entity_id and filled.msg_id == message.msg_id
+
+
+def test_a_reading_encoded_later_keeps_its_time_and_id() -> None:
+    at = FROZEN - timedelta(minutes=5)
+    for fmt in ("seed", "mavlink", "envelope_v1"):
+        first, *rest = encoder(fmt).encode({**position(), **power()}, IDS, at=at, first_id="kept-id").messages
+        assert first.msg_id == "kept-id" and all(m.msg_id != "kept-id" for m in rest)
+        assert datetime.fromisoformat(body(first)["timestamp"]) == at
 
 
 # ---------------------------------------------------------------- leftover

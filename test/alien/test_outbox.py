@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from alien.outbox import Lane, MemoryOutbox, OutgoingMessage
 
 
@@ -142,3 +144,33 @@ def test_message_ids_stay_unique_in_a_forked_child() -> None:
     following = [new_message_id() for _ in range(3)]
     assert len(set(parent + child + following)) == 9
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in parent + child)
+
+
+async def test_nothing_overtakes_a_pending_message_and_it_is_replaced_in_its_place() -> None:
+    outbox = MemoryOutbox(10)
+    outbox.put(_msg("c1", Lane.CONTROL))
+    outbox.put(OutgoingMessage("p1", "@event@", b"{}", Lane.CONTROL))  # not encoded yet
+    outbox.put(_msg("c2", Lane.CONTROL))
+    outbox.put(_msg("t1", Lane.TELEMETRY))
+    assert [m.msg_id for m in await outbox.take(10)] == ["t1"]  # the control lane waits behind p1
+    outbox.resolve(lambda held: None)  # still not encodable: stays
+    waiting = asyncio.ensure_future(outbox.take(10))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    outbox.resolve(lambda held: [OutgoingMessage(held.msg_id, "events.p1", b"{}", Lane.CONTROL)])
+    assert [(m.msg_id, m.subject) for m in await asyncio.wait_for(waiting, 5)] == [
+        ("c1", "subject.c1"),
+        ("p1", "events.p1"),
+        ("c2", "subject.c2"),
+    ]
+
+
+def test_drops_are_counted_by_the_outbox_and_read_only_elsewhere() -> None:
+    outbox = MemoryOutbox(10)
+    outbox.note_dropped("rate_limited")
+    outbox.note_dropped("closed_unsent", 3)
+    assert outbox.dropped == {"rate_limited": 1, "closed_unsent": 3} == outbox.stats().dropped
+    with pytest.raises(TypeError):
+        outbox.dropped["rate_limited"] = 0  # type: ignore[index]
+    assert outbox.dropped["rate_limited"] == 1

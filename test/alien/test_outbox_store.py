@@ -234,3 +234,74 @@ def test_a_batch_sqlite_rolled_back_on_a_full_disk_ends_without_raising(
     ]
     assert not store._db.in_transaction
     store.close()
+
+
+UNREGISTERED_ROBOT = textwrap.dedent(
+    """
+    import asyncio, json
+    from alien import AlienClient, AlienConfig
+
+    async def main():
+        client = AlienClient(AlienConfig())
+        starting = asyncio.create_task(client.initialize())  # keeps retrying: the mothership is down
+        await asyncio.sleep(0)  # initialize() attaches the durable outbox before its first wait
+        assert client.outbox.store is not None and not client.is_registered
+        text = {"note": "@org_id@ / @entity_id@"}
+        for n in range(3):
+            print(json.dumps(["telemetry", await client.publish_telemetry({**text, "n": n})]), flush=True)
+        print(json.dumps(["event", await client.publish_event("note", text)]), flush=True)
+        await starting
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("telemetry_format", ["seed", "auto"])
+def test_what_a_client_killed_before_registration_accepted_goes_out_encoded_once_after_the_restart(
+    make_emulator: Any, nats_server: Any, tmp_path: Path, telemetry_format: str
+) -> None:
+    """Pending (not yet encoded) messages are rows like any other: SIGKILL, restart, registered, sent as given."""
+    emulator = make_emulator(dialect="v0.0.1")
+    emulator.set_unavailable(True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    env.update(
+        MOTHERSHIP_URL=emulator.url,
+        NATS_URL=nats_server.url,
+        ALIEN_CONFIG_FILE=str(tmp_path / "identity.json"),
+        ALIEN_DATA_DIR=str(tmp_path / "data"),
+        ALIEN_TELEMETRY_FORMAT=telemetry_format,
+        ALIEN_RETRY_BACKOFF_S="0.05",
+    )
+    robot = subprocess.Popen(
+        [sys.executable, "-c", UNREGISTERED_ROBOT], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    assert robot.stdout is not None
+    printed = [json.loads(robot.stdout.readline()) for _ in range(4)]  # each printed once stored
+    robot.send_signal(signal.SIGKILL)
+    robot.wait(10)
+    emulator.set_unavailable(False)
+
+    async def restart_and_flush() -> tuple[str | None, str | None, bool]:
+        config = AlienConfig(
+            mothership_url=emulator.url,
+            nats_url=nats_server.url,
+            config_file=str(tmp_path / "identity.json"),
+            data_dir=tmp_path / "data",
+            telemetry_format=telemetry_format,
+        )
+        async with AlienClient(config) as again:
+            return again.config.org_id, again.config.entity_id, await again.flush(10)
+
+    org_id, entity_id, flushed = asyncio.run(restart_and_flush())
+    assert flushed and org_id and entity_id
+    emulator.wait_for(lambda: len(emulator.telemetry()) >= 3 and len(emulator.events()) >= 2, 10, "what was accepted")
+    telemetry = {m.headers["Nats-Msg-Id"]: m for m in emulator.telemetry()}
+    events = {m.headers["Nats-Msg-Id"]: m for m in emulator.events()}
+    readings = [telemetry[msg_id] for kind, msg_id in printed if kind == "telemetry"]
+    assert [m.json()["data"] for m in readings] == [{"note": "@org_id@ / @entity_id@", "n": n} for n in range(3)]
+    assert {m.subject for m in readings} == {f"constellation.telemetry.{org_id}.{entity_id}"}
+    assert all(m.json()["entity_id"] == entity_id for m in readings)
+    (event,) = [events[msg_id] for kind, msg_id in printed if kind == "event"]
+    assert event.subject == f"constellation.events.{org_id}.note" and event.json()["entity_id"] == entity_id
+    assert event.json()["data"] == {"note": "@org_id@ / @entity_id@"}

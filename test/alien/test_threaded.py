@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -91,6 +93,33 @@ def test_what_retrying_cannot_fix_fails_once_in_one_line_naming_the_setting(
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.getMessage() == failure_line(error) and record.exc_info is None
     assert len(emulator.requests()) == asked
+
+
+def test_readings_handed_over_together_arrive_and_the_snapshot_is_published_whole(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    emulator = make_emulator(dialect="v0.0.1")
+    client = ThreadedClient(make_config(emulator, nats_server))
+    before = client.snapshot()
+    assert before.state == "starting"
+    client.start()
+    try:
+        assert client.ready.wait(20)
+        client.submit_many([("a", {"a": 1}), ("b", {"b": 2}), ("c", {"c": 3})])
+        emulator.wait_for(lambda: len(emulator.telemetry()) >= 3, 10, "the readings handed over together")
+        assert sorted(json.dumps(m.json()["data"]) for m in emulator.telemetry()) == [
+            '{"a": 1}',
+            '{"b": 2}',
+            '{"c": 3}',
+        ]
+        _until(lambda: client.snapshot().published >= 4, 10, "the counters in a snapshot")  # and bootsequence
+        snapshot = client.snapshot()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            snapshot.published = 0  # type: ignore[misc]
+        assert before.state == "starting"  # a snapshot never changes: the loop makes a new one
+    finally:
+        client.shutdown(3)
+    assert client.snapshot().state == "closed"
 
 
 @pytest.mark.parametrize(
