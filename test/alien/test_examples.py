@@ -42,7 +42,7 @@ def _env(emulator: Any, nats_server: Any, tmp_path: Path, **extra: str) -> dict[
 
 
 @pytest.mark.parametrize("dialect", ["v0.0.1", "v0.1"])
-def test_design_document_example_runs_unchanged(
+def test_seed_api_example_runs_unchanged(
     make_emulator: Any, nats_server: Any, tmp_path: Path, dialect: str
 ) -> None:
     emulator = make_emulator(dialect=dialect)
