@@ -1,4 +1,4 @@
-"""Edge credentials as a v0.1.x server mints them (MOTHERSHIP_CONTRACT.md §1, §2).
+"""Edge credentials as a v0.1.x server mints them (docs/contract.md#edge-permissions).
 
 An edge key is an API key with scopes plus an NKey user whose NATS permissions the server derives
 from those scopes.
