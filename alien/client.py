@@ -1,4 +1,4 @@
-"""AlienClient: the design document's API, composed from the pieces of this package.
+"""AlienClient: the seed API (docs/index.md#the-seed-api), composed from the pieces of this package.
 
 `initialize()` registers the device once (ids persisted and reused), connects to NATS and
 starts receiving commands; `publish_telemetry` / `publish_event` / `update_position` queue a
@@ -109,7 +109,7 @@ class AlienClient:
         self._closed = False
         self._close_done: asyncio.Future[None] | None = None
 
-    # --- the design document's attributes ---
+    # --- the seed API's attributes ---
     @property
     def nc(self) -> Any:
         return self.link.nc
@@ -249,7 +249,8 @@ class AlienClient:
         else:
             await self.link.connected.wait()  # the owner connects it (and waits out outages)
         await self._check_telemetry_allowed()
-        await self.presence.announce()  # bootsequence first: it admits the entity for telemetry (contract §2)
+        # bootsequence first: it admits the entity for telemetry (docs/contract.md#lifecycle-events)
+        await self.presence.announce()
         # Before the publisher starts: what waited for the ids is encoded now (readings also need
         # the format, which may still be unknown).
         if self.wire_format.undecided():
@@ -478,9 +479,9 @@ class AlienClient:
         loop = asyncio.get_running_loop()
         budget = timeout if timeout is not None else 2 * self.config.publish_timeout_s
         deadline = loop.time() + budget
-        # shutdown goes last: the server stops accepting the entity's telemetry on it (contract
-        # §2), so what is queued is flushed first. Offline, it waits in the outbox behind the
-        # control messages and ahead of the next run's bootsequence.
+        # shutdown goes last: the server stops accepting the entity's telemetry on it
+        # (docs/contract.md#lifecycle-events), so what is queued is flushed first. Offline, it waits
+        # in the outbox behind the control messages and ahead of the next run's bootsequence.
         flushed = self.link.is_connected and await self.publisher.flush(budget / 3)
         if self.presence.queue_lifecycle("shutdown") is not None and flushed:
             flushed = await self.publisher.flush(budget / 6)

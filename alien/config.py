@@ -1,9 +1,9 @@
-"""AlienConfig: the design document's settings, on pydantic-settings.
+"""AlienConfig: the seed API's settings (docs/index.md#the-seed-api), on pydantic-settings.
 
-Source compatible with the design document: the same field names, environment variables and
+Source compatible with the seed API: the same field names, environment variables and
 defaults (MOTHERSHIP_URL, NATS_URL, API_BEARER_TOKEN, ORG_NAME, ORG_TYPE, ENTITY_TYPE, ENTITY_NAME,
 ALIEN_CONFIG_FILE), a `.env` file, and `save()` / `load()` of the persisted ids. What the real
-servers need beyond it (MOTHERSHIP_CONTRACT.md) lives in `ALIEN_*` variables.
+servers need beyond it (docs/contract.md) lives in `ALIEN_*` variables.
 
 Secrets are `SecretStr`: they print as `**********` in reprs, logs and exceptions.
 """
@@ -47,7 +47,7 @@ class AlienConfig(BaseSettings):
         validate_assignment=True,
     )
 
-    # --- the design document's fields (names, env vars and defaults kept) ---
+    # --- the seed API's fields (names, env vars and defaults kept) ---
     mothership_url: str = Field(
         description="REST API of the mothership; beyond loopback https:// (or ALIEN_ALLOW_INSECURE).",
         default="http://localhost:8080",
@@ -93,10 +93,10 @@ class AlienConfig(BaseSettings):
     )
     entity_id: str | None = Field(description="Pin an existing entity instead of registering one.", default=None)
 
-    # --- what real servers need (MOTHERSHIP_CONTRACT.md) ---
+    # --- what real servers need (docs/contract.md) ---
     dialect: Literal["auto", "v0.0.1", "v0.1"] = Field(
         default="auto",
-        description="REST dialect; auto detects it (contract §1, 'Tell the dialects apart').",
+        description="REST dialect; auto detects it (docs/contract.md#telling-the-dialects-apart).",
     )
     api_key: SecretStr | None = Field(
         default=None,
@@ -135,7 +135,7 @@ class AlienConfig(BaseSettings):
     command_intake: Literal["auto", "core", "jetstream"] = Field(
         default="auto",
         description="core works on real servers; jetstream needs a commands stream that allows "
-        "a second consumer; auto tries jetstream and falls back (contract §2).",
+        "a second consumer; auto tries jetstream and falls back (docs/contract.md#work-queue-consumers).",
     )
     reregister_deleted_entity: bool = Field(
         default=True,
@@ -197,7 +197,7 @@ class AlienConfig(BaseSettings):
     command_progress_rate_hz: float = Field(
         default=2.0, ge=0, description="command_progress events per second per command at most (0: all)."
     )
-    # --- signed commands (alien/signing.py; README "Signed commands") ---
+    # --- signed commands (alien/signing.py; docs/commands.md#signed-commands) ---
     command_trusted_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Operator public keys (O...) whose signatures are trusted; comma-separated in the environment.",
@@ -247,11 +247,11 @@ class AlienConfig(BaseSettings):
         except SigningKeyError as exc:
             raise ValueError(f"ALIEN_COMMAND_TRUSTED_KEYS (command_trusted_keys): {exc}") from None
 
-    # --- what current (v0.1.x) servers read (MOTHERSHIP_CONTRACT.md §2, §3) ---
+    # --- what current (v0.1.x) servers read (docs/contract.md#operator-map-kv, docs/contract.md#telemetry-payloads) ---
     telemetry_format: Literal["auto", "seed", "mavlink", "envelope_v1"] = Field(
         default="auto",
         description="auto: seed on v0.0.1, mavlink on v0.1.x; envelope_v1 for the strict "
-        "release-candidate server (contract §3).",
+        "release-candidate server (docs/contract.md#telemetry-envelope-v1).",
     )
     mavlink_system_id: int = Field(default=1, ge=1, le=255, description="MAVLink system_id of this device.")
     mavlink_component_id: int = Field(default=1, ge=0, le=255, description="MAVLink component_id (1: autopilot).")
@@ -262,11 +262,12 @@ class AlienConfig(BaseSettings):
     entity_state: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="Merge this device's state into the CONSTELLATION_GLOBAL_STATE KV bucket "
-        "(contract §2); auto: on v0.1.x servers, switched off when the server denies KV access.",
+        "(docs/contract.md#operator-map-kv); auto: on v0.1.x servers, switched off when the server denies KV access.",
     )
     entity_state_period_s: float = Field(default=1.0, gt=0, description="KV state writes at most this often.")
     lifecycle_events: bool = Field(
-        default=True, description="Send bootsequence on every (re)connect and shutdown on close (contract §2)."
+        default=True,
+        description="Send bootsequence on every (re)connect and shutdown on close (docs/contract.md#lifecycle-events).",
     )
     admission_grace_s: float = Field(
         default=0.5,
@@ -286,7 +287,7 @@ class AlienConfig(BaseSettings):
     api_key_header: Literal["x-api-key", "bearer"] = Field(
         default="x-api-key", description="How the v0.1.x API key is sent: X-API-Key or Authorization: Bearer."
     )
-    # --- protecting the link (issue 7: flood limits, TLS beyond loopback) ---
+    # --- protecting the link: flood limits (docs/delivery.md#flood-protection), TLS beyond loopback ---
     telemetry_rate_limit_hz: float = Field(
         default=200.0,
         ge=0,
@@ -411,7 +412,7 @@ class AlienConfig(BaseSettings):
         """One outbox per identity, so several devices in one process never share one."""
         return self.data_dir / f"outbox.{self.identity_path.stem.lstrip('.') or 'alien'}.sqlite3"
 
-    # --- the design document's persistence methods ---
+    # --- the seed API's persistence methods ---
     def save(self) -> None:
         """Save the ids and names to `config_file` (atomic, mode 0600, never any secret)."""
         identity.write(

@@ -1,6 +1,6 @@
-"""Telemetry wire encoders, one per server generation (MOTHERSHIP_CONTRACT.md §3).
+"""Telemetry wire encoders, one per server generation (docs/contract.md#telemetry-payloads).
 
-- ``seed``: the design document's ``{"entity_id", "timestamp", "data"}``; v0.0.1 accepts any JSON.
+- ``seed``: the seed API's ``{"entity_id", "timestamp", "data"}``; v0.0.1 accepts any JSON.
 - ``mavlink``: v0.1.1's ``{message_type, message_id, system_id, component_id, data, timestamp}``,
   position as GPS_RAW_INT (v0.1.1's worker does not read GLOBAL_POSITION_INT).
 - ``envelope_v1``: the strict release candidate's envelope; unknown fields are rejected there, so it
@@ -9,7 +9,7 @@
 The MAVLink formats turn the semantic keys ``position``, ``power`` and ``battery_level`` into
 MAVLink messages (alien.mavlink); whatever they cannot carry is returned as ``leftover`` for the
 client to send as an event. Unknown values are left out of ``data`` rather than sent as MAVLink's
-binary "unknown" sentinels, which the newest server would store as readings (contract §3, and
+binary "unknown" sentinels, which the newest server would store as readings (docs/contract.md#telemetry-envelope-v1, and
 alien.mavlink's docstring for the worker's field-by-field behaviour); a message with nothing
 known is not sent. An encoder remembers the last timestamp per message type, so use one
 per client and from one thread.
@@ -45,7 +45,7 @@ __all__ = [
 
 TelemetryFormat = Literal["seed", "mavlink", "envelope_v1"]
 TELEMETRY_FORMATS: tuple[TelemetryFormat, ...] = get_args(TelemetryFormat)
-SCHEMA_VERSION = "1.0.0"  # contract §3: the strict server rejects any other
+SCHEMA_VERSION = "1.0.0"  # docs/contract.md#telemetry-envelope-v1: the strict server rejects any other
 _TICK = timedelta(microseconds=1)  # the timestamps' resolution (alien.wire.utc_timestamp)
 
 
@@ -109,7 +109,7 @@ def to_mavlink(
 
     Recognized: ``position`` -> `position_message`: GPS_RAW_INT (what v0.1.1 reads; the ``mavlink``
     format) or GLOBAL_POSITION_INT (the newest servers; ``envelope_v1``); ``power`` and/or
-    ``battery_level`` (the design document's flat percentage, used when power has none) ->
+    ``battery_level`` (the seed API's flat percentage, used when power has none) ->
     SYS_STATUS then BATTERY_STATUS (that order leaves the newest server's map with the current in A:
     mavlink.power_messages), each only when it has a known value. Unknown keys, also unknown keys
     inside position/power, are leftover; the ROS bridge's descriptive keys
@@ -139,7 +139,7 @@ def to_mavlink(
 
 
 class SeedEncoder:
-    """The design document's shape, byte for byte alien.telemetry.encode_telemetry (contract §3, v0.0.1)."""
+    """The seed shape, byte for byte alien.telemetry.encode_telemetry (docs/contract.md#seed-telemetry)."""
 
     format: TelemetryFormat = "seed"
 
@@ -184,7 +184,7 @@ class _MavlinkEncoder:
         """The clock's time, bumped 1 µs past the last one of `message_type` when not later.
 
         The strict server ignores a message whose timestamp is not after the last one of its type
-        (contract §3); two readings within one clock tick must both count.
+        (docs/contract.md#telemetry-envelope-v1); two readings within one clock tick must both count.
         """
         moment = at or self._clock()
         if moment.tzinfo is None:
@@ -200,7 +200,7 @@ class _MavlinkEncoder:
         return WireMessage(msg_id, dumps(self._body(message, msg_id, ids, at)), message.message_type)
 
     def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds, at: datetime | None) -> dict[str, Any]:
-        # contract §3, v0.1.1: timestamp RFC 3339 with a zone; free-form keys would be ignored
+        # docs/contract.md#mavlink-style-telemetry: timestamp RFC 3339 with a zone; free-form keys would be ignored
         return {
             "message_type": message.message_type,
             "message_id": message.message_id,
@@ -213,7 +213,8 @@ class _MavlinkEncoder:
 
 class MavlinkEncoder(_MavlinkEncoder):
     format: TelemetryFormat = "mavlink"
-    position_message = "GPS_RAW_INT"  # v0.1.1's worker has no GLOBAL_POSITION_INT (contract §3)
+    # v0.1.1's worker has no GLOBAL_POSITION_INT (docs/contract.md#mavlink-style-telemetry)
+    position_message = "GPS_RAW_INT"
 
 
 class EnvelopeV1Encoder(_MavlinkEncoder):
@@ -232,8 +233,9 @@ class EnvelopeV1Encoder(_MavlinkEncoder):
         self.source = source
 
     def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds, at: datetime | None) -> dict[str, Any]:
-        # contract §3: exactly the schema's keys (unknown ones are rejected); message_uid is the
-        # Nats-Msg-Id so a replay is recognisably the same message; ids repeat the subject's.
+        # docs/contract.md#telemetry-envelope-v1: exactly the schema's keys (unknown ones are
+        # rejected); message_uid is the Nats-Msg-Id so a replay is recognisably the same message;
+        # ids repeat the subject's.
         body: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "message_uid": msg_id,

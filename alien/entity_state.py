@@ -1,4 +1,4 @@
-"""The device's entry on the operator's map: KV bucket CONSTELLATION_GLOBAL_STATE (contract §2).
+"""The device's entry on the operator's map: KV bucket CONSTELLATION_GLOBAL_STATE (docs/contract.md#operator-map-kv).
 
 v0.1.1 servers leave the entity state to edge clients: every known peer merges the fields it
 owns into the JSON value under key = entity_id, with revision compare-and-set, so concurrent
@@ -60,7 +60,7 @@ def merge_owned(
 def state_from_telemetry(data: dict[str, Any]) -> dict[str, Any]:
     """The entity-state fields one telemetry reading updates.
 
-    The layout and units are the ones the newest server writes itself (contract §2): degrees and
+    The layout and units are the ones the newest server writes itself (docs/contract.md#operator-map-kv): degrees and
     metres in `position.global`, volts, amps (positive = drawn, MAVLink's sign; ROS's
     BatteryState uses negative for discharging) and an integer `battery_remaining` (-1 unknown).
     The heading goes where the server keeps it, `vfr.heading`, in whole degrees 0..359.

@@ -1,6 +1,6 @@
 """AlienFleet: several entities in one process over one NATS connection.
 
-The design document's "multi-entity support" enhancement. Each entity is an `AlienClient` with
+The seed API's "multi-entity support" enhancement (docs/index.md#the-seed-api). Each entity is an `AlienClient` with
 its own identity file, subjects, durable outbox, publisher and command handlers; only the NATS
 connection (and its reconnect handling) is shared. An entity's files live under
 `<data_dir>/fleet/<entity name>/`, so a restarted fleet finds every entity's ids and unsent

@@ -1,18 +1,19 @@
 """MAVLink pieces of the telemetry encoders: message ids, enum tables, unit conversions, builders.
 
 Pure functions, no I/O. Field names and units follow the MAVLink common message set (common.xml);
-the servers read them in those units (MOTHERSHIP_CONTRACT.md §3).
+the servers read them in those units (docs/contract.md#mavlink-style-telemetry).
 
 Unknown values are left out (GPS_RAW_INT excepted: see gps_raw_int), never sent as MAVLink's binary
 "unknown" sentinels (hdg and voltage_battery UINT16_MAX, temperature INT16_MAX, current_battery and
-battery_remaining -1, unused voltages cells UINT16_MAX; contract §3 lists battery_remaining -1 =
-unknown). Binary MAVLink has a slot for every field and so needs them; in the JSON data every field
-is optional. The newest server's worker (alien_testing.emulator.telemetry_v01 models it) goes field
-by field: it range-checks each field present, updates the operator map only from the fields present,
-and keeps the old value for a field left out; it does not treat a sentinel specially but stores it
-as a reading (temperature 32767 shows as 327.67 °C on the map, current_battery -1 as -0.01 A, unused
-cells 65535 in the map's `cells`, hdg 65535 is simply not read). A message that would be left with
-no data field at all is not sent. HEARTBEAT keeps all its fields (none is a sentinel).
+battery_remaining -1, unused voltages cells UINT16_MAX; docs/contract.md#mavlink-style-telemetry
+lists battery_remaining -1 = unknown). Binary MAVLink has a slot for every field and so needs them;
+in the JSON data every field is optional. The newest server's worker
+(alien_testing.emulator.telemetry_v01 models it) goes field by field: it range-checks each field
+present, updates the operator map only from the fields present, and keeps the old value for a field
+left out; it does not treat a sentinel specially but stores it as a reading (temperature 32767 shows
+as 327.67 °C on the map, current_battery -1 as -0.01 A, unused cells 65535 in the map's `cells`, hdg
+65535 is simply not read). A message that would be left with no data field at all is not sent.
+HEARTBEAT keeps all its fields (none is a sentinel).
 
 
 Every number that is given is range-checked before it is built into a message; a violation raises
@@ -115,8 +116,8 @@ def global_position_int(position: Mapping[str, Any]) -> Message:
     """Position dict -> GLOBAL_POSITION_INT: degE7, mm, cdeg, cm/s NED (common.xml).
 
     lat/lon are required; alt, relative_alt, hdg and vx/vy/vz are left out when unknown (module
-    docstring). time_boot_ms is not sent: the strict schema/golden (contract §3) have none and the
-    envelope's timestamp carries the time.
+    docstring). time_boot_ms is not sent: the strict schema/golden
+    (docs/contract.md#telemetry-envelope-v1) have none and the envelope's timestamp carries the time.
     """
     lat = required("position.latitude", position.get("latitude"), -90, 90)
     lon = required("position.longitude", position.get("longitude"), -180, 180)

@@ -1,4 +1,4 @@
-"""How the server learns that this device is there (MOTHERSHIP_CONTRACT.md §2, §3).
+"""How the server learns that this device is there (docs/contract.md#lifecycle-events).
 
 - `bootsequence` on connect and after every reconnect, `shutdown` on close: the server admits
   the entity's telemetry on the first and withdraws it on the second;

@@ -93,7 +93,7 @@ async def _organization_exists(mothership: MothershipClient, org_id: str) -> boo
 
 
 async def _organization_id(config: AlienConfig, mothership: MothershipClient) -> str:
-    """Reuse the organization named `org_name` (contract §4, match before create), else create it.
+    """Reuse the organization named `org_name` (docs/contract.md#peers: match before create), else create it.
 
     On a v0.1 server an API key and its NKey belong to one organization, which no REST call names:
     a client with NKey credentials on a server that lists a single organization uses that one, as

@@ -1,7 +1,7 @@
 """Telemetry and event payloads.
 
-This issue ships the design document's ("seed") shapes, which v0.0.1 servers accept as any JSON
-(contract §3); timestamps always carry a zone so the same payloads also decode on v0.1.1.
+The seed shapes (docs/index.md#the-seed-api), which v0.0.1 servers accept as any JSON
+(docs/contract.md#seed-telemetry); timestamps always carry a zone so the same payloads also decode on v0.1.1.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from alien.wire import dumps, utc_timestamp
 
 
 def encode_telemetry(entity_id: str, data: dict[str, Any], timestamp: str | None = None) -> bytes:
-    """The design document's telemetry: `{"entity_id", "timestamp", "data"}`."""
+    """The seed telemetry: `{"entity_id", "timestamp", "data"}`."""
     if not isinstance(data, dict):
         raise TypeError(f"telemetry data must be a dict, got {type(data).__name__}")
     return dumps({"entity_id": entity_id, "timestamp": timestamp or utc_timestamp(), "data": data})
 
 
 def encode_event(entity_id: str, event_type: str, data: dict[str, Any], timestamp: str | None = None) -> bytes:
-    """The design document's event: `{"entity_id", "event_type", "timestamp", "data"}`."""
+    """The seed event: `{"entity_id", "event_type", "timestamp", "data"}`."""
     if not isinstance(data, dict):
         raise TypeError(f"event data must be a dict, got {type(data).__name__}")
     return dumps(
@@ -28,7 +28,7 @@ def encode_event(entity_id: str, event_type: str, data: dict[str, Any], timestam
 
 
 def position(latitude: float, longitude: float, altitude: float = 0) -> dict[str, Any]:
-    """The design document's position telemetry, range-checked before it is queued."""
+    """The seed position telemetry, range-checked before it is queued."""
     if not -90.0 <= latitude <= 90.0:
         raise ValueError(f"latitude {latitude} is outside -90..90")
     if not -180.0 <= longitude <= 180.0:
@@ -36,8 +36,8 @@ def position(latitude: float, longitude: float, altitude: float = 0) -> dict[str
     return {"position": {"latitude": float(latitude), "longitude": float(longitude), "altitude": float(altitude)}}
 
 
-# Contract §2: the server acts on these two event types (bootsequence admits the entity for
-# telemetry, shutdown removes it) and reads this flat shape, not the design document's `data`.
+# docs/contract.md#lifecycle-events: the server acts on these two event types (bootsequence admits the entity for
+# telemetry, shutdown removes it) and reads this flat shape, not the seed event's `data`.
 LIFECYCLE_EVENTS = ("bootsequence", "shutdown")
 
 

@@ -263,7 +263,7 @@ class ThreadedClient:
                 await asyncio.gather(self._startup, return_exceptions=True)
             self.channels.stop()
             if self.state == "connected":
-                # close() sends the shutdown lifecycle event (contract §2) after what is queued
+                # close() sends the shutdown lifecycle event (docs/contract.md#lifecycle-events) after what is queued
                 try:
                     await asyncio.wait_for(self.client.update_status("inactive"), timeout / 3)
                 except Exception as exc:  # noqa: BLE001 - the shutdown event still says it

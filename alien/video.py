@@ -1,4 +1,4 @@
-"""Video stream metadata of an entity (the design document's "video streaming" enhancement).
+"""Video stream metadata of an entity (the seed API's "video streaming" enhancement, docs/index.md#the-seed-api).
 
 v0.1.x servers keep an entity's `video_config` (protocol, port, stream URLs) so the operator's
 console can open the robot's camera; v0.0.1 has no such field. The URLs are published to

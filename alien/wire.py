@@ -25,7 +25,7 @@ def subject_token(value: str, what: str) -> str:
 
 
 def telemetry_subject(org_id: str, entity_id: str) -> str:
-    # Contract §2: exactly four tokens in the newest server code.
+    # docs/contract.md#subjects: exactly four tokens in the newest server code.
     return f"constellation.telemetry.{org_id}.{entity_id}"
 
 
@@ -82,7 +82,7 @@ def _redact_one(url: str) -> str:
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
-    """RFC 3339 with a zone (contract §3: a naive isoformat() is rejected by v0.1.1)."""
+    """RFC 3339 with a zone (docs/contract.md#timestamps: a naive isoformat() is rejected by v0.1.1)."""
     moment = moment or datetime.now(timezone.utc)
     if moment.tzinfo is None:
         raise ValueError("naive datetime: a timestamp needs a time zone")

@@ -34,7 +34,7 @@ class WireFormat:
         configured = self.config.telemetry_format
         if configured != "auto":
             return configured
-        # Contract §3: v0.0.1 takes any JSON (the design document's shape); v0.1.1 decodes MAVLink.
+        # docs/contract.md#telemetry-payloads: v0.0.1 takes any JSON (the seed shape); v0.1.1 decodes MAVLink.
         return "mavlink" if self.dialect() == "v0.1" else "seed"
 
     def check(self, data: dict[str, Any]) -> None:

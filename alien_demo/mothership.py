@@ -2,7 +2,7 @@
 
 `MothershipDigest.add_*` take the decoded messages (pure: the tests feed them dicts);
 `MothershipWatch` reads the emulator's records and feeds the new ones in. Both dialects: the
-design document's shape (v0.0.1: `data.position`, `data.power`, `data.health`) and MAVLink-style
+seed shape (v0.0.1: `data.position`, `data.power`, `data.health`) and MAVLink-style
 telemetry (v0.1: GPS_RAW_INT, BATTERY_STATUS, the health as a `telemetry` event).
 """
 

@@ -1,6 +1,6 @@
 """The `alien_bridge` node: ROS topics in, mothership telemetry out, through `alien`.
 
-Threads (ARCHITECTURE.md): the rclpy executor runs the callbacks; the alien client runs on its
+Threads (docs/architecture.md#threads): the rclpy executor runs the callbacks; the alien client runs on its
 own asyncio loop (`ThreadedClient`). A callback converts its message with a pure function and
 hands the reading over with `call_soon_threadsafe`: it never blocks, does no I/O and no JSON.
 """

@@ -3,7 +3,7 @@
 These run in the rclpy executor thread on every message, so they do no I/O, no logging and no JSON
 encoding; the ``alien`` library encodes the dicts later. Every dict they return is JSON-safe: no NaN
 or infinity (the C2 server's JSON decoder rejects them), timestamps are RFC 3339 strings with a zone
-because a naive timestamp makes a v0.1.1 server drop the message (MOTHERSHIP_CONTRACT.md §3).
+because a naive timestamp makes a v0.1.1 server drop the message (docs/contract.md#timestamps).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Two mistakes leave a bridge running on defaults without a word from rcl: a params file whose
 section does not apply in the node's namespace, and a misspelt parameter name. Both are a
-WARNING naming the file or parameter and what was probably meant (README, "Running the bridge").
+WARNING naming the file or parameter and what was probably meant (docs/bridge.md#running-the-bridge).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Pure (no rclpy): the bridge uses it to warn when a params file never reaches it (a file keyed
 `alien_bridge:` applies only at the root namespace) and to name parameters it does not know;
 the launch file uses it to make any params file apply in the node's namespace. The matching
-rules are rcl's (README, "Several robots on one ROS graph").
+rules are rcl's (docs/bridge.md#several-robots-on-one-ros-graph).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One :class:`NatsServer` is one process with its own config file, client port, monitoring port
 and JetStream store. It binds 127.0.0.1 only (nothing leaves the machine) and enables JetStream
-with the mothership's domain ``constellation`` (MOTHERSHIP_CONTRACT.md §2).
+with the mothership's domain ``constellation`` (docs/contract.md#nats).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 9, figure 5: draining the backlog an outage left in the durable outbox: msg/s and memory."""
+"""Draining the backlog an outage left in the durable outbox: msg/s and memory."""
 
 from __future__ import annotations
 

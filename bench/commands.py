@@ -1,4 +1,4 @@
-"""Issue 9, figure 3: NATS command publish -> ROS topic message received, and -> action goal accepted."""
+"""NATS command publish -> ROS topic message received, and -> action goal accepted."""
 
 from __future__ import annotations
 

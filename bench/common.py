@@ -333,16 +333,16 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_results(figures: list[Figure], info: dict[str, Any], out_dir: Path, readme: Path | None) -> str:
-    """latest.json + latest.md in `out_dir`; the README table too when `readme` is given."""
+def write_results(figures: list[Figure], info: dict[str, Any], out_dir: Path, page: Path | None) -> str:
+    """latest.json + latest.md in `out_dir`; the table of docs/performance.md too when `page` is given."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     doc = {"generated": stamp, "machine": info, "figures": [f.as_dict() for f in figures]}
     (out_dir / "latest.json").write_text(json.dumps(doc, indent=2) + "\n")
     table = markdown(figures, info, stamp)
     (out_dir / "latest.md").write_text(table)
-    if readme is not None:
-        update_readme(readme, table)
+    if page is not None:
+        update_page(page, table)
     return table
 
 
@@ -385,14 +385,14 @@ def markdown(figures: list[Figure], info: dict[str, Any], stamp: str) -> str:
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def update_readme(readme: Path, table: str) -> bool:
-    """Replace what is between the bench markers; README.md is left alone when they are missing."""
-    text = readme.read_text()
+def update_page(page: Path, table: str) -> bool:
+    """Replace what is between the bench markers; the page is left alone when they are missing."""
+    text = page.read_text()
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        say(f"{readme.name} has no {BEGIN} / {END} markers: not updated")
+        say(f"{page.name} has no {BEGIN} / {END} markers: not updated")
         return False
-    readme.write_text(text[: start + len(BEGIN)] + "\n" + table + text[end:])
+    page.write_text(text[: start + len(BEGIN)] + "\n" + table + text[end:])
     return True
 
 

@@ -1,4 +1,4 @@
-"""Issue 9, figure 2: ROS publish -> message readable from the stream by a consumer, at 100 Hz."""
+"""ROS publish -> message readable from the stream by a consumer, at 100 Hz."""
 
 from __future__ import annotations
 

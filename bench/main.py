@@ -1,8 +1,8 @@
-"""Every benchmark of issue 9 on one machine in one run: `bench/run` (full) or `bench/run --smoke`.
+"""Every benchmark on one machine in one run: `bench/run` (full) or `bench/run --smoke`.
 
-Writes bench/results/latest.json and latest.md (full run) and, in a full run, the README's table
-between the bench markers. The smoke run (tiny counts, CI) writes to bench/results/smoke/ (or
---out) and never touches README.md or the committed results.
+Writes bench/results/latest.json and latest.md (full run) and, in a full run, the table of
+docs/performance.md between the bench markers. The smoke run (tiny counts, CI) writes to
+bench/results/smoke/ (or --out) and never touches docs/performance.md or the committed results.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{name} took {time.monotonic() - started:.0f}s")
     info["wall_s"] = round(time.monotonic() - began, 1)
     info["mode"] = "smoke" if args.smoke else "full"
-    readme = None if args.smoke or args.only or failed else ROOT / "README.md"
-    print(write_results(list(figures.values()), info, out, readme))
+    page = None if args.smoke or args.only or failed else ROOT / "docs" / "performance.md"
+    print(write_results(list(figures.values()), info, out, page))
     say(f"wrote {out / 'latest.json'} and latest.md in {info['wall_s']}s" + (f"; FAILED: {failed}" if failed else ""))
     return 1 if failed else 0
 

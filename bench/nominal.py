@@ -1,4 +1,4 @@
-"""Issue 9, figure 4: nominal load (10 Hz fix, 1 Hz battery, 1 Hz diagnostics): CPU and peak RSS."""
+"""Nominal load (10 Hz fix, 1 Hz battery, 1 Hz diagnostics): CPU and peak RSS."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 9, figure 6: outbox write (put) and read (ack) throughput at each durability setting.
+"""Outbox write (put) and read (ack) throughput at each durability setting.
 
 The outbox is exercised directly (no NATS): the figures are its own cost per message.
 """

@@ -27,7 +27,7 @@ The emulator speaks dialect v0.1 by default: its telemetry stream keeps messages
 retention), so a restarted nats-server rebuilds its duplicate window from them and a replay after
 the crash is still recognised. With ``--dialect v0.0.1`` (interest retention: consumed messages are
 deleted) a message consumed just before a kill and replayed after it is stored twice with the
-same id, which the README states as at-least-once; expect an occasional duplicate there.
+same id, which docs/delivery.md states as at-least-once; expect an occasional duplicate there.
 
 Usage::
 

@@ -1,4 +1,4 @@
-"""Issue 9, figure 1: ROS -> JetStream throughput, and the ROS-free path, against same-run baselines."""
+"""ROS -> JetStream throughput, and the ROS-free path, against same-run baselines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The design document's example program, unchanged but for the loop length.
+"""The seed API's example program (docs/index.md#the-seed-api), unchanged but for the loop length.
 
 Run it against the emulator (`python -m alien_testing` prints the URLs) with MOTHERSHIP_URL and
 NATS_URL set. ALIEN_EXAMPLE_ITERATIONS (default 100) and ALIEN_EXAMPLE_INTERVAL_S (default 1)

@@ -1,4 +1,4 @@
-"""A command-responsive robot (the design document's `robot_main`), runnable against the emulator.
+"""A command-responsive robot (the seed API's `robot_main`), runnable against the emulator.
 
 It registers `move`, `stop` and `patrol` handlers, reports its position, and runs until
 interrupted (Ctrl-C / SIGTERM) or for `--duration` seconds. Each handler's outcome goes back to

@@ -4,7 +4,7 @@ Arguments: namespace, params_file (default: the package's config/bridge.yaml), l
 use_sim_time. The params file applies in any namespace: a section keyed `alien_bridge:` (which
 rcl applies only at the root namespace) is passed on keyed `/**/alien_bridge:`. Remap inputs on
 the command line of a launch file that includes this one, or set fix_topic / battery_topic /
-diagnostics_topic in the params file (see README, "Wiring").
+diagnostics_topic in the params file (see docs/bridge.md#several-robots-on-one-ros-graph).
 """
 
 import os

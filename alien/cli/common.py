@@ -22,7 +22,7 @@ from alien.wire import redact_url, subject_token
 
 T = TypeVar("T")
 
-# Exit codes (the same meaning for every command; README "Command line").
+# Exit codes (the same meaning for every command; docs/cli.md).
 EXIT_OK = 0
 EXIT_ERROR = 1  # the mothership or NATS unreachable or refused (status: something is unreachable)
 EXIT_USAGE = 2  # bad arguments, configuration, identity or key file

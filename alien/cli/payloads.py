@@ -1,7 +1,7 @@
 """Telemetry and event payloads, decoded and summarised in one line for `alien tail`.
 
-Shapes (MOTHERSHIP_CONTRACT.md §3): MAVLink-style `{message_type, data, ...}` (v0.1.x and
-envelope_v1), the design document's `{entity_id, timestamp, data}` ("seed", v0.0.1), events
+Shapes (docs/contract.md#telemetry-payloads): MAVLink-style `{message_type, data, ...}` (v0.1.x and
+envelope_v1), the seed `{entity_id, timestamp, data}` ("seed", v0.0.1), events
 `{entity_id, event_type, timestamp, data}` and lifecycle events `{event_type, entity_id, device_id}`.
 Anything else is shown as compact JSON, and a payload that is not JSON as such: never an error.
 """
@@ -36,7 +36,7 @@ def kind_of(subject: str) -> str:
 
 
 def entity_of(subject: str, payload: Any) -> str | None:
-    """The entity: the telemetry subject's fourth token (contract §2), else the payload's entity_id."""
+    """The entity: the telemetry subject's fourth token (docs/contract.md#subjects), else the payload's entity_id."""
     parts = subject.split(".")
     if kind_of(subject) == "telemetry" and len(parts) >= 4:
         return parts[3]
@@ -51,7 +51,7 @@ def summarize(subject: str, payload: Any) -> str:
     if kind_of(subject) == "event":
         event_type = payload.get("event_type") or subject.rsplit(".", 1)[-1]
         rest = payload.get("data") if isinstance(payload.get("data"), dict) else None
-        if rest is None:  # lifecycle events are flat (contract §2)
+        if rest is None:  # lifecycle events are flat (docs/contract.md#lifecycle-events)
             rest = {k: v for k, v in payload.items() if k not in ("event_type", "entity_id", "timestamp")}
         return _clip(f"{event_type} {fields(rest)}".rstrip())
     data = payload.get("data")
@@ -63,7 +63,7 @@ def summarize(subject: str, payload: Any) -> str:
 
 
 def mavlink_fields(message_type: str, data: dict[str, Any]) -> str:
-    """Key fields in everyday units (the wire has degE7, mm, cdeg, mV; contract §3)."""
+    """Key fields in everyday units (the wire has degE7, mm, cdeg, mV; docs/contract.md#mavlink-style-telemetry)."""
     shown: dict[str, str] = {}
     if message_type in ("GLOBAL_POSITION_INT", "GPS_RAW_INT"):
         for key in ("lat", "lon"):
@@ -100,7 +100,7 @@ def mavlink_fields(message_type: str, data: dict[str, Any]) -> str:
 
 
 def seed_fields(data: dict[str, Any]) -> str:
-    """The design document's reading: position first in degrees and metres, then the other keys."""
+    """The seed reading: position first in degrees and metres, then the other keys."""
     position = data.get("position")
     parts = []
     rest = dict(data)

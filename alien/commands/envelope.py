@@ -1,10 +1,10 @@
 """The command envelope: what a command from the mothership may look like, and its validation.
 
-Contract §2: the server defines no command schema; a peer sends `command_type`, the design
+docs/contract.md#command-formats: the server defines no command schema; a peer sends `command_type`, the seed
 document `type`. alien accepts both and this envelope:
 `{"type", "command_id"?, "params"?: {}, "issued_at"?, "ttl_s"? | "expires_at"?, "priority"?,
 "entity_id"?, "signature"?}` (signed commands: alien/signing.py).
-Top-level fields outside the envelope are taken as params (the design document puts them there).
+Top-level fields outside the envelope are taken as params (the seed API puts them there).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from alien.untrusted import ID_LIMIT, is_safe, quoted
 
-MAX_COMMAND_BYTES = 32 * 1024  # contract §2: CONSTELLATION_COMMANDS max message size
+MAX_COMMAND_BYTES = 32 * 1024  # docs/contract.md#streams: CONSTELLATION_COMMANDS max message size
 MAX_JSON_DEPTH = 32
 MAX_TTL_S = 366 * 24 * 3600  # also keeps huge integers out of the time arithmetic
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

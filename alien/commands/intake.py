@@ -72,7 +72,7 @@ class CommandIntake:
     async def _start_jetstream_unless_denied(self) -> None:
         """The JetStream consumer, or PermissionError as soon as the server refuses its API.
 
-        Edge keys on v0.1 servers have no JetStream API rights (contract §2); a refused request
+        Edge keys on v0.1 servers have no JetStream API rights (docs/contract.md#edge-permissions); a refused request
         would otherwise only end at its timeout.
         """
         starting = asyncio.ensure_future(self._start_jetstream())

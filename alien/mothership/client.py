@@ -1,4 +1,4 @@
-"""MothershipClient: the design document's REST client, speaking both server dialects."""
+"""MothershipClient: the seed API's REST client, speaking both server dialects."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class MothershipClient:
     async def detect_dialect(self) -> Dialect:
         """Tell the dialects apart without configuration.
 
-        Contract §1: v0.1.x serves /api/openapi.json without an envelope; v0.0.1 answers
+        docs/contract.md#telling-the-dialects-apart: v0.1.x serves /api/openapi.json without an envelope; v0.0.1 answers
         /health with the `{"success": true}` envelope.
         """
         if self._dialect is not None:

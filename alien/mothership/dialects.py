@@ -1,4 +1,4 @@
-"""The two REST dialects of the mothership (MOTHERSHIP_CONTRACT.md §1).
+"""The two REST dialects of the mothership (docs/contract.md#rest-dialects).
 
 Each dialect knows its routes, its auth header, its body shapes and how to unwrap answers into
 one normalized form used by the rest of alien:
@@ -57,7 +57,7 @@ class LegacyDialect:
     def entity_body(
         self, name: str, entity_type: str, status: str, position: dict[str, Any] | None, metadata: dict[str, Any]
     ) -> dict[str, Any]:
-        # v0.0.1 has no first-class name: the design document keeps it in metadata.
+        # v0.0.1 has no first-class name: the seed API keeps it in metadata.
         return _entity_body(entity_type, status, position, {"name": name, **metadata})
 
     def unwrap(self, body: Any) -> Any:
@@ -72,8 +72,8 @@ class V01Dialect:
     supports_video_config = True
 
     def auth_headers(self, bearer_token: str, api_key: str | None, *, bearer: bool = False) -> dict[str, str]:
-        # Contract §1: API keys only, as X-API-Key (preferred) or Authorization: Bearer. A key
-        # given as the design document's API_BEARER_TOKEN is accepted too.
+        # docs/contract.md#api-keys-and-scopes: API keys only, as X-API-Key (preferred) or Authorization: Bearer. A key
+        # given as the seed API's API_BEARER_TOKEN is accepted too.
         key = api_key or bearer_token
         return {"Authorization": f"Bearer {key}"} if bearer else {"X-API-Key": key}
 
@@ -115,7 +115,7 @@ def dialect_for(name: Dialect) -> DialectSpec:
 
 
 def _normalize(data: Any) -> Any:
-    """Lists item by item; v0.0.1 returns entity metadata as a JSON-encoded string (contract §1)."""
+    """Lists item by item; v0.0.1 returns entity metadata as a JSON-encoded string (docs/contract.md#legacy-rest)."""
     if isinstance(data, list):
         return [_normalize(item) for item in data]
     if isinstance(data, dict):

@@ -1,7 +1,7 @@
 """Server enumerations and the friendly names alien accepts for them.
 
-MOTHERSHIP_CONTRACT.md §1: the server enforces these enums in its database (v0.0.1 answers a
-violation with HTTP 500, v0.1.x with 422), and the design document's own examples (`drone`,
+docs/contract.md#enumerations: the server enforces these enums in its database (v0.0.1 answers a
+violation with HTTP 500, v0.1.x with 422), and the seed API's own examples (`drone`,
 `robot`, `sensor`, status `returning`) are rejected. alien therefore maps friendly names to server
 values before any request, and refuses anything it cannot map, listing what is allowed.
 """
@@ -16,7 +16,7 @@ Dialect = Literal["v0.0.1", "v0.1"]
 
 ORG_TYPES: Final = ("military", "civilian", "commercial", "ngo")
 
-# Contract §1, v0.0.1 list; later versions add aircraft_airship.
+# docs/contract.md#enumerations, v0.0.1 list; later versions add aircraft_airship.
 _ENTITY_TYPES_V001: Final = (
     "aircraft_fixed_wing",
     "aircraft_multirotor",
@@ -38,7 +38,7 @@ SERVER_ENTITY_TYPES: Final[dict[Dialect, tuple[str, ...]]] = {
     "v0.1": (*_ENTITY_TYPES_V001, "aircraft_airship"),
 }
 
-# Friendly entity types (the design document's and the Go peer's, contract §4) -> server enum.
+# Friendly entity types (the seed API's and the Go peer's, docs/contract.md#peers) -> server enum.
 FRIENDLY_ENTITY_TYPES: Final[dict[str, str]] = {
     "drone": "aircraft_multirotor",
     "uav": "aircraft_multirotor",
@@ -71,7 +71,7 @@ SERVER_STATUSES: Final[dict[Dialect, tuple[str, ...]]] = {
     "v0.1": ("active", "inactive", "unknown"),
 }
 
-# Nearest accepted status for statuses a server does not store (contract §1). The exact status
+# Nearest accepted status for statuses a server does not store (docs/contract.md#enumerations). The exact status
 # always travels in the `status_changed` event, so nothing is lost by the mapping.
 _NEAREST_STATUS: Final[dict[str, dict[Dialect, str]]] = {
     # busy doing something: the entity is up

@@ -1,7 +1,7 @@
 """HTTP transport for the mothership REST API: timeouts, retries with backoff, typed errors.
 
 Retries (jittered exponential backoff) happen on connection errors, timeouts, 5xx and 429 only;
-any other 4xx is final. Both error shapes of the contract (§1) are parsed: the v0.0.1 envelope
+any other 4xx is final. Both error shapes of docs/contract.md#rest-dialects are parsed: the v0.0.1 envelope
 `{"success": false, "error": {"code", "message"}}` and v0.1.x RFC 9457 problem+json
 `{status, title, detail, errors?}`. Headers (which carry the credentials) are never logged.
 """

@@ -1,7 +1,7 @@
 """A mothership emulator: both REST dialects and the server-side NATS objects of the contract.
 
-Written from MOTHERSHIP_CONTRACT.md alone (plus the public server source for details the
-contract leaves open); it shares no code with the alien client it is used to test.
+Written from what docs/contract.md records (plus the public server source for details the
+contract page leaves open); it shares no code with the alien client it is used to test.
 """
 
 from alien_testing.emulator.contract import (

@@ -54,7 +54,7 @@ class Faults:
 
 
 def fault_response(dialect: str, status: int) -> web.Response:
-    """An injected failure in the dialect's own error shape (§1)."""
+    """An injected failure in the dialect's own error shape (docs/contract.md#rest-dialects)."""
     detail = f"injected fault: {HTTPStatus(status).phrase}"
     if dialect == "v0.0.1":
         return legacy_api.error(status, _LEGACY_CODES.get(status, "INJECTED_FAULT"), detail)

@@ -1,4 +1,4 @@
-"""The mothership facts the emulator reproduces, in one place (MOTHERSHIP_CONTRACT.md §1, §2).
+"""The mothership facts the emulator reproduces, in one place (docs/contract.md, checked by test/test_emulator.py).
 
 Values the contract leaves open (stream age/size limits, consumer settings, KV history) were read
 from the real server's source (Constellation-Overwatch/constellation-overwatch,
@@ -14,14 +14,14 @@ from nats.js.api import DiscardPolicy, RetentionPolicy
 
 Dialect = Literal["v0.0.1", "v0.1"]
 DIALECTS: tuple[Dialect, ...] = ("v0.0.1", "v0.1")
-# The v0.1 dialect's server release lines (MOTHERSHIP_CONTRACT.md §2, §3): the tagged release
+# The v0.1 dialect's server release lines (docs/contract.md#server-versions): the tagged release
 # v0.1.1 and the release-candidate line with the strict telemetry envelope ("rc").
 Release = Literal["v0.1.1", "rc"]
 RELEASES: tuple[Release, ...] = ("v0.1.1", "rc")
 
-# §1 v0.0.1: the dev bearer token.
+# docs/contract.md#legacy-rest: the dev bearer token.
 DEFAULT_BEARER_TOKEN = "constellation-dev-token"
-# §1 v0.1: API keys carry a c4_live_/c4_test_ prefix and scopes.
+# docs/contract.md#api-keys-and-scopes: API keys carry a c4_live_/c4_test_ prefix and scopes.
 DEFAULT_API_KEY = "c4_test_alien_dev"
 API_KEY_PREFIXES = ("c4_live_", "c4_test_")
 SCOPE_ADMIN = "admin"
@@ -47,11 +47,11 @@ NATS_SCOPES: dict[Release, frozenset[str]] = {"v0.1.1": NATS_SCOPES_V011, "rc": 
 # Accepted for old callers; no real release knows them (they grant nothing on NATS).
 LEGACY_NATS_SCOPES = frozenset({"nats:publish", "nats:subscribe"})
 SCOPES = REST_SCOPES | NATS_SCOPES_V011 | NATS_SCOPES_RC | LEGACY_NATS_SCOPES
-# §1 v0.1: a first boot already has this organization.
+# docs/contract.md#api-keys-and-scopes: a first boot already has this organization.
 DEFAULT_ORG_ID = "default"
 SERVICE_NAME = "constellation-overwatch"
 
-# §1 enumerations, enforced by the database (CHECK constraints).
+# docs/contract.md#enumerations, enforced by the database (CHECK constraints).
 ORG_TYPES = ("military", "civilian", "commercial", "ngo")
 ENTITY_TYPES_V001 = (
     "aircraft_fixed_wing",
@@ -71,7 +71,7 @@ ENTITY_TYPES_V001 = (
 )
 ENTITY_TYPES_V01 = (*ENTITY_TYPES_V001[:4], "aircraft_airship", *ENTITY_TYPES_V001[4:])
 DB_STATUSES = ("active", "inactive", "pending", "error", "maintenance", "unknown")
-# §1 v0.1: the API layer narrows status further than the database.
+# docs/contract.md#enumerations: the v0.1 API layer narrows status further than the database.
 V01_API_STATUSES = ("active", "inactive", "unknown")
 PRIORITIES = ("critical", "high", "normal", "low")
 
@@ -80,7 +80,7 @@ def entity_types(dialect: Dialect) -> tuple[str, ...]:
     return ENTITY_TYPES_V001 if dialect == "v0.0.1" else ENTITY_TYPES_V01
 
 
-# §2 subjects and server-side objects.
+# docs/contract.md#subjects and server-side objects.
 ENTITIES_SUBJECT = "constellation.entities"
 KV_BUCKET = "CONSTELLATION_GLOBAL_STATE"
 KV_HISTORY = 10
@@ -117,7 +117,7 @@ QUARANTINE_AFTER_DELIVERIES = 3
 
 
 def stream_specs(dialect: Dialect, release: Release = "v0.1.1") -> tuple[StreamSpec, ...]:
-    """§2 table, exactly; the telemetry row differs by dialect, and rc adds the quarantine stream."""
+    """docs/contract.md#streams, exactly; the telemetry row differs by dialect, and rc adds the quarantine stream."""
     legacy = dialect == "v0.0.1"
     hour = 3600.0
     quarantine = (

@@ -1,4 +1,4 @@
-"""Edge credentials as a v0.1.x server mints them (MOTHERSHIP_CONTRACT.md §1, §2).
+"""Edge credentials as a v0.1.x server mints them (docs/contract.md#edge-permissions).
 
 An edge key is an API key with scopes plus an NKey user whose NATS permissions the server derives
 from those scopes.
@@ -8,7 +8,7 @@ pkg/services/embedded-nats/nats.go ``BuildNATSPermissions``; the key's NKey user
 ``AddNKeyUser`` / ``RestoreNKeyUsers`` and a key whose scopes derive no permissions gets no NATS
 user at all):
 
-- **v0.1.1** (scopes of pkg/authz/apikey_scopes.go, docs/api-key-scopes.md): every scoped key gets
+- **v0.1.1** (scopes of pkg/authz/apikey_scopes.go and the server's API-key scopes page): every scoped key gets
   ``$JS.API.>`` and ``_INBOX.>`` to publish *and* subscribe, plus per scope
   ``nats:telemetry`` pub+sub ``constellation.telemetry.{org}.>``, ``nats:commands`` sub and
   ``nats:commands:write`` pub ``constellation.commands.{org}.>``, ``nats:entities`` pub+sub

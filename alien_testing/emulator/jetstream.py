@@ -1,4 +1,4 @@
-"""The server-side JetStream objects (MOTHERSHIP_CONTRACT.md §2) and the entity side effects.
+"""The server-side JetStream objects (docs/contract.md#streams) and the entity side effects.
 
 On start the real server creates-or-updates its four streams, its durable pull consumers and
 (v0.1) the KV bucket ``CONSTELLATION_GLOBAL_STATE``; a restart on the same store finds them and
@@ -129,7 +129,7 @@ class ServerObjects:
             await self._js.add_consumer(spec.name, wanted)
         elif not self.runs_consumer(spec) and present:
             # A deployment without command-processor: one left in the store would refuse
-            # every other consumer on the work queue (§2, err_code 10100).
+            # every other consumer on the work queue (docs/contract.md#work-queue-consumers, err_code 10100).
             await self._js.delete_consumer(spec.name, spec.consumer)
 
     async def _ensure_kv(self) -> KeyValue:

@@ -1,4 +1,4 @@
-"""The v0.0.1 ("legacy") REST dialect, MOTHERSHIP_CONTRACT.md §1 v0.0.1.
+"""The v0.0.1 ("legacy") REST dialect, docs/contract.md#legacy-rest.
 
 Query-scoped routes, a bearer token, ``{"success": ..}`` envelopes, enum violations as 500
 ``CREATE_FAILED`` / ``UPDATE_FAILED`` (database CHECK), metadata returned as a JSON string.
@@ -35,13 +35,13 @@ def go_not_found() -> web.Response:
 def org_view(row: Row) -> dict[str, Any]:
     out = {k: row[k] for k in ("org_id", "name", "org_type")}
     if row["metadata"]:
-        out["metadata"] = row["metadata"]  # §1: a JSON-encoded string
+        out["metadata"] = row["metadata"]  # docs/contract.md#legacy-rest: a JSON-encoded string
     out["created_at"], out["updated_at"] = row["created_at"], row["updated_at"]
     return out
 
 
 def entity_view(row: Row, *, fresh: bool = False) -> dict[str, Any]:
-    """The v0.0.1 Entity: flat position, omitempty pointers, metadata as a JSON string (§1).
+    """The v0.0.1 Entity: flat position, omitempty pointers, metadata as a JSON string (docs/contract.md#legacy-rest).
 
     ``fresh`` is the create response, built in memory by the server, so its components/tags
     columns are still empty and omitted.
@@ -161,7 +161,7 @@ class LegacyApi:
         )
         try:
             row = self._ctx.store.create_org(req.get("name", ""), req.get("org_type", ""), req.get("metadata"))
-        except ConstraintError as exc:  # §1: an enum violation is a 500 CREATE_FAILED
+        except ConstraintError as exc:  # docs/contract.md#legacy-rest: an enum violation is a 500 CREATE_FAILED
             return error(500, "CREATE_FAILED", f"failed to create organization: {exc}")
         return ok(201, org_view(row))
 
@@ -209,7 +209,7 @@ class LegacyApi:
                 values["altitude"] = position["altitude"]
         try:
             row = self._ctx.store.create_entity(org_id, values)
-        except ConstraintError as exc:  # §1: bad enum or unknown org_id -> 500
+        except ConstraintError as exc:  # docs/contract.md#legacy-rest: bad enum or unknown org_id -> 500
             return error(500, "CREATE_FAILED", f"failed to create entity: {exc}")
         await self._ctx.entity_changed("created", row)
         return ok(201, entity_view(row, fresh=True))
@@ -241,7 +241,7 @@ class LegacyApi:
             row = self._ctx.store.update_entity(org_id, entity_id, updates)
         except NotFoundError:
             return error(404, "NOT_FOUND", "entity not found")
-        except (ConstraintError, NoUpdatesError) as exc:  # §1: 500 UPDATE_FAILED
+        except (ConstraintError, NoUpdatesError) as exc:  # docs/contract.md#legacy-rest: 500 UPDATE_FAILED
             return error(500, "UPDATE_FAILED", f"failed to update entity: {exc}")
         await self._ctx.entity_changed("updated", row)
         return ok(200, entity_view(row))

@@ -1,4 +1,4 @@
-"""A small but valid OpenAPI 3.1 document for ``GET /api/openapi.json`` (§1 v0.1 dialect signal).
+"""A small but valid OpenAPI 3.1 document for ``GET /api/openapi.json`` (docs/contract.md#telling-the-dialects-apart).
 
 Shaped like the Huma-generated one of the real server: server URL ``/api``, paths relative to
 it, API-key and bearer security schemes, request schemas from v01_schema.
@@ -126,7 +126,7 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "Constellation Overwatch API",
             "version": "1.0.0",
-            "description": "Emulated by alien_testing (MOTHERSHIP_CONTRACT.md §1 v0.1)",
+            "description": "Emulated by alien_testing (docs/contract.md#path-scoped-rest)",
         },
         "servers": [{"url": "/api"}],
         "paths": {

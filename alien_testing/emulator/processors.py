@@ -4,7 +4,7 @@ Each loop keeps one pull request open (batch + expiry + idle heartbeat) and hand
 message the moment it arrives, so there is neither per-message fetch latency nor busy polling.
 A request that goes silent for two heartbeats is dead (nats-server restarted, link cut): the
 loop then waits for the connection, re-checks the server objects and asks again. That is how
-the emulator survives a nats-server restart (MOTHERSHIP_CONTRACT.md §2: the real server's
+the emulator survives a nats-server restart (docs/contract.md#streams: the real server's
 ``command-processor`` keeps draining the commands work queue).
 """
 

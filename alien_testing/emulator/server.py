@@ -88,7 +88,7 @@ class MothershipEmulator:
         keys = {DEFAULT_API_KEY: {SCOPE_ADMIN}} if api_keys is None else api_keys
         for key, scopes in keys.items():
             if not key.startswith(API_KEY_PREFIXES):
-                raise ValueError("API keys must start with c4_live_ or c4_test_ (§1)")
+                raise ValueError("API keys must start with c4_live_ or c4_test_")
             if not set(scopes) <= SCOPES:
                 raise ValueError(f"unknown scopes: {sorted(set(scopes) - SCOPES)}")
         self._nats_url = nats_url
@@ -103,7 +103,7 @@ class MothershipEmulator:
         self._ssl_context = ssl_context  # serve HTTPS with this context (a private CA in tests)
         self._recorder = Recorder()
         self._store = Store(self._recorder.condition, entity_types(dialect))
-        if dialect == "v0.1":  # §1: a first boot already has organization "default"
+        if dialect == "v0.1":  # docs/contract.md#api-keys-and-scopes: a first boot already has organization "default"
             self._store.create_org("Default Organization", "commercial", None, org_id=DEFAULT_ORG_ID)
         self._faults = Faults()
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,7 +1,7 @@
 """The emulated database: organizations and entities with the real schema's constraints.
 
 The real server keeps rows in SQLite whose CHECK and FOREIGN KEY constraints are the enum
-enforcement of MOTHERSHIP_CONTRACT.md §1 (a violation surfaces as a 500). Rows here mirror the
+enforcement of docs/contract.md#enumerations (a violation surfaces as a 500). Rows here mirror the
 columns the API exposes; JSON columns (metadata, components, tags, video_config) are stored as
 JSON text, which is why the API hands ``metadata`` back as a string.
 """
@@ -177,7 +177,7 @@ class Store:
 
     # -- constraints ---------------------------------------------------------------------------
     def _check_row(self, row: Row) -> None:
-        """The schema's CHECK constraints (§1: enum violations are database errors)."""
+        """The schema's CHECK constraints (docs/contract.md#legacy-rest: enum violations are database errors)."""
         for column, allowed in (
             ("entity_type", self._entity_types),
             ("status", DB_STATUSES),

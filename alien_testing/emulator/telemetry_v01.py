@@ -1,4 +1,4 @@
-"""What a v0.1.x server's telemetry worker makes of one message (MOTHERSHIP_CONTRACT.md §3).
+"""What a v0.1.x server's telemetry worker makes of one message (docs/contract.md#telemetry-payloads).
 
 Read from Constellation-Overwatch/constellation-overwatch:
 

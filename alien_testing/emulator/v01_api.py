@@ -1,4 +1,4 @@
-"""The v0.1.x REST dialect, MOTHERSHIP_CONTRACT.md §1 v0.1.x.
+"""The v0.1.x REST dialect, docs/contract.md#path-scoped-rest.
 
 Path-scoped routes, bare JSON bodies, RFC 9457 problem+json errors (422 validation, 401 key,
 403 scope), API keys ``c4_live_``/``c4_test_`` via ``X-API-Key`` or ``Authorization: Bearer``.
@@ -139,9 +139,10 @@ class V01Api:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/health" and request.method in ("GET", "HEAD"):
-            return web.json_response({"status": "ok"})  # §1: liveness, no auth, no envelope
+            # docs/contract.md#path-scoped-rest: liveness, no auth, no envelope
+            return web.json_response({"status": "ok"})
         if request.path == "/api/openapi.json" and request.method in ("GET", "HEAD"):
-            return web.json_response(openapi_document())  # §1: the v0.1 dialect signal
+            return web.json_response(openapi_document())  # docs/contract.md#telling-the-dialects-apart
         scopes = self._authenticate(request)
         if isinstance(scopes, web.Response):
             return scopes
@@ -179,8 +180,8 @@ class V01Api:
 
     async def _create_org(self, request: web.Request, scopes: frozenset[str]) -> web.Response:
         body = await _read_body(request, v01_schema.CREATE_ORGANIZATION)
-        # §1: v0.1.1 lets any organizations:write key create one (its NKey still publishes only for
-        # the key's own organization); the newest code lets only admin keys.
+        # docs/contract.md#api-keys-and-scopes: v0.1.1 lets any organizations:write key create one
+        # (its NKey still publishes only for the key's own organization); the newest code lets only admin keys.
         if self._ctx.release == "rc" and SCOPE_ADMIN not in scopes:
             raise Problem(403, "API key is not authorized for all organizations")
         try:
@@ -273,7 +274,7 @@ class V01Api:
 
 
 def _has_scope(scopes: frozenset[str], required: str) -> bool:
-    return required in scopes or SCOPE_ADMIN in scopes  # §1: admin implies every scope
+    return required in scopes or SCOPE_ADMIN in scopes  # admin implies every scope (docs/contract.md)
 
 
 def _require_org_access(ctx: ApiContext, scopes: frozenset[str], org_id: str) -> None:

@@ -3,7 +3,7 @@
 The real v0.1 server declares its bodies as Go structs that Huma turns into JSON Schema
 (Constellation-Overwatch/constellation-overwatch pkg/ontology/entity.go, organization.go):
 fields without ``omitempty`` are required, structs reject unknown properties, ``enum`` tags
-become enums. A failure is a 422 problem (MOTHERSHIP_CONTRACT.md §1 v0.1) listing every error
+become enums. A failure is a 422 problem (docs/contract.md#path-scoped-rest) listing every error
 with Huma's wording, so clients see what a real server says.
 """
 

@@ -1,4 +1,4 @@
-"""The v0.1 server's telemetry and event workers (MOTHERSHIP_CONTRACT.md §2, §3).
+"""The v0.1 server's telemetry and event workers (docs/contract.md#lifecycle-events, docs/contract.md#quarantine).
 
 Modelled on Constellation-Overwatch/constellation-overwatch pkg/services/workers/:
 

@@ -317,7 +317,8 @@ async def test_tail_json_prints_telemetry_and_events_with_decoded_payloads(
         )
         await _wait_for_subscriber(nats_server, "alien-tail", 2)
         await client.update_position(47.5, 8.5, 120)
-        await client.publish_telemetry({"battery_level": 77})  # SYS_STATUS and BATTERY_STATUS (contract §3)
+        # SYS_STATUS and BATTERY_STATUS (docs/contract.md#mavlink-style-telemetry)
+        await client.publish_telemetry({"battery_level": 77})
         await client.publish_event("mission", {"waypoint": 3})
         await client.nc.publish(f"constellation.telemetry.{org_id}.{entity_id}", b"\xffnot json")
         code, out, err = await tail
@@ -615,7 +616,7 @@ def test_the_spinner_goes_to_a_terminal_only_never_into_output(
 @pytest.mark.parametrize(
     ("subject", "payload", "summary"),
     [
-        (  # contract §3: degE7, mm, cdeg on the wire; degrees, metres on screen
+        (  # docs/contract.md#mavlink-style-telemetry: degE7, mm, cdeg on the wire; degrees, metres on screen
             "constellation.telemetry.o.e",
             {"message_type": "GLOBAL_POSITION_INT", "data": {"lat": 475000000, "lon": 85000000, "alt": 120500}},
             "GLOBAL_POSITION_INT lat=47.5000000 lon=8.5000000 alt=120.5m",

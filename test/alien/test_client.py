@@ -19,7 +19,7 @@ from alien import AlienClient, AlienConfig, IdentityFileError, NatsAuthError, No
 from alien.outbox import Lane, OutgoingMessage
 
 DIALECTS = ["v0.0.1", "v0.1"]
-LIFECYCLE = ("bootsequence", "shutdown")  # contract §2
+LIFECYCLE = ("bootsequence", "shutdown")  # docs/contract.md#lifecycle-events
 RFC3339_WITH_ZONE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -191,9 +191,9 @@ async def test_telemetry_and_events_reach_their_streams(
 ) -> None:
     """Default settings, everything the client sends, as the server stores it.
 
-    Both dialects: bootsequence on connect and shutdown on close (contract §2). v0.0.1: the design
+    Both dialects: bootsequence on connect and shutdown on close (docs/contract.md#lifecycle-events). v0.0.1: the seed
     document's telemetry shape. v0.1: MAVLink-style messages the server accepts, HEARTBEATs, and the
-    keys MAVLink cannot carry as a `telemetry` event (contract §3).
+    keys MAVLink cannot carry as a `telemetry` event (docs/contract.md#mavlink-style-telemetry).
     """
     emulator = make_emulator(dialect=dialect)
     async with AlienClient(make_config(emulator, nats_server, device_id="unit-1")) as client:
@@ -219,7 +219,8 @@ async def test_telemetry_and_events_reach_their_streams(
         (lifecycle,) = events[kind]
         assert lifecycle.subject == f"constellation.events.{org_id}.{kind}"
         body = lifecycle.json()
-        assert set(body) == {"event_type", "entity_id", "device_id", "timestamp"}  # no "data" (contract §2)
+        # no "data" (docs/contract.md#lifecycle-events)
+        assert set(body) == {"event_type", "entity_id", "device_id", "timestamp"}
         assert (body["event_type"], body["entity_id"], body["device_id"]) == (kind, entity_id, "unit-1")
         assert RFC3339_WITH_ZONE.match(body["timestamp"]), body["timestamp"]
 

@@ -1,4 +1,4 @@
-"""AlienClient against v0.1.x deployments (MOTHERSHIP_CONTRACT.md §1-§3), with the edge key's rights only.
+"""AlienClient against v0.1.x deployments (docs/contract.md), with the edge key's rights only.
 
 Each deployment is a real nats-server whose users have the NATS permissions a real v0.1 server
 derives from the API key's scopes, plus the emulator (REST, streams, workers, KV bucket).
@@ -35,7 +35,7 @@ def edge_config(deployment: V01Deployment, tmp_path: Path, name: str = "edge", *
         "nats_url": deployment.nats_server.url,
         "api_key": edge.api_key,
         "nats_nkey_seed": edge.nkey_seed,
-        "org_id": edge.org_id,  # an edge key may not create organizations (§1)
+        "org_id": edge.org_id,  # an edge key may not create organizations (docs/contract.md#api-keys-and-scopes)
         "entity_type": "drone",
         "entity_name": f"rover-{name}",
         "config_file": str(tmp_path / f"{name}.json"),
@@ -77,7 +77,8 @@ async def test_v011_robot_appears_on_the_operator_map_with_position_and_battery(
     v01_deployment: V01Deployment, clients: list[AlienClient], tmp_path: Path
 ) -> None:
     client = await _start(clients, edge_config(v01_deployment, tmp_path))
-    assert client.telemetry_format == "mavlink"  # detected v0.1 -> MAVLink-style (§3)
+    # detected v0.1 -> MAVLink-style (docs/contract.md#mavlink-style-telemetry)
+    assert client.telemetry_format == "mavlink"
     await client.publish_telemetry({**FIX, **BATTERY})
     entity_id = client.config.entity_id
     assert entity_id is not None

@@ -44,7 +44,7 @@ def test_full_envelope() -> None:
     assert command.id_derived is False
 
 
-def test_design_document_shape_top_level_fields_are_params() -> None:
+def test_seed_shape_top_level_fields_are_params() -> None:
     command = _parse({"type": "return_to_base", "speed": 3, "altitude": 50})
     assert command.params == {"speed": 3, "altitude": 50}
     assert command.raw == {"type": "return_to_base", "speed": 3, "altitude": 50}
@@ -124,7 +124,8 @@ def test_recent_ids_window_and_bound() -> None:
 # --- the lifecycle through real NATS ---
 
 
-CLIENT_LIFECYCLE = ("bootsequence", "shutdown")  # the client's own events (contract §2), no "data"
+# the client's own events, without "data" (docs/contract.md#lifecycle-events)
+CLIENT_LIFECYCLE = ("bootsequence", "shutdown")
 
 
 def _command_events(emulator: Any) -> list[dict[str, Any]]:
@@ -192,7 +193,7 @@ async def test_a_plain_return_value_completes_the_command(robot: dict[str, Any])
 
 async def _request(nc: Any, subject: str, payload: bytes) -> dict[str, Any]:
     """A request on a subject the commands stream captures gets two answers: JetStream's PubAck
-    (contract §2: the stream stores the command) and Alien's own reply. Wait for Alien's."""
+    (docs/contract.md#streams: the stream stores the command) and Alien's own reply. Wait for Alien's."""
     inbox = nc.new_inbox()
     answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 

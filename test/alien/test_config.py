@@ -1,4 +1,4 @@
-"""AlienConfig: the design document's fields, env vars, .env, and clear errors."""
+"""AlienConfig: the seed API's fields, env vars, .env, and clear errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alien import AlienConfig, ConfigError, IdentityFileError
 from alien.wire import redact_url
 
 
-def test_design_document_defaults() -> None:
+def test_seed_api_defaults() -> None:
     config = AlienConfig()
     assert config.mothership_url == "http://localhost:8080"
     assert config.nats_url == "nats://localhost:4222"
@@ -23,7 +23,7 @@ def test_design_document_defaults() -> None:
     assert (config.dialect, config.command_intake) == ("auto", "auto")
 
 
-def test_design_document_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seed_api_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {
         "MOTHERSHIP_URL": "http://mothership.test:9000",
         "NATS_URL": "nats://a:4222,nats://b:4222",

@@ -1,4 +1,4 @@
-"""The mothership emulator's fidelity to MOTHERSHIP_CONTRACT.md, against a real nats-server."""
+"""The mothership emulator's fidelity to docs/contract.md, against a real nats-server."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ async def v01_entity(http: Http, em: MothershipEmulator, org_id: str = "default"
     return dict(resp)
 
 
-# -- §1 dialect detection signals ------------------------------------------------------------
+# -- docs/contract.md#telling-the-dialects-apart -----------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -160,7 +160,7 @@ def test_sync_callers_can_use_the_emulator(emulator: MothershipEmulator) -> None
         assert json.load(resp)["data"]["status"] == "healthy"
 
 
-# -- §1 auth -----------------------------------------------------------------------------------
+# -- docs/contract.md#api-keys-and-scopes ------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -203,7 +203,8 @@ async def test_v01_api_key_auth_401(
 async def test_v01_key_accepted_as_header_or_bearer(emulator_v01: MothershipEmulator, http: Http) -> None:
     for headers in (V01_AUTH, {"Authorization": f"Bearer {DEFAULT_API_KEY}"}):
         status, _, body = await http("GET", f"{emulator_v01.url}/api/v1/organizations", headers=headers)
-        assert status == 200 and [o["org_id"] for o in body] == ["default"]  # §1: first boot has "default"
+        # a first boot has "default" (docs/contract.md#api-keys-and-scopes)
+        assert status == 200 and [o["org_id"] for o in body] == ["default"]
 
 
 @pytest.mark.asyncio
@@ -228,15 +229,15 @@ async def test_v01_scopes_403(make_emulator: Any, http: Http, release: str) -> N
         "POST", f"{em.url}/api/v1/organizations", json=org, headers={"X-API-Key": "c4_test_orgwriter"}
     )
     if release == "rc":
-        assert status == 403 and "not authorized for all organizations" in problem["detail"]  # §1: admin only
+        assert status == 403 and "not authorized for all organizations" in problem["detail"]  # admin only
     else:
-        assert status == 201  # §1: v0.1.1 lets an organizations:write key create one
+        assert status == 201  # v0.1.1 lets an organizations:write key create one
         listed = await http("GET", f"{em.url}/api/v1/organizations", headers={"X-API-Key": "c4_test_reader"})
         assert sorted(o["name"] for o in listed[2]) == ["Default Organization", "Fleet"]  # v0.1.1 lists all
     assert (await http("POST", url, json=body, headers={"X-API-Key": "c4_live_admin"}))[0] == 201  # admin implies all
 
 
-# -- §1 v0.0.1 resources -----------------------------------------------------------------------
+# -- docs/contract.md#legacy-rest --------------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -273,7 +274,7 @@ async def test_legacy_entity_metadata_is_a_json_string_and_position_is_flat(
         metadata={"name": "HAWK-1", "client": "alien"},
     )
     assert is_uuid(created["entity_id"])
-    assert isinstance(created["metadata"], str)  # §1: a JSON-encoded string
+    assert isinstance(created["metadata"], str)  # a JSON-encoded string
     assert json.loads(created["metadata"]) == {"name": "HAWK-1", "client": "alien"}
     assert (created["latitude"], created["longitude"], created["altitude"]) == (40.7, -74.0, 100.0)
     assert "position" not in created and (created["status"], created["priority"]) == ("active", "high")
@@ -342,7 +343,7 @@ async def test_legacy_bad_org_type_and_unknown_org_are_500(emulator: MothershipE
         json={"entity_type": "aircraft_multirotor"},
         headers=LEGACY_AUTH,
     )
-    assert status == 500 and body["error"]["code"] == "CREATE_FAILED"  # §1: foreign key
+    assert status == 500 and body["error"]["code"] == "CREATE_FAILED"  # foreign key
     status, _, body = await http(
         "POST", f"{emulator.url}/api/v1/entities", json={"entity_type": "aircraft_multirotor"}, headers=LEGACY_AUTH
     )
@@ -403,7 +404,7 @@ async def test_legacy_put_flat_subset_and_delete(emulator: MothershipEmulator, h
         assert status == 404 and body["error"]["code"] == "NOT_FOUND"
 
 
-# -- §1 v0.1 resources -------------------------------------------------------------------------
+# -- docs/contract.md#path-scoped-rest ---------------------------------------------------------
 
 
 @pytest.mark.asyncio
@@ -550,13 +551,13 @@ async def test_kv_bucket_exists_only_for_v01(emulator: MothershipEmulator, js: A
     assert (state["entity_id"], state["org_id"], state["name"]) == (entity_id, "default", "hawk-1")
 
 
-# -- §2 streams and consumers ------------------------------------------------------------------
+# -- docs/contract.md#streams, #work-queue-consumers -------------------------------------------
 
 
 @pytest.mark.asyncio
 @BOTH
 async def test_stream_configs_match_the_contract(emulator: MothershipEmulator, js: Any) -> None:
-    expected = {  # §2 table: subjects, retention, dup window, max msg, discard
+    expected = {  # docs/contract.md#streams: subjects, retention, dup window, max msg, discard
         "CONSTELLATION_ENTITIES": ("constellation.entities.>", RetentionPolicy.LIMITS, 120, 1024 * 1024, "old"),
         "CONSTELLATION_EVENTS": ("constellation.events.>", RetentionPolicy.WORK_QUEUE, 120, 256 * 1024, "old"),
         "CONSTELLATION_TELEMETRY": (
@@ -591,7 +592,7 @@ async def test_duplicate_msg_id_within_window_is_flagged(emulator: MothershipEmu
     subject = "constellation.telemetry.org-1.ent-1"
     first = await js.publish(subject, b'{"n":1}', headers={"Nats-Msg-Id": "m-1"})
     again = await js.publish(subject, b'{"n":1}', headers={"Nats-Msg-Id": "m-1"})
-    assert not first.duplicate and again.duplicate is True and again.seq == first.seq  # §2
+    assert not first.duplicate and again.duplicate is True and again.seq == first.seq
     await emulator.wait_for_async(lambda: len(emulator.telemetry()) >= 1, what="telemetry")
     received = emulator.telemetry()
     assert len(received) == 1 and received[0].headers["Nats-Msg-Id"] == "m-1"
@@ -607,7 +608,7 @@ async def test_command_processor_drains_commands_and_refuses_a_second_consumer(
         await js.add_consumer(
             "CONSTELLATION_COMMANDS", ConsumerConfig(durable_name="alien-ent-1", filter_subject=subject)
         )
-    assert refused.value.err_code == 10100  # §2: filtered consumer not unique on workqueue stream
+    assert refused.value.err_code == 10100  # filtered consumer not unique on workqueue stream
     ack = await js.publish(subject, json.dumps({"type": "return_to_base"}).encode(), headers={"Nats-Msg-Id": "c1"})
     await emulator.wait_for_async(lambda: len(emulator.commands()) == 1, what="command recorded")
     command = emulator.commands()[0]
@@ -651,7 +652,7 @@ async def test_events_are_consumed_and_oversized_commands_refused(emulator: Moth
     assert (await js.stream_info("CONSTELLATION_EVENTS")).state.messages == 0  # work queue
     with pytest.raises(nats.js.errors.BadRequestError) as refused:
         await js.publish("constellation.commands.org-1.ent-1", b"x" * (32 * 1024 + 1))
-    assert refused.value.err_code == 10054  # §2: 32 KiB max message
+    assert refused.value.err_code == 10054  # 32 KiB max message
 
 
 @pytest.mark.asyncio

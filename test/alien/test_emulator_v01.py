@@ -38,7 +38,7 @@ JS_TIMEOUT = 0.5  # a denied JetStream request shows as a timeout (the server dr
 
 
 def envelope(org_id: str, entity_id: str, **overrides: Any) -> dict[str, Any]:
-    """MOTHERSHIP_CONTRACT.md §3's own example, for one org/entity."""
+    """The example of docs/contract.md#telemetry-envelope-v1, for one org/entity."""
     message: dict[str, Any] = {
         "schema_version": "1.0.0",
         "message_uid": uuid.uuid4().hex,
@@ -106,7 +106,7 @@ async def register(deployment: V01Deployment, name: str = "hawk-1") -> str:
 
 
 async def boot(deployment: V01Deployment, nc: NATS, entity_id: str, event_type: str = "bootsequence") -> None:
-    """The lifecycle event the server reads (§2), published as the edge would."""
+    """The lifecycle event the server reads (docs/contract.md#lifecycle-events), published as the edge would."""
     org = deployment.edge.org_id
     event = {"event_type": event_type, "entity_id": entity_id, "device_id": entity_id, "timestamp": _now()}
     await nc.jetstream().publish(f"constellation.events.{org}.{event_type}", json.dumps(event).encode())
@@ -204,7 +204,7 @@ async def test_rc_edge_publishes_only_its_org_and_has_no_jetstream_or_kv(
         js.add_stream(StreamConfig(name="ROGUE", subjects=["rogue.>"])),
         js.add_consumer("CONSTELLATION_TELEMETRY", ConsumerConfig(durable_name="rogue")),
         js.delete_stream("CONSTELLATION_TELEMETRY"),
-        js.key_value(KV_BUCKET),  # §2: newest servers give edge keys no KV rights
+        js.key_value(KV_BUCKET),  # docs/contract.md#operator-map-kv: newest servers give edge keys no KV rights
         return_exceptions=True,
     )
     assert all(isinstance(outcome, nats.errors.TimeoutError) for outcome in outcomes), outcomes

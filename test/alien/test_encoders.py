@@ -1,7 +1,7 @@
 """Telemetry wire encoders (alien.encoders, alien.mavlink): pure unit tests, no NATS.
 
-Goldens under test/alien/golden/ are written from MOTHERSHIP_CONTRACT.md §3 (the envelope_v1
-GLOBAL_POSITION_INT one is the contract's own example envelope; GPS_RAW_INT's values by hand);
+Goldens under test/alien/golden/ are written from docs/contract.md#telemetry-payloads (the
+envelope_v1 GLOBAL_POSITION_INT one is the page's own example envelope; GPS_RAW_INT's values by hand);
 message_uid is checked against the WireMessage's msg_id and timestamps as instants, everything else
 must match exactly. Unknown values are left out of `data`, never sent as MAVLink's binary sentinels
 (alien.mavlink's docstring says why); the emulator's model of the newest server's worker

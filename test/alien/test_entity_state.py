@@ -1,4 +1,5 @@
-"""Entity state in CONSTELLATION_GLOBAL_STATE (contract §2): merge, compare-and-set, switching off."""
+"""Entity state in CONSTELLATION_GLOBAL_STATE (docs/contract.md#operator-map-kv): merge, compare-and-set,
+switching off."""
 
 from __future__ import annotations
 

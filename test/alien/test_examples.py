@@ -18,7 +18,7 @@ EXAMPLES = ROOT / "examples"
 
 
 def _telemetry_types(emulator: Any) -> Counter[str]:
-    """Telemetry by MAVLink message type (v0.1); the design document's shape (v0.0.1) counts as `seed`."""
+    """Telemetry by MAVLink message type (v0.1); the seed shape (v0.0.1) counts as `seed`."""
     return Counter(m.json().get("message_type", "seed") for m in emulator.telemetry())
 
 
@@ -42,9 +42,7 @@ def _env(emulator: Any, nats_server: Any, tmp_path: Path, **extra: str) -> dict[
 
 
 @pytest.mark.parametrize("dialect", ["v0.0.1", "v0.1"])
-def test_design_document_example_runs_unchanged(
-    make_emulator: Any, nats_server: Any, tmp_path: Path, dialect: str
-) -> None:
+def test_seed_api_example_runs_unchanged(make_emulator: Any, nats_server: Any, tmp_path: Path, dialect: str) -> None:
     emulator = make_emulator(dialect=dialect)
     env = _env(emulator, nats_server, tmp_path, ALIEN_EXAMPLE_ITERATIONS="3", ALIEN_EXAMPLE_INTERVAL_S="0.01")
     run = subprocess.run(
@@ -57,13 +55,15 @@ def test_design_document_example_runs_unchanged(
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    # both dialects: bootsequence on connect, shutdown on close (contract §2), the two status changes
+    # both dialects: bootsequence on connect, shutdown on close (docs/contract.md#lifecycle-events),
+    # the two status changes
     events = {"bootsequence": 1, "status_changed": 2, "shutdown": 1}
     if dialect == "v0.0.1":
-        telemetry_types = {"seed": 6}  # the design document's shape: 3 positions, 3 readings
+        telemetry_types = {"seed": 6}  # the seed shape: 3 positions, 3 readings
     else:
-        # contract §3: each position a GPS_RAW_INT (v0.1.1), each battery level a BATTERY_STATUS and a
-        # SYS_STATUS, plus HEARTBEATs; speed, heading and sensors a `telemetry` event per reading
+        # docs/contract.md#mavlink-style-telemetry: each position a GPS_RAW_INT (v0.1.1), each battery
+        # level a BATTERY_STATUS and a SYS_STATUS, plus HEARTBEATs; speed, heading and sensors a
+        # `telemetry` event per reading
         telemetry_types = {"GPS_RAW_INT": 3, "BATTERY_STATUS": 3, "SYS_STATUS": 3, "HEARTBEAT": 1}
         events["telemetry"] = 3
 

@@ -11,7 +11,7 @@ from alien import AlienClient, AlienConfig
 from alien_testing import NatsServer
 from alien_testing.nats_server import free_port
 
-CLIENT_LIFECYCLE = ("bootsequence", "shutdown")  # the client's own events (contract §2)
+CLIENT_LIFECYCLE = ("bootsequence", "shutdown")  # the client's own events (docs/contract.md#lifecycle-events)
 
 
 def _events(emulator: Any) -> list[Any]:
@@ -34,7 +34,8 @@ async def test_client_through_a_leaf_node_reaches_the_hub_streams(
     leaf.start()
     try:
         emulator = make_emulator(dialect="v0.0.1", nats_url=hub.url)  # the mothership sits on the hub
-        config = make_config(emulator, leaf, jetstream_domain="constellation")  # the hub's domain (contract §2)
+        # the hub's domain (docs/contract.md#nats)
+        config = make_config(emulator, leaf, jetstream_domain="constellation")
         async with AlienClient(config) as client:
             ids = [await client.publish_telemetry({"n": n}) for n in range(20)]
             event_id = await client.publish_event("via_leaf", {"ok": True})

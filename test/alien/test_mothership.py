@@ -58,7 +58,7 @@ async def test_registers_org_and_entity_with_server_enums(
         )
         fetched = await client.get_entity(org["org_id"], entity["entity_id"])
     assert fetched["entity_id"] == entity["entity_id"]
-    # contract §1: `drone` is rejected by real servers; it travels as aircraft_multirotor
+    # docs/contract.md#enumerations: `drone` is rejected by real servers; it travels as aircraft_multirotor
     assert fetched["entity_type"] == "aircraft_multirotor"
     assert isinstance(fetched["metadata"], dict)  # v0.0.1 sends a JSON string; normalized
     assert fetched["metadata"]["client"].startswith("alien-v")
@@ -160,7 +160,7 @@ async def test_v01_validation_error_is_parsed_from_problem_json(
         org = await client.create_organization()
         spec = await client._spec()
         path, _ = spec.entities_path(org["org_id"])
-        # contract §1: unknown fields and bad enums are 422 problem+json on v0.1.x, never retried
+        # docs/contract.md#path-scoped-rest: unknown fields and bad enums are 422 problem+json on v0.1.x, never retried
         with pytest.raises(RequestRejectedError) as info:
             await client._call("POST", path, {}, {"entity_type": "drone", "name": "x"}, spec)
     assert info.value.status == 422
@@ -278,7 +278,7 @@ async def test_v01_org_creation_without_admin_explains_what_to_do(
     async with MothershipClient(config) as client:
         with pytest.raises(ConfigError, match=r"admin.*ALIEN_ORG_ID"):
             await ensure_registered(config, client)
-        # the first-boot organization `default` exists (contract §1): pinning it works
+        # the first-boot organization `default` exists (docs/contract.md#api-keys-and-scopes): pinning it works
         config.org_id = "default"
         await ensure_registered(config, client)
     assert config.entity_id

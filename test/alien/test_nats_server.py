@@ -56,7 +56,7 @@ def test_start_binds_loopback_and_stop_is_idempotent() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.monitor_port}/varz", timeout=2) as resp:
             varz = json.load(resp)
         assert varz["host"] == "127.0.0.1"
-        assert varz["jetstream"]["config"]["domain"] == "constellation"  # contract §2
+        assert varz["jetstream"]["config"]["domain"] == "constellation"  # docs/contract.md#nats
         asyncio.run(round_trip(server.url))
     finally:
         server.stop()

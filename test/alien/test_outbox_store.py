@@ -37,7 +37,8 @@ def _ids_in_stream(emulator: Any) -> Counter[str]:
 
 def _fix(n: int) -> dict[str, Any]:
     """Reading number n as a position v0.1 carries as telemetry (GPS_RAW_INT lon = n * 1000 degE7);
-    free-form keys such as {"n": n} would go out as a `telemetry` event there (contract §3)."""
+    free-form keys such as {"n": n} would go out as a `telemetry` event there
+    (docs/contract.md#mavlink-style-telemetry)."""
     return {"position": {"latitude": 47.0, "longitude": n / 10_000}}
 
 
@@ -102,7 +103,7 @@ async def test_nats_killed_and_restarted_ten_times_while_publishing_loses_nothin
     Dialect v0.1 keeps telemetry in the stream (limits retention), so a restarted server rebuilds
     its duplicate window from it. On v0.0.1 (interest retention: consumed messages are deleted) a
     message consumed just before a server crash and replayed after it arrives twice, with the same
-    id: at least once (README, "Delivery").
+    id: at least once (docs/delivery.md).
     """
     emulator = make_emulator(dialect="v0.1")
     sent: list[str] = []

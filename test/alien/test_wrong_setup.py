@@ -161,7 +161,7 @@ class Mistake:
     id: str
     breaks: Callable[[Setup], dict[str, str | None]]  # environment changes (None: unset) from a working setup
     says: tuple[str, ...]  # what the one error line must contain
-    code: int  # the CLI's exit code (README "Command line", `alien --help`)
+    code: int  # the CLI's exit code (docs/cli.md, `alien --help`)
     command: str = "register"
     runners: tuple[str, ...] = ("cli", "example")
     dialect: str = "v0.0.1"
@@ -170,7 +170,7 @@ class Mistake:
 
 
 def _corrupt_commands_store(setup: Setup) -> dict[str, str | None]:
-    """Not a database where the accepted command ids are kept (README "Signed commands")."""
+    """Not a database where the accepted command ids are kept (docs/commands.md#signed-commands)."""
     data = setup.tmp_path / "data"
     data.mkdir(exist_ok=True)
     (data / "commands.identity.sqlite3").write_bytes(b"this is not an SQLite database\n" * 64)

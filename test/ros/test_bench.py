@@ -1,8 +1,8 @@
 """The benchmark harness never rots: `bench/run --smoke` runs every benchmark with tiny counts.
 
 The figures of a smoke run say nothing about speed (tiny counts on a shared CI machine); what is
-checked is that every benchmark ran and produced a number, and that the smoke run left the README
-and the committed results alone.
+checked is that every benchmark ran and produced a number, and that the smoke run left
+docs/performance.md and the committed results alone.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     distro = Path(sys.prefix) / ".alien-ros-distro"
     if not distro.is_file():
         pytest.skip(f"bench/run needs a virtual environment made by scripts/bootstrap; {sys.prefix} is not one")
-    readme_before = (ROOT / "README.md").read_bytes()
+    page_before = (ROOT / "docs" / "performance.md").read_bytes()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
     env.update(ALIEN_VENV=sys.prefix, ALIEN_ROS_DISTRO=distro.read_text().strip())
     if "ROS_DOMAIN_ID" in env:  # the test run's own domain, not a random one that may collide
@@ -78,4 +78,4 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert result["machine"]["mode"] == "smoke" and result["machine"]["cores"]
     table = (tmp_path / "latest.md").read_text()
     assert "| figure | median |" in table and table.count("\n| ") == len(EXPECTED) + 1
-    assert (ROOT / "README.md").read_bytes() == readme_before
+    assert (ROOT / "docs" / "performance.md").read_bytes() == page_before

@@ -1,7 +1,7 @@
 """Two robots on one ROS graph: a bridge per namespace, each configured by its own params file.
 
-Started as the README's multi-robot recipe does without launch (`ros2 run alien_ros bridge
---ros-args -r __ns:=/robot1 --params-file robot1.yaml`), from copies of the package's
+Started as the multi-robot recipe of docs/bridge.md#several-robots-on-one-ros-graph does without
+launch (`ros2 run alien_ros bridge --ros-args -r __ns:=/robot1 --params-file robot1.yaml`), from copies of the package's
 config/bridge.yaml. Each must register its own entity, hear only its own robot's topics, and be
 told apart on /diagnostics by its full node name.
 """

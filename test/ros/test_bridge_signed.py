@@ -1,4 +1,4 @@
-"""Issue 7's "done when": signed commands end to end through a running ROS bridge.
+"""Signed commands (docs/commands.md#signed-commands) end to end through a running ROS bridge.
 
 A real bridge node (rclpy over DDS), a real nats-server and the emulator. `move` is critical
 (ALIEN_COMMAND_CRITICAL_TYPES) and mapped to `cmd_vel`; the operator's public key is trusted

@@ -1,4 +1,4 @@
-"""Issue 6's "done when": the ROS bridge on a v0.1 deployment, authenticated with an NKey and an API key.
+"""The ROS bridge on a v0.1 deployment, authenticated with an NKey and an API key.
 
 Real rclpy over DDS, a real nats-server whose edge user has only the permissions a real server
 derives from the key's scopes, and the emulator as the server (REST, workers, KV bucket).
@@ -44,7 +44,7 @@ def _bridge_on(
     monkeypatch.setenv("ALIEN_API_KEY", edge.api_key)  # secrets are never ROS parameters
     values = {
         "nats_url": deployment.nats_server.url,
-        "org_id": edge.org_id,  # an edge key may not create organizations (contract §1)
+        "org_id": edge.org_id,  # an edge key may not create organizations (docs/contract.md#api-keys-and-scopes)
         "nats_nkey_seed_file": str(seed_file),
         "fix.rate_hz": 0.0,
         "battery.rate_hz": 0.0,
@@ -89,7 +89,7 @@ def test_bridge_puts_the_robot_on_the_v011_operator_map(
     assert state["power"]["voltage"] == pytest.approx(15.8)
     assert state["power"]["current"] == pytest.approx(2.25)  # drawn current, MAVLink's sign
     assert state["is_live"] is True and state["entity_type"] == "ground_vehicle_wheeled"
-    # the wire carried MAVLink-style telemetry (v0.1.1 decodes it; contract §3)
+    # the wire carried MAVLink-style telemetry (v0.1.1 decodes it; docs/contract.md#mavlink-style-telemetry)
     types = {m.json()["message_type"] for m in emulator.telemetry()}
     assert {"GPS_RAW_INT", "BATTERY_STATUS", "SYS_STATUS"} <= types
 

@@ -54,7 +54,8 @@ COMMANDS = {
     "commands.impatient_fibonacci.target": "fibonacci",
     "commands.impatient_fibonacci.accept_timeout_s": 0.3,
 }
-CLIENT_LIFECYCLE = ("bootsequence", "shutdown")  # the client's own events (contract §2), no "data"
+# the client's own events, without "data" (docs/contract.md#lifecycle-events)
+CLIENT_LIFECYCLE = ("bootsequence", "shutdown")
 SLOW_TO_ACCEPT = 150  # the test server takes 1 s to accept a goal of this order
 
 

@@ -36,13 +36,14 @@ from alien_ros.conversions import (
 
 NAN = float("nan")
 INF = float("inf")
-# 2026-07-21T20:00:00Z, the example instant of MOTHERSHIP_CONTRACT.md §3.
+# 2026-07-21T20:00:00Z, the example instant of docs/contract.md#telemetry-envelope-v1.
 T0 = 1_784_664_000
 T0_TEXT = "2026-07-21T20:00:00.000000Z"
 
 
 def json_safe(value: Any) -> str:
-    """The server rejects NaN/Infinity (contract §3): every output must encode with allow_nan=False."""
+    """The server rejects NaN/Infinity (docs/contract.md#telemetry-payloads): every output must encode
+    with allow_nan=False."""
     return json.dumps(value, allow_nan=False)
 
 
@@ -82,7 +83,7 @@ def test_stamp_is_rfc3339_utc_with_zone(sec: int, nanosec: int, expected: str) -
     assert text == expected
     assert text is not None
     parsed = datetime.fromisoformat(text)
-    assert parsed.utcoffset() is not None  # a zone is mandatory on the wire (contract §3)
+    assert parsed.utcoffset() is not None  # a zone is mandatory on the wire (docs/contract.md#timestamps)
     assert parsed.timestamp() == pytest.approx(sec + nanosec / 1e9, abs=1e-6)
 
 
@@ -731,7 +732,7 @@ def test_output_is_independent_of_the_message() -> None:
 
 
 def test_zone_in_every_timestamp_for_contract() -> None:
-    # A v0.1.1 server rejects naive timestamps (contract §3): a sample of outputs, all zoned.
+    # A v0.1.1 server rejects naive timestamps (docs/contract.md#timestamps): a sample of outputs, all zoned.
     stamps = [
         navsat_fix_to_position(GOOD)["stamp"],  # type: ignore[index]
         battery_state_to_power(battery())["stamp"],

@@ -220,10 +220,10 @@ def test_the_verdict_wants_a_draining_battery_a_warn_and_a_succeeded_command() -
 # ---------------------------------------------------------------- what the mothership received
 
 
-def test_the_digest_reads_the_design_documents_shape() -> None:
+def test_the_digest_reads_the_seed_shape() -> None:
     digest = MothershipDigest()
 
-    def seed(data: dict[str, Any]) -> dict[str, Any]:  # the design document's telemetry shape
+    def seed(data: dict[str, Any]) -> dict[str, Any]:  # the seed telemetry shape
         return {"entity_id": "e", "timestamp": "2026-11-28T03:21:57Z", "data": data}
 
     digest.add_telemetry("a", seed({"position": {"latitude": 1.5, "longitude": 2.5, "altitude": 30.0}}))

@@ -2,7 +2,7 @@
 
 A module that imports a package no list names works here (requirements.txt installs it) and
 fails on a robot installed with rosdep or pip. Python libraries that have a rosdep key are in
-package.xml under it; those that have none are in the README's pip command.
+package.xml under it; those that have none are in the pip command of docs/bridge.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ OWN = {"alien", "alien_ros", "alien_testing", "alien_demo"}
 # rosdep keys whose pip name is not python3-<name> (from ros/rosdistro rosdep/python.yaml)
 ROSDEP_PIP_NAMES = {"python3-yaml": "pyyaml", "python3-dotenv": "python-dotenv"}
 # where the pip-only libraries are documented (no rosdep key exists for them)
-README_PIP_LINE = re.compile(r"pip install (?P<names>[A-Za-z0-9_.\- ]+)")
+BRIDGE_PAGE_PIP_LINE = re.compile(r"pip install (?P<names>[A-Za-z0-9_.\- ]+)")
 
 
 def _normalize(name: str) -> str:
@@ -74,9 +74,9 @@ def _distribution(module: str) -> str | None:
     return _normalize(pip[0]) if pip and len(pip) == len(names) else None
 
 
-def _readme_pip_names() -> set[str]:
-    text = (ROOT / "README.md").read_text()
-    return {_normalize(n) for m in README_PIP_LINE.finditer(text) for n in m.group("names").split()}
+def _bridge_page_pip_names() -> set[str]:
+    text = (ROOT / "docs" / "bridge.md").read_text()
+    return {_normalize(n) for m in BRIDGE_PAGE_PIP_LINE.finditer(text) for n in m.group("names").split()}
 
 
 def _rosdep_pip_names(keys: set[str]) -> set[str]:
@@ -120,10 +120,10 @@ def _local_test_modules() -> set[str]:
     return {p.stem for p in (ROOT / "test").glob("**/*.py")}
 
 
-def test_pip_libraries_have_their_rosdep_key_or_the_readme_pip_command() -> None:
+def test_pip_libraries_have_their_rosdep_key_or_the_bridge_page_pip_command() -> None:
     install_requires, _ = _setup_lists()
     ros_runtime, _ = _package_xml()
-    covered = _rosdep_pip_names(ros_runtime) | _readme_pip_names()
+    covered = _rosdep_pip_names(ros_runtime) | _bridge_page_pip_names()
     assert sorted(install_requires - covered - {"setuptools"}) == []
 
 

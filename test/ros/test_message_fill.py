@@ -36,7 +36,7 @@ from test_msgs.msg import (
 from alien_ros.conversions import message_to_dict
 from alien_ros.message_fill import MAX_DEPTH, FieldError, describe_fields, fill_message
 
-# 2026-07-21T20:00:00Z, the example instant of MOTHERSHIP_CONTRACT.md §3.
+# 2026-07-21T20:00:00Z, the example instant of docs/contract.md#telemetry-envelope-v1.
 T0 = 1_784_664_000
 
 
