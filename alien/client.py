@@ -13,7 +13,8 @@ from types import TracebackType
 from typing import Any
 
 from alien import learnt_denials, permission_check, registration, transport_security
-from alien.commands import REJECTION_EVENTS, CommandDispatcher, CommandHandler, CommandIntake, Prepare
+from alien.command_reports import CommandReports
+from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.commands.seen import SeenCommandStore, seen_commands_path
 from alien.composer import Composer, Ids
 from alien.config import AlienConfig
@@ -24,28 +25,23 @@ from alien.errors import (
     ConfigError,
     IdentityFileError,
     MothershipError,
-    MothershipUnavailableError,
     NotInitializedError,
-    ServerError,
 )
 from alien.link import NatsLink
 from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
-from alien.outbox import Lane, Outbox, OutboxStats
+from alien.outbox import Outbox, OutboxStats
 from alien.outbox_store import SqliteStore
-from alien.policies import RejectionDigest, TelemetryLimiter, TokenBucket
+from alien.policies import TelemetryLimiter
 from alien.presence import Presence
 from alien.publisher import Publisher
-from alien.signing import SignaturePolicy
+from alien.stats_log import log_stats_every
 from alien.telemetry import position
 from alien.video import VideoConfig
-from alien.wire import command_subject, dumps, subject_token, telemetry_subject
+from alien.wire import command_subject, subject_token, telemetry_subject
 from alien.wire_format import WireFormat
 
 logger = get_logger("alien")
-
-REGISTRATION_ATTEMPTS_SAID = 3  # failed registration attempts logged at WARNING before it gets quieter
-REGISTRATION_REMINDER_S = 600.0
 
 
 class AlienClient:
@@ -70,19 +66,7 @@ class AlienClient:
             window=self.config.publish_window,
             timeout_s=self.config.publish_timeout_s,
         )
-        self._dispatcher = CommandDispatcher(
-            self._report_command,
-            self._reply,
-            dedupe_window_s=self.config.command_dedupe_window_s,
-            clock_skew_s=self.config.command_clock_skew_s,
-            progress_rate_hz=self.config.command_progress_rate_hz,
-            signature_policy=SignaturePolicy.from_config(self.config),
-            entity_id=lambda: self.config.entity_id,
-            intake_limit=TokenBucket(self.config.command_rate_limit_hz, self.config.command_burst),
-            digest=RejectionDigest(self.config.command_rejections_logged, self.config.command_rejection_window_s),
-        )
         self._intake: CommandIntake | None = None
-        self._replies: set[asyncio.Task[None]] = set()
         self._stats_task: asyncio.Task[None] | None = None
         self.registration_error: str | None = None  # why registration is still being retried
         self.entity_state = EntityStateWriter(
@@ -98,6 +82,8 @@ class AlienClient:
             self.config.telemetry_burst_per_key,
         )
         self.composer = Composer(self.outbox, self.wire_format, self._known_ids, self.telemetry_limiter)
+        reports = CommandReports(self.composer, self.link)
+        self._dispatcher = CommandDispatcher.from_config(self.config, reports.report, reports.reply)
         self.presence = Presence(
             self.config, self.link, self.outbox, self.composer, self.entity_state, closing=lambda: self._closed
         )
@@ -179,65 +165,14 @@ class AlienClient:
         if self._owns_link and self._intake is None and self.link.is_open:
             await self.link.close(1.0)  # not yet in use: nothing queued goes through it
 
-    async def _log_stats(self) -> None:
-        """Once a period, the outbox counters at INFO, when there is anything to say."""
-        while True:
-            await asyncio.sleep(self.config.stats_log_interval_s)
-            stats = self.stats()
-            waiting = stats.depth + stats.in_flight
-            if waiting or stats.dropped or stats.parked or stats.duplicates or self.link.reconnects:
-                age = f"{stats.oldest_age_s:.1f}s" if stats.oldest_age_s is not None else "-"
-                logger.info(
-                    "outbox: %d waiting (%d bytes queued, oldest %s), %d published, %d duplicates, dropped %s, "
-                    "%d parked, %d reconnects",
-                    waiting,
-                    stats.depth_bytes,
-                    age,
-                    stats.published,
-                    stats.duplicates,
-                    stats.dropped or "none",
-                    stats.parked,
-                    self.link.reconnects,
-                )
-
     async def _register(self) -> None:
-        """Register, waiting as long as the mothership is unreachable.
-
-        A robot may boot before its network; meanwhile telemetry and events wait in the outbox.
-        """
+        """Register, waiting as long as the mothership is unreachable (telemetry waits in the outbox)."""
         assert self.mothership is not None
-        delay = self.config.retry_backoff_s
-        attempts = 0
-        loop = asyncio.get_running_loop()
-        said_at = loop.time()
-        while True:
-            try:
-                await registration.ensure_registered(self.config, self.mothership)
-                self.registration_error = None
-                if attempts:
-                    logger.info("registered after %d failed attempt(s)", attempts)
-                return
-            except (MothershipUnavailableError, ServerError) as exc:
-                if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
-                    raise  # a server that answers with an error will answer it again
-                self.registration_error = str(exc)
-                attempts += 1
-                # One line per attempt while it may be a slow boot, then a reminder now and then.
-                loud = attempts <= REGISTRATION_ATTEMPTS_SAID or loop.time() - said_at >= REGISTRATION_REMINDER_S
-                if loud:
-                    said_at = loop.time()
-                (logger.warning if loud else logger.debug)(
-                    "cannot register yet (attempt %d: %s); trying again in %.1fs (%d message(s) waiting)%s",
-                    attempts,
-                    exc,
-                    delay,
-                    len(self.outbox),
-                    f"; next attempts are logged at DEBUG, with a reminder every {REGISTRATION_REMINDER_S / 60:.0f} min"
-                    if attempts == REGISTRATION_ATTEMPTS_SAID
-                    else "",
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.config.retry_backoff_max_s)
+
+        def note(error: str | None) -> None:
+            self.registration_error = error
+
+        await registration.register_while_unreachable(self.config, self.mothership, lambda: len(self.outbox), note)
 
     async def _connect_nats(self) -> None:
         if self._intake is not None:  # initialize() retried after a failure past this point
@@ -261,7 +196,10 @@ class AlienClient:
             self._dialect_known()
         self.publisher.start()
         if self._stats_task is None and self.config.stats_log_interval_s > 0:
-            self._stats_task = asyncio.create_task(self._log_stats(), name="alien-stats")
+            self._stats_task = asyncio.create_task(
+                log_stats_every(self.config.stats_log_interval_s, self.stats, lambda: self.link.reconnects),
+                name="alien-stats",
+            )
         org_id, entity_id = self._registered_ids()
         self._intake = CommandIntake(
             self.link, command_subject(org_id, entity_id), f"alien-{entity_id}", self._dispatcher
@@ -304,16 +242,7 @@ class AlienClient:
     async def _learn_dialect(self) -> None:
         """Saved ids, server unreachable at boot and no dialect saved: ask until it answers."""
         assert self.mothership is not None
-        delay = self.config.retry_backoff_s
-        while True:
-            try:
-                self.config.server_dialect = await self.mothership.detect_dialect()
-                break
-            except (MothershipUnavailableError, ServerError) as exc:
-                if isinstance(exc, ServerError) and exc.status not in (502, 503, 504):
-                    logger.error("cannot learn the server's dialect (%s); telemetry keeps waiting", exc)
-                await asyncio.sleep(delay)  # backoff between attempts, not a wait for state
-                delay = min(delay * 2, self.config.retry_backoff_max_s)
+        self.config.server_dialect = await registration.learn_dialect_while_unreachable(self.config, self.mothership)
         self.config.save()
         self._dialect_known()
 
@@ -522,22 +451,3 @@ class AlienClient:
         if ids is None:
             raise NotInitializedError("the device is not registered yet; await client.initialize() first")
         return ids
-
-    def _reply(self, subject: str, data: dict[str, Any]) -> None:
-        """Answer a command sent as a NATS request (live, not through the outbox)."""
-
-        async def send() -> None:
-            try:
-                await self.link.nc.publish(subject, dumps(data))
-            except Exception as exc:  # noqa: BLE001 - the lifecycle events still tell the C2
-                logger.warning("could not reply to a command request: %s", exc)
-
-        task = asyncio.create_task(send())
-        self._replies.add(task)
-        task.add_done_callback(self._replies.discard)
-
-    def _report_command(self, event_type: str, data: dict[str, Any]) -> None:
-        try:
-            self.composer.event(event_type, data, Lane.REJECTIONS if event_type in REJECTION_EVENTS else Lane.CONTROL)
-        except Exception:
-            logger.exception("could not queue %s event", event_type)

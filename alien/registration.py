@@ -7,6 +7,8 @@ cannot be reached while ids are saved is not fatal: the device works offline wit
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from alien.errors import (
@@ -18,13 +20,74 @@ from alien.errors import (
     ServerError,
 )
 from alien.logs import get_logger
-from alien.retry import is_transient
+from alien.retry import Backoff, is_transient
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
     from alien.mothership import MothershipClient
 
 logger = get_logger("alien")
+
+REGISTRATION_ATTEMPTS_SAID = 3  # failed registration attempts logged at WARNING before it gets quieter
+REGISTRATION_REMINDER_S = 600.0
+
+
+async def register_while_unreachable(
+    config: AlienConfig,
+    mothership: MothershipClient,
+    waiting: Callable[[], int],
+    note_error: Callable[[str | None], None],
+) -> None:
+    """ensure_registered(), again after each transient failure (a robot may boot before its network).
+
+    `waiting()` is how many messages wait meanwhile (said in the log line); `note_error` gets why
+    registration is still being retried, and None once it succeeded. Other failures raise.
+    """
+    backoff = Backoff(config.retry_backoff_s, config.retry_backoff_max_s)
+    attempts = 0
+    loop = asyncio.get_running_loop()
+    said_at = loop.time()
+    while True:
+        try:
+            await ensure_registered(config, mothership)
+        except (MothershipUnavailableError, ServerError) as exc:
+            if not is_transient(exc):
+                raise  # a server that answers with an error will answer it again
+            note_error(str(exc))
+            attempts += 1
+            delay = backoff.next_delay()
+            # One line per attempt while it may be a slow boot, then a reminder now and then.
+            loud = attempts <= REGISTRATION_ATTEMPTS_SAID or loop.time() - said_at >= REGISTRATION_REMINDER_S
+            if loud:
+                said_at = loop.time()
+            (logger.warning if loud else logger.debug)(
+                "cannot register yet (attempt %d: %s); trying again in %.1fs (%d message(s) waiting)%s",
+                attempts,
+                exc,
+                delay,
+                waiting(),
+                f"; next attempts are logged at DEBUG, with a reminder every {REGISTRATION_REMINDER_S / 60:.0f} min"
+                if attempts == REGISTRATION_ATTEMPTS_SAID
+                else "",
+            )
+            await asyncio.sleep(delay)  # backoff between attempts, not a wait for state
+            continue
+        note_error(None)
+        if attempts:
+            logger.info("registered after %d failed attempt(s)", attempts)
+        return
+
+
+async def learn_dialect_while_unreachable(config: AlienConfig, mothership: MothershipClient) -> str:
+    """The server's dialect, asked again after each failure; a non-transient one is said at ERROR."""
+    backoff = Backoff(config.retry_backoff_s, config.retry_backoff_max_s)
+    while True:
+        try:
+            return await mothership.detect_dialect()
+        except (MothershipUnavailableError, ServerError) as exc:
+            if not is_transient(exc):
+                logger.error("cannot learn the server's dialect (%s); telemetry keeps waiting", exc)
+            await asyncio.sleep(backoff.next_delay())  # backoff between attempts, not a wait for state
 
 
 async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -> None:

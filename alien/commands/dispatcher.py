@@ -19,7 +19,7 @@ import inspect
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alien.commands.context import CommandContext, CommandHandler, Prepare, Reply, Report, command_ids
 from alien.commands.envelope import TYPE_PATTERN, Command, CommandRejected, parse_command
@@ -29,6 +29,9 @@ from alien.logs import get_logger
 from alien.policies import RejectionDigest, TokenBucket
 from alien.signing import SignaturePolicy
 from alien.untrusted import DETAIL_LIMIT, ID_LIMIT, shown
+
+if TYPE_CHECKING:
+    from alien.config import AlienConfig
 
 logger = get_logger("alien.commands")
 
@@ -78,6 +81,21 @@ class CommandDispatcher:
         self.intake_limit = intake_limit or TokenBucket(100.0, 200)
         self.digest = digest or RejectionDigest(10, 10.0)
         self._summary: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def from_config(cls, config: AlienConfig, report: Report, reply: Reply) -> CommandDispatcher:
+        """The dispatcher the ALIEN_COMMAND_* settings describe, for the entity `config` registers."""
+        return cls(
+            report,
+            reply,
+            dedupe_window_s=config.command_dedupe_window_s,
+            clock_skew_s=config.command_clock_skew_s,
+            progress_rate_hz=config.command_progress_rate_hz,
+            signature_policy=SignaturePolicy.from_config(config),
+            entity_id=lambda: config.entity_id,
+            intake_limit=TokenBucket(config.command_rate_limit_hz, config.command_burst),
+            digest=RejectionDigest(config.command_rejections_logged, config.command_rejection_window_s),
+        )
 
     @property
     def seen(self) -> SeenCommandStore | None:

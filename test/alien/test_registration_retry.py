@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from alien import AlienClient, AlienConfig
-from alien.client import REGISTRATION_ATTEMPTS_SAID
+from alien.registration import REGISTRATION_ATTEMPTS_SAID
 from alien_testing.nats_server import free_port
 
 
