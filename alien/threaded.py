@@ -67,10 +67,15 @@ class ClientSnapshot:
 
 class ThreadedClient:
     def __init__(self, config: AlienConfig, *, device_id: str | None = None) -> None:
-        """`device_id`: the lifecycle events' device_id when ALIEN_DEVICE_ID is not set."""
-        if device_id and not config.device_id:
-            config.device_id = device_id
-        self.client = AlienClient(config)
+        """`device_id`: the lifecycle events' device_id when ALIEN_DEVICE_ID is not set.
+
+        The client works on a copy of `config`: its loop thread learns the ids and the dialect
+        while the caller's thread may still read the caller's object.
+        """
+        own = config.model_copy(deep=True)
+        if device_id and not own.device_id:
+            own.device_id = device_id
+        self.client = AlienClient(own)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="alien-client", daemon=True)
         self.channels = TelemetryChannels(self.client.queue_telemetry, self._loop)

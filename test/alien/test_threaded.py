@@ -156,3 +156,13 @@ class _NotYetKnown(AlienError):
 )
 def test_only_an_unreachable_or_5xx_mothership_is_retried(error: BaseException, retried: bool) -> None:
     assert transient(error) is retried
+
+
+def test_the_callers_config_is_not_changed_underneath_it(make_config: Callable[..., AlienConfig]) -> None:
+    """The loop thread writes ids and the device id into its own copy, never into the caller's object."""
+    config = make_config()
+    client = ThreadedClient(config, device_id="robot-7")
+    assert client.client.config is not config
+    assert client.client.config.device_id == "robot-7" and config.device_id is None
+    client.client.config.entity_id = "e-1"
+    assert config.entity_id is None
