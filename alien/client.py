@@ -8,23 +8,24 @@ message in the outbox, which the publisher drains into JetStream with a stable N
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from types import TracebackType
 from typing import Any
 
 from alien import learnt_denials, permission_check, registration, transport_security
+from alien.closing import flush_before_close
 from alien.command_reports import CommandReports
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
+from alien.commands.intake import intake_mode
 from alien.commands.seen import SeenCommandStore, seen_commands_path
 from alien.composer import Composer, Ids
 from alien.config import AlienConfig
+from alien.dialect_wait import DialectWait
 from alien.encoders import TelemetryFormat
 from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
-from alien.entity_state import EntityStateWriter, state_from_telemetry
+from alien.entity_state import EntityStateWriter
 from alien.errors import (
     ConfigError,
     IdentityFileError,
-    MothershipError,
     NotInitializedError,
 )
 from alien.link import NatsLink
@@ -50,7 +51,6 @@ class AlienClient:
     def __init__(self, config: AlienConfig | None = None, *, link: NatsLink | None = None) -> None:
         """`link`: a NATS connection shared with other entities (AlienFleet), connected and closed by its owner."""
         self.config = config if config is not None else AlienConfig()
-        self._org_pinned = "org_id" in self.config.model_fields_set  # given, not learnt (assignments add to it)
         self.mothership: MothershipClient | None = None
         self._owns_link = link is None
         self.link = link or NatsLink(self.config, name=f"alien-{self.config.entity_name or self.config.entity_type}")
@@ -87,7 +87,9 @@ class AlienClient:
         self.presence = Presence(
             self.config, self.link, self.outbox, self.composer, self.entity_state, closing=lambda: self._closed
         )
-        self._learning: asyncio.Task[None] | None = None
+        self._dialect_wait = DialectWait(
+            self.wire_format, self.composer, self.outbox, self.presence, self._learn_dialect
+        )
         self.link.on_reconnect(self.presence.announce)
         self.link.on_denied(self._learn_denial)
         self._stopped = asyncio.Event()
@@ -151,7 +153,7 @@ class AlienClient:
         try:
             await self.mothership.__aenter__()
             await self._register()
-            self.config.server_dialect = self.mothership.dialect or self.config.server_dialect
+            self.config.identity.dialect = self.mothership.dialect or self.config.server_dialect
             self.config.save()
             await self._connect_nats()
         except BaseException:  # also Ctrl-C: no session or connection is left open behind the error
@@ -183,80 +185,47 @@ class AlienClient:
             await self.link.connect()
         else:
             await self.link.connected.wait()  # the owner connects it (and waits out outages)
-        await self._check_telemetry_allowed()
+        org_id, entity_id = self._registered_ids()
+        await permission_check.require_telemetry(  # TelemetryDeniedError when these credentials cannot publish it
+            self.link,
+            telemetry_subject(org_id, entity_id),
+            org_id,
+            org_pinned=self.config.identity.org_pinned,
+            timeout=self.config.publish_timeout_s,
+            list_organizations=self.mothership.list_organizations if self.mothership is not None else None,
+        )
         # bootsequence first: it admits the entity for telemetry (docs/contract.md#lifecycle-events)
         await self.presence.announce()
-        # Before the publisher starts: what waited for the ids is encoded now (readings also need
-        # the format, which may still be unknown).
-        if self.wire_format.undecided():
-            self.outbox.hold_telemetry("dialect")
-            self.composer.resolve()
-            self._learning = asyncio.create_task(self._learn_dialect(), name="alien-dialect")
-        else:
-            self._dialect_known()
+        self._dialect_wait.begin()  # before the publisher starts: readings may still need the format
         self.publisher.start()
         if self._stats_task is None and self.config.stats_log_interval_s > 0:
             self._stats_task = asyncio.create_task(
                 log_stats_every(self.config.stats_log_interval_s, self.stats, lambda: self.link.reconnects),
                 name="alien-stats",
             )
-        org_id, entity_id = self._registered_ids()
         self._intake = CommandIntake(
             self.link, command_subject(org_id, entity_id), f"alien-{entity_id}", self._dispatcher
         )
-        intake = self.config.command_intake
-        if intake == "auto" and self.config.learnt_denials.holds("jetstream_api", self.config.nats_url):
-            logger.info(
-                "the JetStream API was refused on an earlier start (identity file): commands by core subscription"
-            )
-            intake = "core"
-        await self._intake.start(intake)
+        await self._intake.start(
+            intake_mode(self.config.command_intake, self.config.learnt_denials, self.config.nats_url)
+        )
 
     def _learn_denial(self, operation: str, subject: str) -> None:
         """Keep a refused right with the identity, so that the next start does not ask for it again."""
         feature = learnt_denials.feature_of(subject, self.link.api_prefix.lower(), ENTITY_STATE_BUCKET.lower())
-        denials = self.config.learnt_denials
-        if operation != "publish" or feature is None or denials.holds(feature, self.config.nats_url):
+        if operation != "publish" or feature is None:
             return
-        denials.learn(feature, self.config.nats_url)
-        if self.is_registered:
+        if self.config.identity.learn_refusal(feature, self.config.nats_url) and self.is_registered:
             try:
                 self.config.save()
             except IdentityFileError as exc:  # only a probe more at the next start
                 logger.warning("could not keep what the server refused: %s", exc)
 
-    async def _check_telemetry_allowed(self) -> None:
-        """TelemetryDeniedError when nats-server refuses this entity's telemetry subject to these credentials."""
-        org_id, entity_id = self._registered_ids()
-        subject = telemetry_subject(org_id, entity_id)
-        if await permission_check.publish_allowed(self.link, subject, self.config.publish_timeout_s):
-            return
-        organizations = None
-        if self.mothership is not None:
-            with contextlib.suppress(MothershipError):  # only to name them in the error
-                organizations = await self.mothership.list_organizations()
-        raise permission_check.telemetry_denied(
-            subject, org_id, org_pinned=self._org_pinned, organizations=organizations
-        )
-
     async def _learn_dialect(self) -> None:
         """Saved ids, server unreachable at boot and no dialect saved: ask until it answers."""
         assert self.mothership is not None
-        self.config.server_dialect = await registration.learn_dialect_while_unreachable(self.config, self.mothership)
+        self.config.identity.dialect = await registration.learn_dialect_while_unreachable(self.config, self.mothership)
         self.config.save()
-        self._dialect_known()
-
-    def _dialect_known(self) -> None:
-        """Encode what waited for the dialect; start what depends on it (heartbeat, entity state)."""
-        encoded = self.composer.resolve()
-        if encoded:
-            logger.info(
-                "%d telemetry reading(s) queued before they could be encoded now go out as %s",
-                encoded,
-                self.telemetry_format,
-            )
-        self.outbox.release_telemetry("dialect")
-        self.presence.start()
 
     @property
     def telemetry_format(self) -> TelemetryFormat:
@@ -302,18 +271,8 @@ class AlienClient:
         # Before registration (or while the format depends on a server that has not answered),
         # the reading waits in the outbox as it is (durable, bounded) and is encoded once that is known.
         msg_id = self.composer.telemetry(data)
-        self._observe(data)
+        self.presence.observe(data)
         return msg_id
-
-    def _observe(self, data: dict[str, Any]) -> None:
-        """Keep what the heartbeat and the KV entity state report from a telemetry reading."""
-        health = data.get("health")
-        if isinstance(health, dict) and isinstance(health.get("level"), str):
-            self.presence.health_level = health["level"]
-        if self.entity_state.disabled is None:  # not kept when it is never written
-            state = state_from_telemetry(data)
-            if state:
-                self.entity_state.update(state)
 
     def queue_event(self, event_type: str, data: dict[str, Any]) -> str:
         """`publish_event` for synchronous callers on the client's event loop."""
@@ -345,19 +304,17 @@ class AlienClient:
         await self.mothership.update_entity_status(org_id, entity_id, status)
 
     async def update_video_config(self, video: VideoConfig | dict[str, Any]) -> None:
-        """Store new video stream metadata on the server (v0.1.x) and keep it as the setting.
+        """Store new video stream metadata on the server (v0.1.x).
 
-        ConfigError names a bad field; UnsupportedByServerError on a v0.0.1 server.
+        ALIEN_VIDEO_CONFIG, when set, is what the next start applies again (the settings never
+        change). ConfigError names a bad field; UnsupportedByServerError on a v0.0.1 server.
         """
-        probe = self.config.model_copy()
-        probe.video_config = video  # type: ignore[assignment]  # validated: ConfigError names a bad field
-        checked = probe.video_config
+        checked = self.config.derive(video_config=video).video_config  # ConfigError names a bad field
         if checked is None:
             raise ConfigError("video_config: give the streams to store")
         org_id, entity_id = self._registered_ids()
         assert self.mothership is not None
         await self.mothership.update_video_config(org_id, entity_id, checked)
-        self.config.video_config = checked
 
     async def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is acknowledged by JetStream."""
@@ -402,29 +359,14 @@ class AlienClient:
         if self._intake is not None:
             await self._intake.stop()
         await self._dispatcher.stop()
-        if self._learning is not None:
-            self._learning.cancel()
+        self._dialect_wait.cancel()
         self.outbox.release_telemetry()
         loop = asyncio.get_running_loop()
         budget = timeout if timeout is not None else 2 * self.config.publish_timeout_s
         deadline = loop.time() + budget
-        # shutdown goes last: the server stops accepting the entity's telemetry on it
-        # (docs/contract.md#lifecycle-events), so what is queued is flushed first. Offline, it waits
-        # in the outbox behind the control messages and ahead of the next run's bootsequence.
-        flushed = self.link.is_connected and await self.publisher.flush(budget / 3)
-        if self.presence.queue_lifecycle("shutdown") is not None and flushed:
-            flushed = await self.publisher.flush(budget / 6)
-        if not flushed:
-            left = self.stats()
-            if left.depth or left.in_flight:
-                if self.outbox.store is not None:
-                    logger.info("closing with %d message(s) kept for the next start", left.depth + left.in_flight)
-                else:
-                    logger.warning(
-                        "closing with %d message(s) not acknowledged; lost (ALIEN_OUTBOX_DURABILITY=memory)",
-                        left.depth + left.in_flight,
-                    )
-                    self.outbox.note_dropped("closed_unsent", left.depth + left.in_flight)
+        await flush_before_close(
+            self.publisher, self.presence, self.outbox, connected=self.link.is_connected, budget_s=budget
+        )
         await self.entity_state.stop(final={"is_live": False}, timeout=max(0.1, deadline - loop.time()))
         await self.publisher.stop()
         if self._stats_task is not None:

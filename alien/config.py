@@ -2,8 +2,13 @@
 
 Source compatible with the seed API: the same field names, environment variables and
 defaults (MOTHERSHIP_URL, NATS_URL, API_BEARER_TOKEN, ORG_NAME, ORG_TYPE, ENTITY_TYPE, ENTITY_NAME,
-ALIEN_CONFIG_FILE), a `.env` file, and `save()` / `load()` of the persisted ids. What the real
-servers need beyond it (docs/contract.md) lives in `ALIEN_*` variables.
+ALIEN_CONFIG_FILE), a `.env` file, `config.org_id` / `config.entity_id`, and `save()` / `load()` of
+the persisted ids. What the real servers need beyond it (docs/contract.md) lives in `ALIEN_*`
+variables.
+
+Immutable once validated (docs/architecture.md#settings-and-identity): what registration learns
+(ids, dialect, refused rights) lives in the config's `identity`, which `org_id`, `entity_id`,
+`server_dialect`, `save()` and `load()` read and write through.
 
 Secrets are `SecretStr`: they print as `**********` in reprs, logs and exceptions.
 """
@@ -11,31 +16,40 @@ Secrets are `SecretStr`: they print as `**********` in reprs, logs and exception
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import pydantic
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_serializer, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import PrivateAttr, field_serializer, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from alien import identity
+from alien import config_checks
+from alien.config_checks import URL_FIELDS
+from alien.config_fields import (
+    CommandFields,
+    DeliveryFields,
+    LinkProtectionFields,
+    SeedFields,
+    ServerFields,
+    TelemetryFields,
+)
 from alien.errors import ConfigError
+from alien.identity import DeviceIdentity, DeviceNames
 from alien.learnt_denials import LearntDenials
 from alien.mothership.enums import ORG_TYPES, resolve_entity_type
-from alien.video import VideoConfig
-from alien.wire import redact_url, split_credentials, url_without_credentials
+from alien.wire import redact_url
 
-_URL_FIELDS = ("nats_url", "mothership_url")
-
-
-def _env(field: str, *names: str) -> Any:
-    """A field settable by its Python name (constructor) or by any of the env names."""
-    return AliasChoices(field, *names)
+# Seed API names of fields that hold the settings' part of something registration completes.
+_SEED_NAMES = {"org_id": "pinned_org_id", "entity_id": "pinned_entity_id"}
 
 
-class AlienConfig(BaseSettings):
-    """Everything alien needs to know; each field is also an environment variable."""
+class AlienConfig(
+    LinkProtectionFields, TelemetryFields, CommandFields, DeliveryFields, ServerFields, SeedFields, BaseSettings
+):
+    """Everything alien needs to know; each field is also an environment variable.
+
+    The fields are in alien/config_fields.py, by group; a base listed later comes first in order.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -44,298 +58,56 @@ class AlienConfig(BaseSettings):
         extra="ignore",
         env_ignore_empty=True,  # `ALIEN_API_KEY=` in .env means "not set", as in .env.example
         populate_by_name=True,
-        validate_assignment=True,
+        frozen=True,
     )
 
-    # --- the seed API's fields (names, env vars and defaults kept) ---
-    mothership_url: str = Field(
-        description="REST API of the mothership; beyond loopback https:// (or ALIEN_ALLOW_INSECURE).",
-        default="http://localhost:8080",
-        validation_alias=_env("mothership_url", "MOTHERSHIP_URL"),
-    )
-    nats_url: str = Field(
-        default="nats://localhost:4222",
-        description="One URL or a comma-separated list of servers.",
-        validation_alias=_env("nats_url", "NATS_URL"),
-    )
-    bearer_token: SecretStr = Field(
-        description="v0.0.1 bearer token (default: the dev server's); v0.1.x uses it when ALIEN_API_KEY is unset.",
-        default=SecretStr("constellation-dev-token"),
-        validation_alias=_env("bearer_token", "API_BEARER_TOKEN"),
-    )
-    org_name: str = Field(
-        description="Organization joined by name, or created when none has this name.",
-        default="Alien Fleet",
-        validation_alias=_env("org_name", "ORG_NAME"),
-    )
-    org_type: Literal["military", "civilian", "commercial", "ngo"] = Field(
-        description="Type of an organization created by alien.",
-        default="commercial",
-        validation_alias=_env("org_type", "ORG_TYPE"),
-    )
-    entity_type: str = Field(
-        description="Entity type: a friendly name (drone, robot, rover, sensor, boat, ...) or a server enum.",
-        default="drone",
-        validation_alias=_env("entity_type", "ENTITY_TYPE"),
-    )
-    entity_name: str | None = Field(
-        description="Entity name shown to operators (unset: alien-<ENTITY_TYPE>).",
-        default=None,
-        validation_alias=_env("entity_name", "ENTITY_NAME"),
-    )
-    config_file: str = Field(
-        description="Identity file: where the registered org/entity ids are saved (mode 0600).",
-        default=".alien_config.json",
-    )
-    # Saved state (filled by load() or registration). Setting them pins the identity.
-    org_id: str | None = Field(
-        description="Pin an existing organization instead of joining or creating one by name.", default=None
-    )
-    entity_id: str | None = Field(description="Pin an existing entity instead of registering one.", default=None)
-
-    # --- what real servers need (docs/contract.md) ---
-    dialect: Literal["auto", "v0.0.1", "v0.1"] = Field(
-        default="auto",
-        description="REST dialect; auto detects it (docs/contract.md#telling-the-dialects-apart).",
-    )
-    api_key: SecretStr | None = Field(
-        default=None,
-        description="v0.1.x API key (c4_live_... / c4_test_...), sent as X-API-Key.",
-    )
-    nats_token: SecretStr | None = Field(description="NATS token authentication.", default=None)
-    nats_user: str | None = Field(description="NATS user (with ALIEN_NATS_PASSWORD).", default=None)
-    nats_password: SecretStr | None = Field(description="NATS password (with ALIEN_NATS_USER).", default=None)
-    nats_nkey_seed: SecretStr | None = Field(
-        description="NKey seed (SU...) to log in to NATS; on v0.1.x the API key's seed.", default=None
-    )
-    nats_nkey_seed_file: Path | None = Field(
-        description="File holding the NKey seed (instead of ALIEN_NATS_NKEY_SEED).", default=None
-    )
-    nats_creds_file: Path | None = Field(
-        description="NATS .creds file (user JWT + NKey seed, operator-mode servers).", default=None
-    )
-    nats_tls_ca: Path | None = Field(
-        description="CA certificate to verify the NATS server with; setting it turns TLS on.", default=None
-    )
-    nats_tls_cert: Path | None = Field(
-        description="Client certificate for NATS TLS (with ALIEN_NATS_TLS_KEY).", default=None
-    )
-    nats_tls_key: Path | None = Field(description="Client certificate key for NATS TLS.", default=None)
-    http_tls_ca: Path | None = Field(
-        default=None,
-        description="CA bundle to verify an HTTPS mothership with (system CAs otherwise).",
-    )
-    jetstream_domain: str | None = Field(
-        default=None,
-        description="Only needed through a leaf node; a direct connection uses the local domain.",
-    )
-    data_dir: Path = Field(
-        description="Local state: the outbox and the accepted-command store.", default=Path(".alien")
-    )
-    command_intake: Literal["auto", "core", "jetstream"] = Field(
-        default="auto",
-        description="core works on real servers; jetstream needs a commands stream that allows "
-        "a second consumer; auto tries jetstream and falls back (docs/contract.md#work-queue-consumers).",
-    )
-    reregister_deleted_entity: bool = Field(
-        default=True,
-        description="Register again (and rewrite the identity file) when the server 404s the saved entity.",
-    )
-    request_timeout_s: float = Field(description="Timeout of one REST request.", default=10.0, gt=0)
-    request_attempts: int = Field(
-        description="REST attempts for retryable failures (connection errors, timeouts, 5xx, 429).", default=5, ge=1
-    )
-    retry_backoff_s: float = Field(
-        description="First REST retry delay (jittered exponential backoff).", default=0.5, gt=0
-    )
-    retry_backoff_max_s: float = Field(description="Longest REST retry delay.", default=10.0, gt=0)
-    nats_connect_timeout_s: float = Field(description="Timeout of one NATS connection attempt.", default=5.0, gt=0)
-    nats_reconnect_wait_s: float = Field(
-        description="Pause between NATS reconnect attempts (reconnects never stop).", default=1.0, gt=0
-    )
-    nats_ping_interval_s: float = Field(
-        default=10.0,
-        gt=0,
-        description="A dead link is noticed after ping_interval x max_outstanding_pings.",
-    )
-    nats_max_outstanding_pings: int = Field(
-        description="Unanswered pings before the NATS link counts as dead.", default=3, ge=1
-    )
-    publish_timeout_s: float = Field(
-        description="How long a publish waits for its PubAck before it is retried with the same id.", default=5.0, gt=0
-    )
-    publish_window: int = Field(
-        default=256,
-        ge=1,
-        description="publish_async calls in flight at once.",
-    )
-    outbox_max_messages: int = Field(
-        description="Messages queued at most; at the bound the full policy drops telemetry.", default=10_000, ge=1
-    )
-    outbox_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Payload bytes queued at most.")
-    outbox_max_age_s: float = Field(
-        default=86_400.0, ge=0, description="Telemetry older than this is dropped unsent (0: no age limit)."
-    )
-    outbox_full_policy: Literal["drop_oldest", "drop_newest"] = Field(
-        default="drop_oldest",
-        description="Which telemetry goes when a bound is reached; events are never dropped before telemetry.",
-    )
-    outbox_durability: Literal["memory", "process", "power"] = Field(
-        default="process",
-        description="process: queued messages survive a killed process (SQLite WAL under data_dir); "
-        "power: also a power cut (fsync per message); memory: nothing survives a restart.",
-    )
-    stats_log_interval_s: float = Field(
-        default=60.0, ge=0, description="Outbox counters logged at INFO this often when non-zero (0: never)."
-    )
-    command_dedupe_window_s: float = Field(
-        default=600.0, gt=0, description="A command_id seen within this window is never executed again."
-    )
-    command_clock_skew_s: float = Field(
-        default=5.0, ge=0, description="Allowance when judging issued_at / expires_at of commands."
-    )
-    command_progress_rate_hz: float = Field(
-        default=2.0, ge=0, description="command_progress events per second per command at most (0: all)."
-    )
-    # --- signed commands (alien/signing.py; docs/commands.md#signed-commands) ---
-    command_trusted_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Operator public keys (O...) whose signatures are trusted; comma-separated in the environment.",
-    )
-    command_critical_types: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Command types that need a valid signature from a trusted key; comma-separated.",
-    )
-    command_require_signature: bool = Field(
-        default=False, description="Every command type needs a valid signature from a trusted key."
-    )
-    command_max_age_s: float = Field(
-        default=30.0, gt=0, description="Life of a signed command that carries issued_at but no ttl_s / expires_at."
-    )
-    command_rate_limit_hz: float = Field(
-        default=100.0,
-        ge=0,
-        description="Commands per second taken in at most for this entity (0: no limit); the rest is dropped "
-        "unread and counted as rate_limited. Above teleoperation rates (cmd_vel at 50 Hz); a command signed by "
-        "a trusted key is never limited.",
-    )
-    command_burst: int = Field(default=200, ge=1, description="Commands taken in at once above that rate.")
-    command_rejections_logged: int = Field(
-        default=10,
-        ge=0,
-        description="Rejected commands logged and reported one by one per ALIEN_COMMAND_REJECTION_WINDOW_S; "
-        "beyond that, one summary line and one commands_rejected event per window.",
-    )
-    command_rejection_window_s: float = Field(
-        default=10.0, gt=0, description="The window over which rejected commands are summarised."
-    )
-
-    @field_validator("command_trusted_keys", "command_critical_types", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
-
-    @field_validator("command_trusted_keys")
-    @classmethod
-    def _operator_keys(cls, value: list[str]) -> list[str]:
-        from alien.signing import SigningKeyError, check_public_key
-
-        try:
-            return [check_public_key(key) for key in value]
-        except SigningKeyError as exc:
-            raise ValueError(f"ALIEN_COMMAND_TRUSTED_KEYS (command_trusted_keys): {exc}") from None
-
-    # --- what current (v0.1.x) servers read (docs/contract.md#operator-map-kv, docs/contract.md#telemetry-payloads) ---
-    telemetry_format: Literal["auto", "seed", "mavlink", "envelope_v1"] = Field(
-        default="auto",
-        description="auto: seed on v0.0.1, mavlink on v0.1.x; envelope_v1 for the strict "
-        "release-candidate server (docs/contract.md#telemetry-envelope-v1).",
-    )
-    mavlink_system_id: int = Field(default=1, ge=1, le=255, description="MAVLink system_id of this device.")
-    mavlink_component_id: int = Field(default=1, ge=0, le=255, description="MAVLink component_id (1: autopilot).")
-    telemetry_source: str | None = Field(default=None, description="envelope_v1 'source' field (left out when unset).")
-    heartbeat_period_s: float = Field(
-        default=1.0, ge=0, description="HEARTBEAT period of the MAVLink formats (0: no heartbeat)."
-    )
-    entity_state: Literal["auto", "on", "off"] = Field(
-        default="auto",
-        description="Merge this device's state into the CONSTELLATION_GLOBAL_STATE KV bucket "
-        "(docs/contract.md#operator-map-kv); auto: on v0.1.x servers, switched off when the server denies KV access.",
-    )
-    entity_state_period_s: float = Field(default=1.0, gt=0, description="KV state writes at most this often.")
-    lifecycle_events: bool = Field(
-        default=True,
-        description="Send bootsequence on every (re)connect and shutdown on close (docs/contract.md#lifecycle-events).",
-    )
-    admission_grace_s: float = Field(
-        default=0.5,
-        ge=0,
-        description="envelope_v1: after bootsequence is stored, telemetry waits this long for the server "
-        "to admit the entity (it admits asynchronously and never answers).",
-    )
-    device_id: str | None = Field(
-        default=None, description="device_id in lifecycle events (default: ENTITY_NAME, else the entity id)."
-    )
-    video_config: VideoConfig | None = Field(
-        default=None,
-        description="The entity's video streams as a JSON object (protocol rtsp|rtmp|srt|hls, port, stream_url, "
-        "overlay_url, webrtc_url, overlay_webrtc_url, hls_url), sent at registration and on start (v0.1.x servers; "
-        "v0.0.1 has no such field).",
-    )
-    api_key_header: Literal["x-api-key", "bearer"] = Field(
-        default="x-api-key", description="How the v0.1.x API key is sent: X-API-Key or Authorization: Bearer."
-    )
-    # --- protecting the link: flood limits (docs/delivery.md#flood-protection), TLS beyond loopback ---
-    telemetry_rate_limit_hz: float = Field(
-        default=200.0,
-        ge=0,
-        description="Telemetry readings per second accepted at most, all keys together (0: no limit); "
-        "the rest is dropped and counted as rate_limited. Events and command results are never limited.",
-    )
-    telemetry_burst: int = Field(default=400, ge=1, description="Readings accepted at once above the overall rate.")
-    telemetry_rate_limit_per_key_hz: float = Field(
-        default=50.0,
-        ge=0,
-        description="Readings per second accepted at most per telemetry key (the reading's top-level keys, "
-        "e.g. position, power, a mapped topic's key; the heartbeat is its own key) (0: no limit).",
-    )
-    telemetry_burst_per_key: int = Field(default=100, ge=1, description="Readings of one key accepted at once.")
-    allow_insecure: bool = Field(
-        default=False,
-        description="Allow plain nats:// and http:// to hosts other than loopback (refused by default; "
-        "a WARNING is logged when allowed).",
-    )
-
-    # The dialect the server last answered in (saved with the ids); see identity.Identity.dialect.
-    _server_dialect: str | None = PrivateAttr(default=None)
-    # Rights the servers refused on an earlier start (saved with the ids); see alien.learnt_denials.
-    _denials: LearntDenials = PrivateAttr(default_factory=LearntDenials)
+    _identity: DeviceIdentity = PrivateAttr()
 
     def __init__(self, **values: Any) -> None:
+        for seed_name, field in _SEED_NAMES.items():
+            if seed_name in values:
+                values[field] = values.pop(seed_name)
         error: ConfigError | None = None
         try:
             super().__init__(**values)
         except pydantic.ValidationError as exc:
-            error = ConfigError(_describe(exc, type(self)))
+            error = ConfigError(config_checks.describe(exc, type(self).model_fields))
         if error is not None:
             raise error  # raised outside the except: no __context__ holding the rejected input
 
+    def model_post_init(self, context: Any, /) -> None:
+        names = DeviceNames(self.org_name, self.entity_type, self.entity_name)
+        self._identity = DeviceIdentity(
+            Path(self.config_file), names, pinned_org_id=self.pinned_org_id, pinned_entity_id=self.pinned_entity_id
+        )
+
     def __setattr__(self, name: str, value: Any) -> None:
-        # validate_assignment's own error would show the rejected input, a secret included.
-        error: ConfigError | None = None
-        try:
+        if name.startswith("_"):  # pydantic's own bookkeeping and private attributes
             super().__setattr__(name, value)
-        except pydantic.ValidationError as exc:
-            error = ConfigError(_describe(exc, type(self)))
-        if error is not None:
-            raise error
+            return
+        raise ConfigError(
+            f"AlienConfig is immutable: {name} cannot be set after validation "
+            f"(give it to AlienConfig(...), or use config.derive({name}=...) for a new one)"
+        )
+
+    def derive(self, **changes: Any) -> AlienConfig:
+        """A new, validated config: these settings with `changes`, and an identity of its own.
+
+        ConfigError names a bad setting, as the constructor does.
+        """
+        for seed_name, field in _SEED_NAMES.items():
+            if seed_name in changes:
+                changes[field] = changes.pop(seed_name)
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        derived = type(self)(**{**values, **changes})
+        # what was given stays told apart from defaults (e.g. "org_name" set or not)
+        object.__setattr__(derived, "__pydantic_fields_set__", self.model_fields_set | set(changes))
+        return derived
 
     def __repr_args__(self) -> Any:
         # URLs may carry user:password@ (NATS_URL allows it): never shown in reprs.
         for name, value in super().__repr_args__():
-            yield name, redact_url(value) if name in _URL_FIELDS and isinstance(value, str) else value
+            yield name, redact_url(value) if name in URL_FIELDS and isinstance(value, str) else value
 
     @field_serializer("nats_url", "mothership_url")
     def _without_credentials(self, url: str) -> str:
@@ -360,43 +132,36 @@ class AlienConfig(BaseSettings):
     @field_validator("mothership_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip()
-        _check_url("MOTHERSHIP_URL", value, ("http", "https"), "http://host:8080")
-        if split_credentials(value)[1] is not None:
-            # never echo it: the user part is a credential
-            raise ValueError(
-                "MOTHERSHIP_URL must not carry credentials (user@host); use API_BEARER_TOKEN or ALIEN_API_KEY"
-            )
-        return value.rstrip("/")
+        return config_checks.mothership_url(value)
 
     @field_validator("nats_url")
     @classmethod
     def _nats_urls(cls, value: str) -> str:
-        servers = [part.strip() for part in value.split(",") if part.strip()]
-        if not servers:
-            raise ValueError("NATS_URL is empty (expected e.g. nats://host:4222)")
-        # Every server needs a scheme: checked first, so that a comma inside a password (which splits
-        # it into a server without one) is reported with the fragment after it, shown as ***@host.
-        for server in servers:
-            if not split_credentials(server)[0]:
-                _check_url("NATS_URL", server, ("nats", "tls", "ws", "wss"), "nats://host:4222")
-        for server in servers:
-            _check_url("NATS_URL", server, ("nats", "tls", "ws", "wss"), "nats://host:4222")
-            _check_nats_user_part(server)
-        return value
+        return config_checks.nats_urls(value)
+
+    @property
+    def identity(self) -> DeviceIdentity:
+        """What registration learnt: ids, dialect, refused rights (the only part that changes)."""
+        return self._identity
+
+    @property
+    def org_id(self) -> str | None:
+        """The organization in use: pinned (ALIEN_ORG_ID), saved, or registered; None before that."""
+        return self._identity.org_id
+
+    @property
+    def entity_id(self) -> str | None:
+        """The entity in use: pinned (ALIEN_ENTITY_ID), saved, or registered; None before that."""
+        return self._identity.entity_id
 
     @property
     def server_dialect(self) -> str | None:
         """The server's dialect: configured, else as last detected and saved; None when unknown."""
-        return self.dialect if self.dialect != "auto" else self._server_dialect
-
-    @server_dialect.setter
-    def server_dialect(self, value: str | None) -> None:
-        self._server_dialect = value
+        return self.dialect if self.dialect != "auto" else self._identity.dialect
 
     @property
     def learnt_denials(self) -> LearntDenials:
-        return self._denials
+        return self._identity.denials
 
     @property
     def nats_servers(self) -> list[str]:
@@ -415,19 +180,7 @@ class AlienConfig(BaseSettings):
     # --- the seed API's persistence methods ---
     def save(self) -> None:
         """Save the ids and names to `config_file` (atomic, mode 0600, never any secret)."""
-        identity.write(
-            self.identity_path,
-            identity.Identity(
-                org_id=self.org_id,
-                entity_id=self.entity_id,
-                org_name=self.org_name,
-                entity_type=self.entity_type,
-                entity_name=self.entity_name,
-                dialect=self._server_dialect,
-                denied=dict(self._denials.denied) or None,
-                denied_by=self._denials.servers,
-            ),
-        )
+        self._identity.save()
 
     def load(self) -> None:
         """Load saved ids from `config_file` if it exists.
@@ -436,90 +189,12 @@ class AlienConfig(BaseSettings):
         saved entity that belongs to another organization than the pinned one is not reused.
         A corrupt file raises IdentityFileError naming it.
         """
-        saved = identity.read(self.identity_path)
-        if saved is None:
-            return
-        if saved.dialect in ("v0.0.1", "v0.1"):
-            self._server_dialect = saved.dialect
-        self._denials = LearntDenials(saved.denied_by, dict(saved.denied or {}))
-        pinned_org = "org_id" in self.model_fields_set
-        if not pinned_org:
-            self.org_id = saved.org_id
-        if "entity_id" not in self.model_fields_set and saved.org_id == self.org_id:
-            self.entity_id = saved.entity_id
-
-
-def _check_url(variable: str, url: str, schemes: tuple[str, ...], example: str) -> None:
-    """ValueError naming `variable`, the URL (without credentials) and what is wrong with it."""
-    shown = redact_url(url)
-
-    def invalid(reason: str) -> ValueError:
-        return ValueError(f"{variable} {shown!r} is not a valid URL: {reason} (expected e.g. {example})")
-
-    prefix, _, _ = split_credentials(url)  # the scheme is read before the user part, never from it
-    if not prefix:
-        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:?/+", url):  # nats//host, nats:/host
-            raise invalid("it has no '://' after the scheme")
-        raise invalid("it has no scheme")
-    scheme = prefix.removesuffix("://")
-    if scheme.lower() not in schemes:
-        raise invalid(f"its scheme is {scheme!r}, not {' or '.join(s + '://' for s in schemes)}")
-    try:
-        parts = url_without_credentials(url, scheme)
-        port = parts.port
-    except ValueError:
-        raise invalid("its port is not a number from 0 to 65535") from None
-    if not parts.hostname:
-        raise invalid("it has no host")
-    if port is None and parts.netloc.endswith(":"):
-        raise invalid("its port is empty")
-
-
-def _check_nats_user_part(url: str) -> None:
-    """ValueError if the user part of a NATS server URL holds "/", "?" or "#".
-
-    nats-py splits a server URL with urllib, which ends the host at the first of them: the user
-    part would be read as host and port (and the password sent nowhere). nats-py takes user and
-    password as written, without percent-decoding, so %2F is no way out either.
-    """
-    _, user, _ = split_credentials(url)
-    if user is not None and any(c in user for c in "/?#"):
-        raise ValueError(
-            f"NATS_URL {redact_url(url)!r} has '/', '?' or '#' in its user or password: nats-py would read "
-            "the host from there, and it does not percent-decode %2F %3F %23; leave the credentials out of "
-            "the URL and set ALIEN_NATS_USER and ALIEN_NATS_PASSWORD"
-        )
+        self._identity.load()
 
 
 def env_names(field: str) -> list[str]:
-    """The environment variables that set `field`: its design-document name(s), else ALIEN_<FIELD>."""
-    alias = AlienConfig.model_fields[field].validation_alias
-    named = [c for c in alias.choices if isinstance(c, str) and c.isupper()] if isinstance(alias, AliasChoices) else []
-    return named or [f"ALIEN_{field.upper()}"]
-
-
-def _describe(exc: pydantic.ValidationError, model: type[AlienConfig]) -> str:
-    """One line per bad setting, naming the environment variable and what is allowed."""
-    lines = []
-    for err in exc.errors():
-        field = str(err["loc"][0]) if err["loc"] else "?"
-        info = model.model_fields.get(field)
-        path = ".".join(str(part) for part in err["loc"])  # e.g. video_config.stream_url
-        name = f"{env_names(field)[0]} ({path})" if info else field
-        message = str(err["msg"]).removeprefix("Value error, ")
-        secret = info is not None and "Secret" in repr(info.annotation)
-        shown = "" if secret or "input" not in err else f"; got {err['input']!r}"
-        if field in _URL_FIELDS and isinstance(err.get("input"), str):
-            shown = f"; got {redact_url(err['input'])!r}"  # user:password@ never shown
-        if field == "video_config":
-            shown = ""  # stream URLs may carry credentials, in any shape of wrong input
-        if message.startswith((f"{name}:", f"{env_names(field)[0]} ")) and field in _URL_FIELDS:
-            lines.append(message)  # phrased by _check_url, the URL shown without credentials
-        elif message.startswith(f"{name}:"):
-            lines.append(message)  # already phrased by our own validator
-        else:
-            lines.append(f"{name}: {message}{shown}")
-    return "invalid configuration: " + "; ".join(lines)
+    """The environment variables that set `field`: its seed API name(s), else ALIEN_<FIELD>."""
+    return config_checks.env_names(field, AlienConfig.model_fields[field])
 
 
 # Re-exported for callers who validate org types themselves.

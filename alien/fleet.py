@@ -54,14 +54,9 @@ class AlienFleet:
         directory = self.config.data_dir / "fleet" / entity_dir_name(entity_name)
         if any(c.config.data_dir == directory for c in self.clients.values()):
             raise ConfigError(f"entity name {entity_name!r} maps to the same directory as another entity's")
-        config = self.config.model_copy(deep=True)
-        for name, value in {
-            "entity_name": entity_name,
-            "data_dir": directory,
-            "config_file": str(directory / "identity.json"),
-            **settings,
-        }.items():
-            setattr(config, name, value)  # validated: ConfigError names a bad setting
+        config = self.config.derive(  # validated: ConfigError names a bad setting
+            entity_name=entity_name, data_dir=directory, config_file=str(directory / "identity.json"), **settings
+        )
         client = AlienClient(config, link=self.link)
         self.clients[entity_name] = client
         return client

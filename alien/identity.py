@@ -1,4 +1,7 @@
-"""The persisted identity: which organization and entity this device is on the mothership.
+"""The identity: which organization and entity this device is on the mothership, as registration learnt it.
+
+`DeviceIdentity` holds it while the client runs (registration writes it; the settings never
+change, docs/architecture.md#settings-and-identity); `read` / `write` persist it.
 
 Written atomically (temp file in the same directory, fsync, rename, fsync of the directory) with
 mode 0600, so a crash never leaves a half-written file. A file that exists but cannot be read or
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alien.errors import IdentityFileError
+from alien.learnt_denials import Feature, LearntDenials
 
 FORMAT_VERSION = 1
 
@@ -32,6 +36,87 @@ class Identity:
     # Rights refused on an earlier start (alien.learnt_denials): feature -> when, and by which servers.
     denied: dict[str, str] | None = None
     denied_by: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceNames:
+    """What the identity file records beside the ids, so that a reader sees which device it is."""
+
+    org_name: str | None = None
+    entity_type: str | None = None
+    entity_name: str | None = None
+
+
+class DeviceIdentity:
+    """The ids, the dialect and the refused rights learnt by registration; saved to and loaded from `path`.
+
+    Ids given in the settings are pinned: `load()` never replaces them, and registration only
+    replaces an unpinned one. Written from the client's event loop only; other threads read
+    whole attribute values.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        names: DeviceNames,
+        *,
+        pinned_org_id: str | None = None,
+        pinned_entity_id: str | None = None,
+    ) -> None:
+        self.path = path
+        self.names = names
+        self.org_pinned = pinned_org_id is not None
+        self.entity_pinned = pinned_entity_id is not None
+        self.org_id = pinned_org_id
+        self.entity_id = pinned_entity_id
+        # The REST dialect the server last answered in; see Identity.dialect.
+        self.dialect: str | None = None
+        self.denials = LearntDenials()
+
+    def load(self) -> None:
+        """Take the saved ids from `path` if it exists; IdentityFileError names a corrupt file.
+
+        A saved entity that belongs to another organization than the pinned one is not reused.
+        """
+        saved = read(self.path)
+        if saved is None:
+            return
+        if saved.dialect in ("v0.0.1", "v0.1"):
+            self.dialect = saved.dialect
+        self.denials = LearntDenials(saved.denied_by, dict(saved.denied or {}))
+        if not self.org_pinned:
+            self.org_id = saved.org_id
+        if not self.entity_pinned and saved.org_id == self.org_id:
+            self.entity_id = saved.entity_id
+
+    def save(self) -> None:
+        """Write the ids and names to `path` (atomic, mode 0600, never any secret)."""
+        write(
+            self.path,
+            Identity(
+                org_id=self.org_id,
+                entity_id=self.entity_id,
+                org_name=self.names.org_name,
+                entity_type=self.names.entity_type,
+                entity_name=self.names.entity_name,
+                dialect=self.dialect,
+                denied=dict(self.denials.denied) or None,
+                denied_by=self.denials.servers,
+            ),
+        )
+
+    def learn_refusal(self, feature: Feature, nats_url: str) -> bool:
+        """Record that `nats_url`'s servers refused `feature`; False when that was known already."""
+        if self.denials.holds(feature, nats_url):
+            return False
+        self.denials.learn(feature, nats_url)
+        return True
+
+    def forget_entity(self, *, organization_too: bool) -> None:
+        """The saved entity is gone from the server: register again (in a new organization when its is gone too)."""
+        self.entity_id = None
+        if organization_too and not self.org_pinned:
+            self.org_id = None
 
 
 def read(path: Path) -> Identity | None:

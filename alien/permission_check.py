@@ -10,12 +10,14 @@ operator map ever sees it; core subscribers of the subject see an empty message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats.errors
 
-from alien.errors import TelemetryDeniedError
+from alien.errors import MothershipError, TelemetryDeniedError
 from alien.link import NatsLink
 from alien.logs import get_logger
 
@@ -42,6 +44,28 @@ async def publish_allowed(link: NatsLink, subject: str, timeout: float) -> bool:
     finally:
         link.probing.discard(probe)
     return not link.is_denied("publish", subject)
+
+
+async def require_telemetry(
+    link: NatsLink,
+    subject: str,
+    org_id: str,
+    *,
+    org_pinned: bool,
+    timeout: float,
+    list_organizations: Callable[[], Awaitable[list[dict[str, Any]]]] | None,
+) -> None:
+    """TelemetryDeniedError when nats-server refuses `subject` to these credentials.
+
+    The server's organizations, when they can be listed, are named in it.
+    """
+    if await publish_allowed(link, subject, timeout):
+        return
+    organizations = None
+    if list_organizations is not None:
+        with contextlib.suppress(MothershipError):  # only to name them in the error
+            organizations = await list_organizations()
+    raise telemetry_denied(subject, org_id, org_pinned=org_pinned, organizations=organizations)
 
 
 def telemetry_denied(

@@ -17,7 +17,7 @@ from typing import Any
 from alien.composer import Composer
 from alien.config import AlienConfig
 from alien.encoders import EncoderIds
-from alien.entity_state import EntityStateWriter
+from alien.entity_state import EntityStateWriter, state_from_telemetry
 from alien.link import NatsLink
 from alien.mothership.enums import resolve_entity_type
 from alien.outbox import Lane, Outbox
@@ -48,6 +48,16 @@ class Presence:
         self.health_level: str | None = None  # the last health reading's overall level
         self._heartbeat: asyncio.Task[None] | None = None
         self._admission: asyncio.Task[None] | None = None
+
+    def observe(self, data: dict[str, Any]) -> None:
+        """Keep what the heartbeat and the KV entity state report from a telemetry reading."""
+        health = data.get("health")
+        if isinstance(health, dict) and isinstance(health.get("level"), str):
+            self.health_level = health["level"]
+        if self._entity_state.disabled is None:  # not kept when it is never written
+            state = state_from_telemetry(data)
+            if state:
+                self._entity_state.update(state)
 
     async def announce(self) -> None:
         """Queue `bootsequence` (on connect and after every reconnect); hold telemetry for admission."""

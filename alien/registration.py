@@ -91,9 +91,14 @@ async def learn_dialect_while_unreachable(config: AlienConfig, mothership: Mothe
 
 
 async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -> None:
-    if config.org_id and config.entity_id:
+    """Learn this device's ids into `config.identity`: check the saved ones, else join or create.
+
+    The settings in `config` never change; registration writes only the identity.
+    """
+    ident = config.identity
+    if ident.org_id and ident.entity_id:
         try:
-            entity = await mothership.get_entity(config.org_id, config.entity_id)
+            entity = await mothership.get_entity(ident.org_id, ident.entity_id)
         except (MothershipUnavailableError, ServerError) as exc:
             if not is_transient(exc):
                 raise
@@ -102,22 +107,21 @@ async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -
         except NotFoundError:
             if not config.reregister_deleted_entity:
                 raise
-            logger.warning("saved entity %s no longer exists on the server; registering again", config.entity_id)
-            config.entity_id = None
-            if "org_id" not in config.model_fields_set and not await _organization_exists(mothership, config.org_id):
-                config.org_id = None
+            logger.warning("saved entity %s no longer exists on the server; registering again", ident.entity_id)
+            org_gone = not ident.org_pinned and not await _organization_exists(mothership, ident.org_id)
+            ident.forget_entity(organization_too=org_gone)
         else:
             logger.info("using saved entity %s in organization %s", config.entity_id, config.org_id)
             await _sync_video_config(config, mothership, entity)
             return
 
-    if not config.org_id:
-        config.org_id = await _organization_id(config, mothership)
-    if not config.entity_id:
+    if not ident.org_id:
+        ident.org_id = await _organization_id(config, mothership)
+    if not ident.entity_id:
         logger.info("Creating new entity...")
-        entity = await mothership.create_entity(config.org_id)  # with video_config where the server has it
-        config.entity_id = str(entity["entity_id"])
-        logger.info("Created entity: %s", config.entity_id)
+        entity = await mothership.create_entity(ident.org_id)  # with video_config where the server has it
+        ident.entity_id = str(entity["entity_id"])
+        logger.info("Created entity: %s", ident.entity_id)
         if config.video_config is not None and not await mothership.supports_video_config():
             _video_config_not_sent(mothership)
 

@@ -69,12 +69,10 @@ class ThreadedClient:
     def __init__(self, config: AlienConfig, *, device_id: str | None = None) -> None:
         """`device_id`: the lifecycle events' device_id when ALIEN_DEVICE_ID is not set.
 
-        The client works on a copy of `config`: its loop thread learns the ids and the dialect
-        while the caller's thread may still read the caller's object.
+        The client works on a config of its own (`config.derive()`, the same settings): its loop
+        thread learns the ids and the dialect into that one's identity, never into the caller's.
         """
-        own = config.model_copy(deep=True)
-        if device_id and not own.device_id:
-            own.device_id = device_id
+        own = config.derive(device_id=device_id) if device_id and not config.device_id else config.derive()
         self.client = AlienClient(own)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="alien-client", daemon=True)

@@ -186,13 +186,13 @@ def _org_source(config: AlienConfig, args: argparse.Namespace) -> str:
     """Where the addressed organization came from, for a hint that names how to change it."""
     if args.org_id:
         return "--org-id"
-    if "org_id" in config.model_fields_set:
+    if config.identity.org_pinned:
         return "ALIEN_ORG_ID"
     return f"saved in {config.config_file} by `alien register`"
 
 
 async def send_command(config: AlienConfig, args: argparse.Namespace) -> int:
-    org_source = _org_source(config, args)  # before ids_for: loading the saved ids marks org_id as set
+    org_source = _org_source(config, args)
     org_id, entity_id = ids_for(config, args.org_id, args.entity_id, need_entity=True)
     command = _signed(build_command(args), args.seed_file, entity_id)
     data = _encoded(command)  # before connecting: a refusal is not worth a connection

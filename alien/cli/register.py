@@ -34,7 +34,7 @@ async def register(config: AlienConfig) -> dict[str, object]:
             await _reachable(config, mothership)
         await ensure_registered(config, mothership)
         dialect = mothership.dialect
-    config.server_dialect = dialect or config.server_dialect
+    config.identity.dialect = dialect or config.server_dialect
     config.save()
     return {
         "org_id": config.org_id,

@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
     config = AlienConfig()
     if args.org_name:
-        config.org_name = args.org_name
+        config = config.derive(org_name=args.org_name)
     elif "org_name" not in config.model_fields_set:
-        config.org_name = "Simulated Fleet"
+        config = config.derive(org_name="Simulated Fleet")
     return asyncio.run(simulate(config, args))
 
 

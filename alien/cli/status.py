@@ -101,9 +101,7 @@ def fleet_outboxes(fleet_dir: Path) -> dict[str, dict[str, Any]]:
 
 async def _mothership(config: AlienConfig, timeout: float) -> dict[str, Any]:
     url = redact_url(config.mothership_url)
-    probe = config.model_copy()
-    probe.request_attempts = 1  # a probe: one attempt, bounded by --timeout
-    probe.request_timeout_s = timeout
+    probe = config.derive(request_attempts=1, request_timeout_s=timeout)  # a probe: one attempt, bounded by --timeout
     report: dict[str, Any] = {"url": url, "reachable": False, "dialect": None, "health": None}
     try:
         async with MothershipClient(probe) as mothership:

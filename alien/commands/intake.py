@@ -20,6 +20,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy
 
 from alien.commands.dispatcher import CommandDispatcher
 from alien.errors import NatsPermissionError
+from alien.learnt_denials import LearntDenials
 from alien.link import NatsLink
 from alien.logs import get_logger
 
@@ -28,6 +29,14 @@ logger = get_logger("alien.commands")
 IntakeMode = Literal["auto", "core", "jetstream"]
 
 _WORKQUEUE_CONFLICT = 10100  # "filtered consumer not unique on workqueue stream"
+
+
+def intake_mode(configured: IntakeMode, denials: LearntDenials, nats_url: str) -> IntakeMode:
+    """`configured`, except that `auto` goes straight to core where the JetStream API was refused before."""
+    if configured == "auto" and denials.holds("jetstream_api", nats_url):
+        logger.info("the JetStream API was refused on an earlier start (identity file): commands by core subscription")
+        return "core"
+    return configured
 
 
 class CommandIntake:

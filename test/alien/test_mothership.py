@@ -279,7 +279,7 @@ async def test_v01_org_creation_without_admin_explains_what_to_do(
         with pytest.raises(ConfigError, match=r"admin.*ALIEN_ORG_ID"):
             await ensure_registered(config, client)
         # the first-boot organization `default` exists (docs/contract.md#api-keys-and-scopes): pinning it works
-        config.org_id = "default"
+        config = config.derive(org_id="default")
         await ensure_registered(config, client)
     assert config.entity_id
 

@@ -582,7 +582,7 @@ def test_config_reprs_dumps_and_errors_leak_nothing(
             config.model_dump(mode="json"),
             vars(config),
         )
-        config.org_id, config.entity_id = "org-1", "entity-1"
+        config.identity.org_id, config.identity.entity_id = "org-1", "entity-1"  # as registration learns them
         config.save()
     # secrets of the wrong type: the error names the setting, never the value
     for name, value in secrets.items():
@@ -600,14 +600,17 @@ def test_config_reprs_dumps_and_errors_leak_nothing(
     capture.check()
 
 
-def test_assigning_a_wrong_typed_secret_leaks_nothing(capture: Capture) -> None:
-    """validate_assignment: pydantic's own error would show the rejected input."""
+def test_assigning_or_deriving_a_wrong_typed_secret_leaks_nothing(capture: Capture) -> None:
+    """Assignment is refused (the settings are immutable) and derive() validates: neither error shows the input."""
     capture.scanner.add("api key", API_KEY)
     get_logger("alien.test").debug("assignment")
     config = AlienConfig()
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ConfigError, match="immutable: api_key") as raised:
         config.api_key = [API_KEY]  # type: ignore[assignment]
     capture.show("assignment error", raised.value)
+    with pytest.raises(ConfigError, match="ALIEN_API_KEY") as raised:
+        config.derive(api_key=[API_KEY])
+    capture.show("derive error", raised.value)
     capture.check()
 
 
@@ -683,8 +686,8 @@ async def test_url_credentials_holding_any_url_special_character_leak_nothing(
             capture.show("ConfigError for MOTHERSHIP_URL", raised.value, raised.value.args)
         config = AlienConfig(**_base(tmp_path))
         with pytest.raises(ConfigError, match="must not carry credentials") as raised:
-            config.mothership_url = mothership_url
-        capture.show("ConfigError assigning MOTHERSHIP_URL", raised.value)
+            config.derive(mothership_url=mothership_url)
+        capture.show("ConfigError deriving MOTHERSHIP_URL", raised.value)
         # a stream URL is shown to every operator
         with pytest.raises(ConfigError, match="must not carry credentials") as raised:
             AlienConfig(video_config={"stream_url": f"rtsp://cam:{mothership_password}@127.0.0.1:8554/front"})

@@ -131,7 +131,7 @@ def test_device_id_is_alien_device_id_else_the_entity_name_else_its_id(
 ) -> None:
     client = ThreadedClient(make_config(**settings))
     assert client.device_id == device_id  # "" until registered: then the entity id
-    client.client.config.entity_id = "e-1"
+    client.client.config.identity.entity_id = "e-1"  # as registration learns it
     assert client.device_id == (device_id or "e-1")
 
 
@@ -159,10 +159,10 @@ def test_only_an_unreachable_or_5xx_mothership_is_retried(error: BaseException, 
 
 
 def test_the_callers_config_is_not_changed_underneath_it(make_config: Callable[..., AlienConfig]) -> None:
-    """The loop thread writes ids and the device id into its own copy, never into the caller's object."""
+    """The loop thread learns ids into its own config's identity, never into the caller's."""
     config = make_config()
     client = ThreadedClient(config, device_id="robot-7")
     assert client.client.config is not config
     assert client.client.config.device_id == "robot-7" and config.device_id is None
-    client.client.config.entity_id = "e-1"
+    client.client.config.identity.entity_id = "e-1"  # as registration learns it
     assert config.entity_id is None
