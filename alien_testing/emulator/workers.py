@@ -42,15 +42,14 @@ from alien_testing.emulator.gojson import GoJSONError, GoTime, later, loads
 from alien_testing.emulator.processors import received, settle
 from alien_testing.emulator.records import QuarantinedMessage, Recorder, TelemetryVerdict
 from alien_testing.emulator.store import Row, Store
+from alien_testing.emulator.telemetry_projection import V011_TYPES, project
 from alien_testing.emulator.telemetry_v01 import (
-    V011_TYPES,
     Telemetry,
     TelemetryError,
     decode_envelope,
     decode_v011,
     parse_subject,
     parse_subject_v011,
-    project,
 )
 
 log = get_logger(__name__)
