@@ -5,7 +5,7 @@ envelope_v1 GLOBAL_POSITION_INT one is the page's own example envelope; GPS_RAW_
 message_uid is checked against the WireMessage's msg_id and timestamps as instants, everything else
 must match exactly. Unknown values are left out of `data`, never sent as MAVLink's binary sentinels
 (alien.mavlink's docstring says why); the emulator's model of the newest server's worker
-(alien_testing.emulator.telemetry_v01) checks what the operator map makes of the result.
+(alien_testing.emulator.telemetry_v01, telemetry_projection) checks what the operator map makes of the result.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from alien.telemetry import encode_telemetry
 from alien.wire import utc_timestamp
 from alien.wire_format import WireFormat
 from alien_testing.emulator.gojson import GoTime
-from alien_testing.emulator.telemetry_v01 import decode_envelope, project
+from alien_testing.emulator.telemetry_projection import project
+from alien_testing.emulator.telemetry_v01 import decode_envelope
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FROZEN = datetime(2026, 7, 21, 20, 0, 0, tzinfo=timezone.utc)
