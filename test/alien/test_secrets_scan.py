@@ -36,6 +36,7 @@ from alien import AlienClient, AlienConfig
 from alien.errors import AuthenticationError, ConfigError, NatsAuthError
 from alien.link import NatsLink
 from alien.logs import get_logger
+from alien.settings import NatsSettings
 from alien.wire import redact_url
 from alien_testing.deployment import DEFAULT_EDGE_SCOPES, V01Deployment
 from alien_testing.emulator import MothershipEmulator, mint_edge_key
@@ -488,13 +489,18 @@ async def test_creds_file_flows_and_failures_leak_nothing(capture: Capture, tmp_
             capture.scanner.add(f"{path.name} JWT", jwt)
             capture.scanner.add(f"{path.name} seed", creds_seed)
 
-        link = NatsLink(AlienConfig(nats_url=server.url, nats_creds_file=creds, nats_reconnect_wait_s=0.1))
+        config = AlienConfig(nats_url=server.url, nats_creds_file=creds, nats_reconnect_wait_s=0.1)
+        link = NatsLink(NatsSettings.from_config(config))
         await asyncio.wait_for(link.connect(), WAIT_S)
         await link.js.account_info()
-        capture.show("link", link, link.config)
+        capture.show("link", link, config, link.settings)
         await link.close()
         for path, error in ((unknown, NatsAuthError), (broken, ConfigError)):
-            refused = NatsLink(AlienConfig(nats_url=server.url, nats_creds_file=path, nats_reconnect_wait_s=0.1))
+            refused = NatsLink(
+                NatsSettings.from_config(
+                    AlienConfig(nats_url=server.url, nats_creds_file=path, nats_reconnect_wait_s=0.1)
+                )
+            )
             with pytest.raises(error) as raised:
                 await asyncio.wait_for(refused.connect(), WAIT_S)
             capture.show(path.name, raised.value)
@@ -531,10 +537,11 @@ async def test_unreachable_servers_leak_nothing(capture: Capture, tmp_path: Path
         await _until_logged("cannot register yet", client.initialize())
         capture.show("registration error", client.registration_error)
         await client.close(timeout=1)
-    link = NatsLink(AlienConfig(**values))
+    config = AlienConfig(**values)
+    link = NatsLink(NatsSettings.from_config(config))
     await _until_logged("waiting for NATS", link.connect())
     await link.close()
-    capture.show("config", link.config, link.config.model_dump(), link.config.model_dump_json())
+    capture.show("config", config, config.model_dump(), config.model_dump_json(), link.settings)
     capture.check()
 
 
@@ -700,10 +707,10 @@ async def test_url_credentials_holding_any_url_special_character_leak_nothing(
             # what the refusal says to do works
             config = AlienConfig(**_base(tmp_path, nats_url=server.url, nats_user="robot", nats_password=nats_password))
         capture.show("config", config, config.model_dump(), config.model_dump_json(), config.model_dump(mode="json"))
-        link = NatsLink(config)
+        link = NatsLink(NatsSettings.from_config(config))
         await asyncio.wait_for(link.connect(), WAIT_S)  # authenticated: the password arrived whole
         await link.js.account_info()
-        capture.show("link", link, link.config)
+        capture.show("link", link, config, link.settings)
         await link.close()
         for wrong in (
             f"nats://robot:{nats_password}@127.0.0.1:99999",
@@ -734,13 +741,15 @@ async def test_nats_py_reads_a_url_password_as_written_without_percent_decoding(
     encoded = urllib.parse.quote(password, safe="")
     get_logger("alien.test").debug("percent-encoded")
     with NatsServer(user="robot", password=password) as server:
-        link = NatsLink(AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}"))
+        config = AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}")
+        link = NatsLink(NatsSettings.from_config(config))
         with pytest.raises(NatsAuthError) as raised:
             await asyncio.wait_for(link.connect(), WAIT_S)
-        capture.show("NatsAuthError", raised.value, link.config)
+        capture.show("NatsAuthError", raised.value, config, link.settings)
     with NatsServer(user="robot", password=encoded) as server:  # the three characters "%2F" are the password
-        link = NatsLink(AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}"))
+        config = AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}")
+        link = NatsLink(NatsSettings.from_config(config))
         await asyncio.wait_for(link.connect(), WAIT_S)
-        capture.show("link", link, link.config)
+        capture.show("link", link, config, link.settings)
         await link.close()
     capture.check()
