@@ -31,12 +31,13 @@ from typing import Any
 import nats
 import pytest
 from installed import console_script
+from pydantic import SecretStr
 
 from alien import AlienClient, AlienConfig
 from alien.errors import AuthenticationError, ConfigError, NatsAuthError
 from alien.link import NatsLink
 from alien.logs import get_logger
-from alien.settings import NatsSettings
+from alien.settings import MothershipSettings, NatsSettings
 from alien.wire import redact_url
 from alien_testing.deployment import DEFAULT_EDGE_SCOPES, V01Deployment
 from alien_testing.emulator import MothershipEmulator, mint_edge_key
@@ -270,6 +271,7 @@ async def _run_flow(
     assert await client.flush(WAIT_S)
     capture.show("config", config, config.model_dump(), config.model_dump_json())
     capture.show("client internals", client.link, client.stats(), client.mothership)
+    capture.show("settings slices", client.link.settings, client.mothership and client.mothership.settings)
     await client.close(timeout=3)
     clients.remove(client)
     return client
@@ -625,6 +627,49 @@ def test_credentials_in_the_nats_url_leak_nothing(capture: Capture) -> None:
     password = urllib.parse.quote(NATS_PASSWORD, safe="")
     config = AlienConfig(nats_url=f"nats://robot:{password}@127.0.0.1:4222")
     capture.show("config", config, config.model_dump(), config.model_dump_json())
+    capture.check()
+
+
+def test_settings_slices_show_no_secret_and_no_url_credentials(capture: Capture) -> None:
+    """Settings slices, from a config or built by hand: secrets stay SecretStr, URLs lose user:password@."""
+    scanner = capture.scanner
+    for name, value in (
+        ("api key", API_KEY),
+        ("bearer token", BEARER),
+        ("NATS token", NATS_TOKEN),
+        ("NATS password", NATS_PASSWORD),
+    ):
+        scanner.add(name, value)
+    seed = scanner.add("NKey seed", generate_nkey_user()[0])
+    url_password = scanner.add("URL password", f"SECRETURLPW{_TAG}slice")
+    get_logger("alien.test").debug("settings slices")
+    config = AlienConfig(
+        nats_url=f"nats://robot:{url_password}@127.0.0.1:4222,tls://edge:{url_password}@nats.example.invalid:4222",
+        nats_token=NATS_TOKEN,
+        nats_user="robot",
+        nats_password=NATS_PASSWORD,
+        nats_nkey_seed=seed,
+        api_key=API_KEY,
+        bearer_token=BEARER,
+    )
+    nats, mothership = NatsSettings.from_config(config), MothershipSettings.from_config(config)
+    by_hand = (
+        NatsSettings(
+            servers=(f"nats://robot:{url_password}@127.0.0.1:4222",),
+            token=SecretStr(NATS_TOKEN),
+            password=SecretStr(NATS_PASSWORD),
+            nkey_seed=SecretStr(seed),
+        ),
+        # AlienConfig refuses credentials in MOTHERSHIP_URL; a slice built by hand is still shown without them
+        MothershipSettings(url=f"http://mu:{url_password}@127.0.0.1:8080", api_key=SecretStr(API_KEY)),
+    )
+    secrets = (nats.token, nats.password, nats.nkey_seed, mothership.api_key, mothership.bearer_token)
+    assert all(isinstance(secret, SecretStr) for secret in secrets)
+    assert "nats://***@127.0.0.1:4222" in repr(nats) and "tls://***@nats.example.invalid:4222" in repr(nats)
+    assert "http://***@127.0.0.1:8080" in repr(by_hand[1])
+    for slice_ in (nats, mothership, *by_hand):
+        assert "**********" in repr(slice_)
+        capture.show(type(slice_).__name__, slice_, [slice_], {"settings": slice_})
     capture.check()
 
 
