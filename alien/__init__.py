@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from alien.encoders import TelemetryEncodeError
     from alien.fleet import AlienFleet
     from alien.mothership import MothershipClient
+    from alien.settings import EntityDescription, MothershipSettings, NatsSettings
     from alien.video import VideoConfig
 
 # Imported on first use: `alien` (the CLI) starts with only the standard library loaded, so a
@@ -43,6 +44,9 @@ _LAZY = {
     "TelemetryEncodeError": "alien.encoders",
     "AlienFleet": "alien.fleet",
     "MothershipClient": "alien.mothership",
+    "EntityDescription": "alien.settings",
+    "MothershipSettings": "alien.settings",
+    "NatsSettings": "alien.settings",
     "VideoConfig": "alien.video",
 }
 
@@ -64,12 +68,15 @@ __all__ = [
     "AuthenticationError",
     "CertificateError",
     "ConfigError",
+    "EntityDescription",
     "IdentityFileError",
     "MothershipClient",
     "MothershipError",
+    "MothershipSettings",
     "MothershipUnavailableError",
     "NatsAuthError",
     "NatsPermissionError",
+    "NatsSettings",
     "NotFoundError",
     "NotInitializedError",
     "PermissionDeniedError",

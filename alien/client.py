@@ -36,6 +36,7 @@ from alien.outbox_store import SqliteStore
 from alien.policies import TelemetryLimiter
 from alien.presence import Presence
 from alien.publisher import Publisher
+from alien.settings import MothershipSettings, NatsSettings
 from alien.stats_log import log_stats_every
 from alien.telemetry import position
 from alien.video import VideoConfig
@@ -53,7 +54,9 @@ class AlienClient:
         self.config = config if config is not None else AlienConfig()
         self.mothership: MothershipClient | None = None
         self._owns_link = link is None
-        self.link = link or NatsLink(self.config, name=f"alien-{self.config.entity_name or self.config.entity_type}")
+        self.link = link or NatsLink(
+            NatsSettings.from_config(self.config), name=f"alien-{self.config.entity_name or self.config.entity_type}"
+        )
         self.outbox = Outbox(
             self.config.outbox_max_messages,
             max_bytes=self.config.outbox_max_bytes,
@@ -138,7 +141,7 @@ class AlienClient:
         if not self.config.allow_insecure:
             # Refuse plain NATS beyond loopback before registering, not after (the link checks
             # again, and warns, when it dials).
-            transport_security.check_nats(self.config)
+            transport_security.check_nats(NatsSettings.from_config(self.config))
         self.config.load()
         if self.config.outbox_durability != "memory" and self.outbox.store is None:
             self.outbox.attach(SqliteStore(self.config.outbox_path, self.config.outbox_durability))
@@ -149,7 +152,7 @@ class AlienClient:
             self._dispatcher.attach_seen_store(SeenCommandStore(seen_path))
         if self.mothership is not None:  # a retry after a failed first attempt
             await self.mothership.close()
-        self.mothership = MothershipClient(self.config)
+        self.mothership = MothershipClient(MothershipSettings.from_config(self.config))
         try:
             await self.mothership.__aenter__()
             await self._register()

@@ -20,6 +20,7 @@ from alien.errors import ConfigError
 from alien.link import NatsLink
 from alien.logs import get_logger
 from alien.outbox import OutboxStats
+from alien.settings import NatsSettings
 
 logger = get_logger("alien")
 
@@ -39,7 +40,7 @@ class AlienFleet:
         self.config = config if config is not None else AlienConfig()
         if self.config.entity_id:
             raise ConfigError("ALIEN_ENTITY_ID pins one entity; a fleet registers one per add() (unset it)")
-        self.link = NatsLink(self.config, name="alien-fleet")
+        self.link = NatsLink(NatsSettings.from_config(self.config), name="alien-fleet")
         self.clients: dict[str, AlienClient] = {}
         self._initialized: set[str] = set()
         self._lock = asyncio.Lock()

@@ -27,7 +27,7 @@ from alien.nats_options import TlsKeepingClient, TlsNotOfferedError, connect_opt
 from alien.wire import redact_url
 
 if TYPE_CHECKING:
-    from alien.config import AlienConfig
+    from alien.settings import NatsSettings
 
 logger = get_logger("alien.link")
 
@@ -42,8 +42,8 @@ MAX_PENDING_PUBLISHES = 4000
 class NatsLink:
     """One NATS connection with JetStream, shared by the publisher and the command intake."""
 
-    def __init__(self, config: AlienConfig, *, name: str = "alien") -> None:
-        self.config = config
+    def __init__(self, settings: NatsSettings, *, name: str = "alien") -> None:
+        self.settings = settings
         self.name = name
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
@@ -77,7 +77,7 @@ class NatsLink:
     @property
     def api_prefix(self) -> str:
         """The JetStream API subject prefix: `$JS.API.`, or `$JS.<domain>.API.` through a leaf node."""
-        domain = self.config.jetstream_domain
+        domain = self.settings.jetstream_domain
         return f"$JS.{domain}.API." if domain else "$JS.API."
 
     @property
@@ -127,10 +127,10 @@ class NatsLink:
 
         Plain NATS to a host other than loopback is refused before dialling (alien.transport_security).
         """
-        transport_security.check_nats(self.config)
+        transport_security.check_nats(self.settings)
         loop = asyncio.get_running_loop()
         self._fatal = loop.create_future()
-        nc = TlsKeepingClient(self.config)
+        nc = TlsKeepingClient(self.settings)
         connecting: asyncio.Future[Any] = asyncio.ensure_future(nc.connect(**self._options()))
         fatal: asyncio.Future[Any] = self._fatal
         try:
@@ -148,8 +148,8 @@ class NatsLink:
         connecting.result()
         self._nc = nc
         self._js = nc.jetstream(
-            domain=self.config.jetstream_domain,
-            timeout=self.config.publish_timeout_s,
+            domain=self.settings.jetstream_domain,
+            timeout=self.settings.publish_timeout_s,
             publish_async_max_pending=MAX_PENDING_PUBLISHES,
         )
         self.connected.set()
@@ -161,7 +161,7 @@ class NatsLink:
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
             try:
-                await asyncio.wait_for(nc.drain(), timeout=timeout or self.config.publish_timeout_s)
+                await asyncio.wait_for(nc.drain(), timeout=timeout or self.settings.publish_timeout_s)
             except Exception as exc:  # noqa: BLE001 - closing must not raise
                 logger.debug("drain on close failed: %s", exc)
             await _quiet_close(nc)
@@ -186,9 +186,9 @@ class NatsLink:
             log = logger.debug if self._waiting_logged else logger.warning
             log(
                 "waiting for NATS at %s (%s); retrying every %.1fs",
-                redact_url(self.config.nats_url),
+                redact_url(self.settings.url),
                 exc or type(exc).__name__,
-                self.config.nats_reconnect_wait_s,
+                self.settings.reconnect_wait_s,
             )
             self._waiting_logged = True
             return
@@ -245,7 +245,7 @@ class NatsLink:
             "reconnected_cb": self._reconnected_cb,
             "closed_cb": self._closed_cb,
         }
-        return {**connect_options(self.config, self.name), **callbacks}
+        return {**connect_options(self.settings, self.name), **callbacks}
 
 
 def _shown_url(nc: NatsClient | None) -> str:

@@ -18,55 +18,55 @@ from alien import transport_security
 from alien.errors import ConfigError
 
 if TYPE_CHECKING:
-    from alien.config import AlienConfig
+    from alien.settings import NatsSettings
 
 
-def connect_options(cfg: AlienConfig, name: str) -> dict[str, Any]:
+def connect_options(settings: NatsSettings, name: str) -> dict[str, Any]:
     """nats.connect() options from the settings: servers, timers, credentials and TLS."""
     opts: dict[str, Any] = {
-        "servers": cfg.nats_servers,
+        "servers": list(settings.servers),
         "name": name,
         "allow_reconnect": True,
         "max_reconnect_attempts": -1,
-        "reconnect_time_wait": cfg.nats_reconnect_wait_s,
-        "connect_timeout": cfg.nats_connect_timeout_s,
-        "ping_interval": cfg.nats_ping_interval_s,
-        "max_outstanding_pings": cfg.nats_max_outstanding_pings,
+        "reconnect_time_wait": settings.reconnect_wait_s,
+        "connect_timeout": settings.connect_timeout_s,
+        "ping_interval": settings.ping_interval_s,
+        "max_outstanding_pings": settings.max_outstanding_pings,
     }
-    if cfg.nats_token:
-        opts["token"] = cfg.nats_token.get_secret_value()
-    if cfg.nats_user:
-        opts["user"] = cfg.nats_user
-        opts["password"] = cfg.nats_password.get_secret_value() if cfg.nats_password else ""
-    if cfg.nats_nkey_seed:
-        opts["nkeys_seed_str"] = _valid_seed(cfg.nats_nkey_seed.get_secret_value(), "ALIEN_NATS_NKEY_SEED")
-    elif cfg.nats_nkey_seed_file:
-        path = _existing(cfg.nats_nkey_seed_file, "ALIEN_NATS_NKEY_SEED_FILE")
+    if settings.token:
+        opts["token"] = settings.token.get_secret_value()
+    if settings.user:
+        opts["user"] = settings.user
+        opts["password"] = settings.password.get_secret_value() if settings.password else ""
+    if settings.nkey_seed:
+        opts["nkeys_seed_str"] = _valid_seed(settings.nkey_seed.get_secret_value(), "ALIEN_NATS_NKEY_SEED")
+    elif settings.nkey_seed_file:
+        path = _existing(settings.nkey_seed_file, "ALIEN_NATS_NKEY_SEED_FILE")
         _valid_seed(path.read_text(errors="replace"), f"ALIEN_NATS_NKEY_SEED_FILE ({path})")
         opts["nkeys_seed"] = str(path)
-    if cfg.nats_creds_file:
-        opts["user_credentials"] = str(_creds_file(cfg.nats_creds_file))
-    tls = tls_context(cfg)
+    if settings.creds_file:
+        opts["user_credentials"] = str(_creds_file(settings.creds_file))
+    tls = tls_context(settings)
     if tls is not None:
         opts["tls"] = tls
     return opts
 
 
-def tls_context(cfg: AlienConfig) -> ssl.SSLContext | None:
+def tls_context(settings: NatsSettings) -> ssl.SSLContext | None:
     """The TLS context a tls:// URL, a CA or a client certificate asks for; else None."""
-    wants_tls = any(u.startswith("tls://") for u in cfg.nats_servers)
-    if not (wants_tls or cfg.nats_tls_ca or cfg.nats_tls_cert):
+    wants_tls = any(u.startswith("tls://") for u in settings.servers)
+    if not (wants_tls or settings.tls_ca or settings.tls_cert):
         return None
-    ca = _existing(cfg.nats_tls_ca, "ALIEN_NATS_TLS_CA") if cfg.nats_tls_ca else None
+    ca = _existing(settings.tls_ca, "ALIEN_NATS_TLS_CA") if settings.tls_ca else None
     context = ssl.create_default_context(cafile=str(ca) if ca else None)
-    if cfg.nats_tls_cert:
-        if not cfg.nats_tls_key:
+    if settings.tls_cert:
+        if not settings.tls_key:
             raise ConfigError(
                 "ALIEN_NATS_TLS_CERT is set but ALIEN_NATS_TLS_KEY is not: a client certificate needs its key"
             )
         context.load_cert_chain(
-            str(_existing(cfg.nats_tls_cert, "ALIEN_NATS_TLS_CERT")),
-            str(_existing(cfg.nats_tls_key, "ALIEN_NATS_TLS_KEY")),
+            str(_existing(settings.tls_cert, "ALIEN_NATS_TLS_CERT")),
+            str(_existing(settings.tls_key, "ALIEN_NATS_TLS_KEY")),
         )
     return context
 
@@ -83,15 +83,15 @@ class TlsKeepingClient(NatsClient):
     the first connect and on every reconnect.
     """
 
-    def __init__(self, config: AlienConfig) -> None:
+    def __init__(self, settings: NatsSettings) -> None:
         super().__init__()
-        self._alien_config = config
+        self._alien_settings = settings
 
     def _connect_command(self) -> bytes:
         server = self._current_server
         if server is not None and not (self._server_info.get("tls_required") or self.options["tls_handshake_first"]):
             uri = server.uri
-            if transport_security.nats_server_needs_tls(self._alien_config, uri.scheme, uri.hostname):
+            if transport_security.nats_server_needs_tls(self._alien_settings, uri.scheme, uri.hostname):
                 raise TlsNotOfferedError(
                     f"the NATS server at {uri.scheme}://{uri.hostname}:{uri.port} did not offer TLS, which "
                     "this connection requires; nothing was sent (check that the server has TLS on, and "

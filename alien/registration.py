@@ -21,6 +21,7 @@ from alien.errors import (
 )
 from alien.logs import get_logger
 from alien.retry import Backoff, is_transient
+from alien.settings import EntityDescription
 
 if TYPE_CHECKING:
     from alien.config import AlienConfig
@@ -119,7 +120,8 @@ async def ensure_registered(config: AlienConfig, mothership: MothershipClient) -
         ident.org_id = await _organization_id(config, mothership)
     if not ident.entity_id:
         logger.info("Creating new entity...")
-        entity = await mothership.create_entity(ident.org_id)  # with video_config where the server has it
+        # with video_config where the server has it
+        entity = await mothership.create_entity(ident.org_id, EntityDescription.from_config(config))
         ident.entity_id = str(entity["entity_id"])
         logger.info("Created entity: %s", ident.entity_id)
         if config.video_config is not None and not await mothership.supports_video_config():
@@ -183,7 +185,7 @@ async def _organization_id(config: AlienConfig, mothership: MothershipClient) ->
         return str(only["org_id"])
     logger.info("Creating new organization...")
     try:
-        org = await mothership.create_organization()
+        org = await mothership.create_organization(config.org_name, config.org_type)
     except PermissionDeniedError as exc:
         raise ConfigError(
             f"creating organization {config.org_name!r} needs an API key with the 'admin' scope "

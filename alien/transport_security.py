@@ -22,7 +22,7 @@ from alien.logs import get_logger
 from alien.wire import redact_url, split_credentials, url_without_credentials
 
 if TYPE_CHECKING:
-    from alien.config import AlienConfig
+    from alien.settings import MothershipSettings, NatsSettings
 
 logger = get_logger("alien.security")
 
@@ -56,11 +56,11 @@ def _host(url: str, default_scheme: str) -> tuple[str, str | None]:
     return parts.scheme.lower(), host
 
 
-def insecure_nats_urls(config: AlienConfig) -> list[str]:
+def insecure_nats_urls(settings: NatsSettings) -> list[str]:
     """The NATS servers that would be dialled without TLS to a host other than loopback."""
-    tls_configured = bool(config.nats_tls_ca or config.nats_tls_cert)
+    tls_configured = bool(settings.tls_ca or settings.tls_cert)
     insecure = []
-    for url in config.nats_servers:
+    for url in settings.servers:
         scheme, host = _host(url, "nats")
         if scheme in _TLS_NATS_SCHEMES or tls_configured or is_loopback(host):
             continue
@@ -68,7 +68,7 @@ def insecure_nats_urls(config: AlienConfig) -> list[str]:
     return insecure
 
 
-def nats_server_needs_tls(config: AlienConfig, scheme: str, host: str | None) -> bool:
+def nats_server_needs_tls(settings: NatsSettings, scheme: str, host: str | None) -> bool:
     """Whether CONNECT may go to this server only over TLS: what the policy above counted as TLS.
 
     nats-py upgrades to TLS only when the server's INFO asks for it, even on a tls:// URL; a
@@ -79,14 +79,14 @@ def nats_server_needs_tls(config: AlienConfig, scheme: str, host: str | None) ->
         return True
     # Whatever the scheme (servers nats-py discovers from INFO connect_urls get "nats"), clear
     # text beyond loopback is only for those who asked for it.
-    return not is_loopback(host) and not config.allow_insecure
+    return not is_loopback(host) and not settings.allow_insecure
 
 
-def check_nats(config: AlienConfig) -> None:
+def check_nats(settings: NatsSettings) -> None:
     """Refuse (ConfigError) or, with allow_insecure, warn about plain NATS beyond loopback."""
-    for url in insecure_nats_urls(config):
+    for url in insecure_nats_urls(settings):
         shown = redact_url(url)
-        if config.allow_insecure:
+        if settings.allow_insecure:
             logger.warning(
                 "%s",
                 f"NATS_URL: {shown} is not loopback and not TLS; connecting in clear text because "
@@ -102,14 +102,14 @@ def check_nats(config: AlienConfig) -> None:
         )
 
 
-def check_mothership(config: AlienConfig) -> None:
+def check_mothership(settings: MothershipSettings) -> None:
     """Refuse (ConfigError) or, with allow_insecure, warn about plain HTTP beyond loopback."""
-    url = config.mothership_url
+    url = settings.url
     scheme, host = _host(url, "http")
     if scheme != "http" or is_loopback(host):
         return
     shown = redact_url(url)
-    if config.allow_insecure:
+    if settings.allow_insecure:
         logger.warning(
             "%s",
             f"MOTHERSHIP_URL: {shown} is not loopback and not HTTPS; connecting in clear text because "

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from alien.config import AlienConfig
 from alien.link import NatsLink
+from alien.settings import NatsSettings
 from alien.untrusted import DETAIL_LIMIT, quoted
 from alien.untrusted import shown as printable
 from alien.wire import redact_url, subject_token
@@ -138,7 +139,7 @@ def nats_unreachable(config: AlienConfig, timeout: float) -> CliFailure:
 
 async def connect_nats(config: AlienConfig, timeout: float, name: str = "alien-cli") -> NatsLink:
     """A connected link, or CliFailure within `timeout` (the link itself would wait forever)."""
-    link = NatsLink(config, name=name)
+    link = NatsLink(NatsSettings.from_config(config), name=name)
     try:
         await asyncio.wait_for(link.connect(), timeout)
     except asyncio.TimeoutError:

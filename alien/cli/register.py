@@ -10,6 +10,7 @@ from alien.config import AlienConfig
 from alien.errors import MothershipUnavailableError, ServerError
 from alien.mothership import MothershipClient
 from alien.registration import ensure_registered
+from alien.settings import MothershipSettings
 from alien.wire import redact_url
 
 
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def register(config: AlienConfig) -> dict[str, object]:
     config.load()
-    async with MothershipClient(config) as mothership:
+    async with MothershipClient(MothershipSettings.from_config(config)) as mothership:
         if config.org_id and config.entity_id:
             # The library goes on offline with saved ids; `register` exists to check them.
             await _reachable(config, mothership)

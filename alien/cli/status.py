@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from alien.config import AlienConfig
 from alien.errors import AlienError, MothershipError, MothershipUnavailableError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient
+from alien.settings import MothershipSettings, NatsSettings
 from alien.wire import redact_url
 
 
@@ -101,7 +103,8 @@ def fleet_outboxes(fleet_dir: Path) -> dict[str, dict[str, Any]]:
 
 async def _mothership(config: AlienConfig, timeout: float) -> dict[str, Any]:
     url = redact_url(config.mothership_url)
-    probe = config.derive(request_attempts=1, request_timeout_s=timeout)  # a probe: one attempt, bounded by --timeout
+    # a probe: one attempt, bounded by --timeout
+    probe = dataclasses.replace(MothershipSettings.from_config(config), request_attempts=1, request_timeout_s=timeout)
     report: dict[str, Any] = {"url": url, "reachable": False, "dialect": None, "health": None}
     try:
         async with MothershipClient(probe) as mothership:
@@ -117,7 +120,7 @@ async def _mothership(config: AlienConfig, timeout: float) -> dict[str, Any]:
 
 async def _nats(config: AlienConfig, timeout: float) -> dict[str, Any]:
     report: dict[str, Any] = {"url": redact_url(config.nats_url), "reachable": False, "jetstream": None}
-    link = NatsLink(config, name="alien-status")
+    link = NatsLink(NatsSettings.from_config(config), name="alien-status")
     try:
         await asyncio.wait_for(link.connect(), timeout)
     except asyncio.TimeoutError:
@@ -141,7 +144,7 @@ async def _nats(config: AlienConfig, timeout: float) -> dict[str, Any]:
 
 async def _jetstream(link: NatsLink, timeout: float) -> dict[str, Any]:
     """The account's JetStream and its streams: read-only API calls, never creating anything."""
-    domain = link.config.jetstream_domain
+    domain = link.settings.jetstream_domain
     # Edge users of newer servers may not use the JetStream API (publishing needs none of it); a
     # refused request is never answered, so the refusal is raced against the answer.
     not_permitted = {"reachable": None, "domain": domain, "note": "this NATS user may not use the JetStream API"}
@@ -161,7 +164,7 @@ async def _jetstream(link: NatsLink, timeout: float) -> dict[str, Any]:
         return {
             "reachable": False,
             "domain": domain,
-            "error": f"JetStream not reachable through NATS at {redact_url(link.config.nats_url)} ({error}); "
+            "error": f"JetStream not reachable through NATS at {redact_url(link.settings.url)} ({error}); "
             "check that the server runs JetStream (through a leaf node: ALIEN_JETSTREAM_DOMAIN)",
         }
     finally:

@@ -73,7 +73,7 @@ class CommandIntake:
         self._sub = await self.link.nc.subscribe(self.subject, cb=self._on_core)
         # SUB is only buffered until now: a flush (PING/PONG) means the server has it, so a
         # command sent after initialize() returns is never missed.
-        await self.link.nc.flush(timeout=max(1, round(self.link.config.publish_timeout_s)))
+        await self.link.nc.flush(timeout=max(1, round(self.link.settings.publish_timeout_s)))
         self.mode = "core"
         logger.info("receiving commands on %s (core subscription)", self.subject)
         return "core"

@@ -16,7 +16,7 @@ from alien.version import __version__
 from alien.wire import redact_url
 
 if TYPE_CHECKING:
-    from alien.config import AlienConfig
+    from alien.settings import EntityDescription, MothershipSettings
     from alien.video import VideoConfig
 
 logger = get_logger("alien.mothership")
@@ -25,19 +25,20 @@ logger = get_logger("alien.mothership")
 class MothershipClient:
     """REST client for organization and entity registration (async context manager).
 
-    The server dialect is detected on first use unless `config.dialect` names it.
+    The server dialect is detected on first use unless `settings.dialect` names it. It holds
+    connection settings only: what is registered comes with the calls that register it.
     """
 
-    def __init__(self, config: AlienConfig) -> None:
-        transport_security.check_mothership(config)  # plain HTTP beyond loopback: refused before dialling
-        self.config = config
+    def __init__(self, settings: MothershipSettings) -> None:
+        transport_security.check_mothership(settings)  # plain HTTP beyond loopback: refused before dialling
+        self.settings = settings
         self._transport = RestTransport(
-            config.mothership_url,
-            timeout_s=config.request_timeout_s,
-            retry=RetryPolicy(config.request_attempts, config.retry_backoff_s, config.retry_backoff_max_s),
-            ca_file=str(config.http_tls_ca) if config.http_tls_ca else None,
+            settings.url,
+            timeout_s=settings.request_timeout_s,
+            retry=RetryPolicy(settings.request_attempts, settings.retry_backoff_s, settings.retry_backoff_max_s),
+            ca_file=str(settings.http_tls_ca) if settings.http_tls_ca else None,
         )
-        self._dialect: DialectSpec | None = dialect_for(config.dialect) if config.dialect != "auto" else None
+        self._dialect: DialectSpec | None = dialect_for(settings.dialect) if settings.dialect != "auto" else None
 
     async def __aenter__(self) -> MothershipClient:
         await self._transport.open()
@@ -76,13 +77,13 @@ class MothershipClient:
             body = health.body
             if not (isinstance(body, dict) and isinstance(body.get("success"), bool) and "data" in body):
                 raise MothershipError(
-                    f"{redact_url(self.config.mothership_url)} does not look like a mothership: no "
+                    f"{redact_url(self.settings.url)} does not look like a mothership: no "
                     "/api/openapi.json and no enveloped /health; set ALIEN_DIALECT to force one",
                     status=health.status,
                 )
             detected = "v0.0.1"
         self._dialect = dialect_for(detected)
-        logger.info("mothership %s speaks dialect %s", redact_url(self.config.mothership_url), detected)
+        logger.info("mothership %s speaks dialect %s", redact_url(self.settings.url), detected)
         return detected
 
     async def health(self) -> dict[str, Any]:
@@ -103,11 +104,11 @@ class MothershipClient:
         return dict(body) if isinstance(body, dict) else {"status": str(body)}
 
     # --- organizations ---
-    async def create_organization(self) -> dict[str, Any]:
-        """Create the configured organization; returns it with `org_id`."""
+    async def create_organization(self, name: str, org_type: str) -> dict[str, Any]:
+        """Create organization `name` of `org_type` (ORG_NAME, ORG_TYPE); returns it with `org_id`."""
         spec = await self._spec()
         path, params = spec.organizations_path()
-        body = spec.organization_body(self.config.org_name, self.config.org_type)
+        body = spec.organization_body(name, org_type)
         return await self._call("POST", path, params, body, spec)  # type: ignore[no-any-return]
 
     async def list_organizations(self) -> list[dict[str, Any]]:
@@ -128,14 +129,16 @@ class MothershipClient:
         return dict(result)
 
     # --- entities ---
-    async def create_entity(self, org_id: str, position: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Create this device's entity in `org_id`; returns it with `entity_id`."""
+    async def create_entity(
+        self, org_id: str, entity: EntityDescription, position: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Create the described entity in `org_id`; returns it with `entity_id`."""
         spec = await self._spec()
-        entity_type = resolve_entity_type(self.config.entity_type, spec.name)
-        name = self.config.entity_name or f"alien-{self.config.entity_type}"
-        metadata = {"client": f"alien-v{__version__}", "alien_entity_type": self.config.entity_type}
+        entity_type = resolve_entity_type(entity.entity_type, spec.name)
+        name = entity.entity_name or f"alien-{entity.entity_type}"
+        metadata = {"client": f"alien-v{__version__}", "alien_entity_type": entity.entity_type}
         body = spec.entity_body(name, entity_type, "active", position, metadata)
-        video = self.config.video_config
+        video = entity.video_config
         if video is not None and spec.supports_video_config:
             body["video_config"] = video.body()
         path, params = spec.entities_path(org_id)
@@ -201,9 +204,9 @@ class MothershipClient:
         return spec.unwrap(response.body)
 
     def _auth_headers(self, spec: DialectSpec) -> dict[str, str]:
-        api_key = self.config.api_key.get_secret_value() if self.config.api_key else None
+        api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
         return spec.auth_headers(
-            self.config.bearer_token.get_secret_value(), api_key, bearer=self.config.api_key_header == "bearer"
+            self.settings.bearer_token.get_secret_value(), api_key, bearer=self.settings.api_key_header == "bearer"
         )
 
 

@@ -13,9 +13,9 @@ import nats
 import pytest
 from nats.js.api import KeyValueConfig
 
-from alien import AlienConfig
 from alien.entity_state import BUCKET, EntityStateWriter, merge_owned, state_from_telemetry
 from alien.link import NatsLink
+from alien.settings import NatsSettings
 from alien_testing import NatsServer
 
 ENTITY = "entity-1"
@@ -90,7 +90,7 @@ async def make_writer(nats_server: NatsServer) -> AsyncIterator[Callable[..., An
     writers: list[EntityStateWriter] = []
 
     async def make(**options: Any) -> EntityStateWriter:
-        link = NatsLink(AlienConfig(nats_url=nats_server.url, publish_timeout_s=2.0))
+        link = NatsLink(NatsSettings(servers=(nats_server.url,), publish_timeout_s=2.0))
         await link.connect()
         links.append(link)
         writer = EntityStateWriter(link, lambda: ENTITY, **options)
@@ -174,7 +174,7 @@ async def test_switches_off_once_when_the_server_has_no_bucket(
 
 
 def test_only_alien_fields_can_be_updated() -> None:
-    link = NatsLink(AlienConfig())
+    link = NatsLink(NatsSettings())
     writer = EntityStateWriter(link, lambda: ENTITY)
     with pytest.raises(ValueError, match="vehicle_status"):
         writer.update({"vehicle_status": {}})

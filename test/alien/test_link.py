@@ -15,6 +15,7 @@ import pytest
 
 from alien import AlienConfig, ConfigError, NatsAuthError
 from alien.link import NatsLink
+from alien.settings import NatsSettings
 from alien_testing import NatsServer
 from alien_testing.nats_jwt import OperatorTrust, new_nkey, write_creds
 from alien_testing.nats_server import generate_nkey_user, make_tls_files
@@ -35,8 +36,12 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
         server.stop()
 
 
+def _link(**values: Any) -> NatsLink:
+    return NatsLink(NatsSettings.from_config(AlienConfig(**values)))
+
+
 async def _connects(config: AlienConfig) -> None:
-    link = NatsLink(config)
+    link = NatsLink(NatsSettings.from_config(config))
     await asyncio.wait_for(link.connect(), 15)
     try:
         assert link.is_connected
@@ -47,7 +52,7 @@ async def _connects(config: AlienConfig) -> None:
 
 
 async def _refused(config: AlienConfig, *secrets: str) -> str:
-    link = NatsLink(config)
+    link = NatsLink(NatsSettings.from_config(config))
     with pytest.raises(NatsAuthError) as info:
         await asyncio.wait_for(link.connect(), 15)  # fails fast; never hangs retrying
     message = str(info.value)
@@ -84,7 +89,7 @@ async def test_nkey_seed_as_string_and_file(server_factory: Callable[..., NatsSe
 async def test_missing_seed_file_is_a_config_error(server_factory: Callable[..., NatsServer], tmp_path: Path) -> None:
     server = server_factory()
     with pytest.raises(ConfigError, match=r"ALIEN_NATS_NKEY_SEED_FILE.*does not exist"):
-        await NatsLink(AlienConfig(nats_url=server.url, nats_nkey_seed_file=tmp_path / "absent.nk")).connect()
+        await _link(nats_url=server.url, nats_nkey_seed_file=tmp_path / "absent.nk").connect()
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI makes the test certificates")
@@ -117,7 +122,7 @@ async def test_client_certificate_without_key_is_a_config_error(tmp_path: Path) 
     cert = tmp_path / "client.pem"
     cert.write_text("not used")
     with pytest.raises(ConfigError, match="ALIEN_NATS_TLS_KEY"):
-        await NatsLink(AlienConfig(nats_url="tls://127.0.0.1:1", nats_tls_cert=cert)).connect()
+        await _link(nats_url="tls://127.0.0.1:1", nats_tls_cert=cert).connect()
 
 
 # --- .creds files: nats-server in operator (decentralised JWT) mode --------------------------------
@@ -177,7 +182,7 @@ async def test_creds_file_of_an_unknown_account_or_forged_is_refused_fast(
 async def test_missing_creds_file_is_a_config_error(server_factory: Callable[..., NatsServer], tmp_path: Path) -> None:
     server, _ = _operator_server(server_factory)
     with pytest.raises(ConfigError, match=r"ALIEN_NATS_CREDS_FILE.*does not exist"):
-        await NatsLink(AlienConfig(nats_url=server.url, nats_creds_file=tmp_path / "absent.creds")).connect()
+        await _link(nats_url=server.url, nats_creds_file=tmp_path / "absent.creds").connect()
 
 
 async def test_creds_publish_permissions_are_enforced_by_the_server(
@@ -185,8 +190,8 @@ async def test_creds_publish_permissions_are_enforced_by_the_server(
 ) -> None:
     server, trust = _operator_server(server_factory)
     muted = trust.write_user_creds(tmp_path / "muted.creds", pub_deny=["constellation.telemetry.>"])
-    observer = NatsLink(AlienConfig(nats_url=server.url, nats_creds_file=trust.write_user_creds(tmp_path / "o.creds")))
-    link = NatsLink(AlienConfig(nats_url=server.url, nats_creds_file=muted))
+    observer = _link(nats_url=server.url, nats_creds_file=trust.write_user_creds(tmp_path / "o.creds"))
+    link = _link(nats_url=server.url, nats_creds_file=muted)
     await asyncio.wait_for(observer.connect(), 15)
     try:
         await asyncio.wait_for(link.connect(), 15)
@@ -225,7 +230,7 @@ async def test_malformed_creds_file_is_a_config_error_not_a_hang(tmp_path: Path,
     with pytest.raises(
         ConfigError, match=f"ALIEN_NATS_CREDS_FILE: .* is not a NATS .creds file \\(no {missing} block\\)"
     ) as info:
-        await asyncio.wait_for(NatsLink(AlienConfig(nats_url="nats://127.0.0.1:1", nats_creds_file=creds)).connect(), 5)
+        await asyncio.wait_for(_link(nats_url="nats://127.0.0.1:1", nats_creds_file=creds).connect(), 5)
     assert "SUAFAKESEED" not in str(info.value)
 
 
@@ -239,7 +244,7 @@ async def test_a_malformed_nkey_seed_is_a_config_error_that_does_not_show_it(tmp
     else:
         config = AlienConfig(nats_url="nats://127.0.0.1:1", nats_nkey_seed=seed)
     with pytest.raises(ConfigError, match="is not a valid NKey seed") as info:
-        await asyncio.wait_for(NatsLink(config).connect(), 5)
+        await asyncio.wait_for(NatsLink(NatsSettings.from_config(config)).connect(), 5)
     assert seed not in str(info.value)
 
 

@@ -24,6 +24,7 @@ from alien import (
     ServerError,
 )
 from alien.mothership import nearest_status, resolve_entity_type
+from alien.settings import EntityDescription, MothershipSettings
 from alien_testing.nats_server import make_tls_files
 
 DIALECTS = ["v0.0.1", "v0.1"]
@@ -38,7 +39,8 @@ async def test_detects_dialect_without_configuration(
     make_emulator: Any, make_config: Callable[..., AlienConfig], dialect: str
 ) -> None:
     emulator = make_emulator(dialect=dialect)
-    async with MothershipClient(make_config(emulator)) as client:
+    config = make_config(emulator)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         assert client.dialect is None
         assert await client.detect_dialect() == dialect
         health = await client.health()
@@ -51,10 +53,12 @@ async def test_registers_org_and_entity_with_server_enums(
 ) -> None:
     emulator = make_emulator(dialect=dialect)
     config = make_config(emulator, org_name="Drone Squadron Alpha", entity_type="drone", entity_name="HAWK-1")
-    async with MothershipClient(config) as client:
-        org = await client.create_organization()
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
+        org = await client.create_organization(config.org_name, config.org_type)
         entity = await client.create_entity(
-            org["org_id"], position={"latitude": 40.7, "longitude": -74.0, "altitude": 10}
+            org["org_id"],
+            EntityDescription.from_config(config),
+            position={"latitude": 40.7, "longitude": -74.0, "altitude": 10},
         )
         fetched = await client.get_entity(org["org_id"], entity["entity_id"])
     assert fetched["entity_id"] == entity["entity_id"]
@@ -74,9 +78,10 @@ async def test_status_the_server_rejects_is_mapped_to_nearest(
     make_emulator: Any, make_config: Callable[..., AlienConfig], dialect: str
 ) -> None:
     emulator = make_emulator(dialect=dialect)
-    async with MothershipClient(make_config(emulator)) as client:
-        org = await client.create_organization()
-        entity = await client.create_entity(org["org_id"])
+    config = make_config(emulator)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
+        org = await client.create_organization(config.org_name, config.org_type)
+        entity = await client.create_entity(org["org_id"], EntityDescription.from_config(config))
         await client.update_entity_status(org["org_id"], entity["entity_id"], "returning")
         assert (await client.get_entity(org["org_id"], entity["entity_id"]))["status"] == "active"
         await client.update_entity_status(org["org_id"], entity["entity_id"], "maintenance")
@@ -107,11 +112,12 @@ async def test_entity_type_a_server_lacks_fails_before_any_request(
     make_emulator: Any, make_config: Callable[..., AlienConfig]
 ) -> None:
     emulator = make_emulator(dialect="v0.0.1")
-    async with MothershipClient(make_config(emulator, entity_type="airship")) as client:
-        org = await client.create_organization()
+    config = make_config(emulator, entity_type="airship")
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
+        org = await client.create_organization(config.org_name, config.org_type)
         before = len(_api_requests(emulator))
         with pytest.raises(ConfigError, match=r"aircraft_airship|airship"):
-            await client.create_entity(org["org_id"])
+            await client.create_entity(org["org_id"], EntityDescription.from_config(config))
         assert len(_api_requests(emulator)) == before
 
 
@@ -121,9 +127,9 @@ async def test_wrong_credentials_are_401_without_retry(
 ) -> None:
     emulator = make_emulator(dialect=dialect)
     config = make_config(emulator, bearer_token="wrong-token", api_key="c4_test_wrong" if dialect == "v0.1" else None)
-    async with MothershipClient(config) as client:
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         with pytest.raises(AuthenticationError) as info:
-            await client.create_organization()
+            await client.create_organization(config.org_name, config.org_type)
     assert info.value.status == 401
     assert info.value.server_message
     assert "wrong-token" not in str(info.value) and "c4_test_wrong" not in str(info.value)
@@ -132,9 +138,10 @@ async def test_wrong_credentials_are_401_without_retry(
 
 async def test_v01_missing_scope_is_403(make_emulator: Any, make_config: Callable[..., AlienConfig]) -> None:
     emulator = make_emulator(dialect="v0.1", api_keys={"c4_test_readonly": {"organizations:read", "entities:read"}})
-    async with MothershipClient(make_config(emulator, api_key="c4_test_readonly")) as client:
+    config = make_config(emulator, api_key="c4_test_readonly")
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         with pytest.raises(PermissionDeniedError) as info:
-            await client.create_organization()
+            await client.create_organization(config.org_name, config.org_type)
         # the detailed health needs admin: a narrower key still gets the plain answer
         assert (await client.health())["status"] == "ok"
     assert info.value.status == 403
@@ -145,8 +152,9 @@ async def test_unknown_entity_is_not_found(
     make_emulator: Any, make_config: Callable[..., AlienConfig], dialect: str
 ) -> None:
     emulator = make_emulator(dialect=dialect)
-    async with MothershipClient(make_config(emulator)) as client:
-        org = await client.create_organization()
+    config = make_config(emulator)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
+        org = await client.create_organization(config.org_name, config.org_type)
         with pytest.raises(NotFoundError) as info:
             await client.get_entity(org["org_id"], "00000000-0000-0000-0000-000000000000")
     assert info.value.status == 404
@@ -156,8 +164,9 @@ async def test_v01_validation_error_is_parsed_from_problem_json(
     make_emulator: Any, make_config: Callable[..., AlienConfig]
 ) -> None:
     emulator = make_emulator(dialect="v0.1")
-    async with MothershipClient(make_config(emulator)) as client:
-        org = await client.create_organization()
+    config = make_config(emulator)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
+        org = await client.create_organization(config.org_name, config.org_type)
         spec = await client._spec()
         path, _ = spec.entities_path(org["org_id"])
         # docs/contract.md#path-scoped-rest: unknown fields and bad enums are 422 problem+json on v0.1.x, never retried
@@ -172,7 +181,8 @@ async def test_v001_enum_violation_is_a_server_error_and_a_post_is_not_repeated(
     make_emulator: Any, make_config: Callable[..., AlienConfig]
 ) -> None:
     emulator = make_emulator(dialect="v0.0.1")
-    async with MothershipClient(make_config(emulator)) as client:
+    config = make_config(emulator)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         spec = await client._spec()
         with pytest.raises(ServerError) as info:
             await client._call("POST", "/api/v1/organizations", {}, {"name": "x", "org_type": "pirates"}, spec)
@@ -186,10 +196,11 @@ async def test_retries_5xx_then_succeeds(
     make_emulator: Any, make_config: Callable[..., AlienConfig], dialect: str
 ) -> None:
     emulator = make_emulator(dialect=dialect)
-    async with MothershipClient(make_config(emulator)) as client:
+    config = make_config(emulator)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         await client.detect_dialect()
         emulator.fail_next_requests(2, status=503)
-        org = await client.create_organization()
+        org = await client.create_organization(config.org_name, config.org_type)
     assert org["org_id"]
     statuses = [r.status for r in _api_requests(emulator)]
     assert statuses == [503, 503, 201]
@@ -199,11 +210,12 @@ async def test_gives_up_after_attempts_with_typed_error(
     make_emulator: Any, make_config: Callable[..., AlienConfig]
 ) -> None:
     emulator = make_emulator(dialect="v0.0.1")
-    async with MothershipClient(make_config(emulator)) as client:
+    config = make_config(emulator)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         await client.detect_dialect()
         emulator.fail_next_requests(10, status=503)
         with pytest.raises(ServerError) as info:
-            await client.create_organization()
+            await client.create_organization(config.org_name, config.org_type)
     assert info.value.status == 503
     assert len(_api_requests(emulator)) == 3
 
@@ -216,9 +228,9 @@ def _closed_port() -> int:
 
 async def test_unreachable_server_is_unavailable_error(make_config: Callable[..., AlienConfig]) -> None:
     config = make_config(mothership_url=f"http://127.0.0.1:{_closed_port()}", dialect="v0.0.1")
-    async with MothershipClient(config) as client:
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         with pytest.raises(MothershipUnavailableError) as info:
-            await client.create_organization()
+            await client.create_organization(config.org_name, config.org_type)
     assert info.value.status is None
     assert "cannot reach" in str(info.value)
 
@@ -233,12 +245,12 @@ async def test_server_that_never_answers_times_out(make_config: Callable[..., Al
     port = server.sockets[0].getsockname()[1]
     config = make_config(mothership_url=f"http://127.0.0.1:{port}", dialect="v0.0.1", request_timeout_s=0.3)
     try:
-        async with MothershipClient(config) as client:
+        async with MothershipClient(MothershipSettings.from_config(config)) as client:
             with pytest.raises(MothershipUnavailableError, match=r"timed out|Timeout"):
                 await client.list_organizations()
             assert len(accepted) == 3  # a GET: every attempt had its own timeout
             with pytest.raises(MothershipUnavailableError, match=r"timed out|Timeout"):
-                await client.create_organization()
+                await client.create_organization(config.org_name, config.org_type)
             assert len(accepted) == 4  # a POST that may have arrived is not sent again
     finally:
         for writer in accepted:
@@ -257,7 +269,8 @@ async def test_not_a_mothership_is_a_clear_error(make_config: Callable[..., Alie
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        async with MothershipClient(make_config(mothership_url=f"http://127.0.0.1:{port}")) as client:
+        config = make_config(mothership_url=f"http://127.0.0.1:{port}")
+        async with MothershipClient(MothershipSettings.from_config(config)) as client:
             with pytest.raises(Exception, match="does not look like a mothership"):
                 await client.detect_dialect()
     finally:
@@ -275,7 +288,7 @@ async def test_v01_org_creation_without_admin_explains_what_to_do(
         api_keys={"c4_test_edge": {"organizations:read", "entities:read", "entities:write"}},
     )
     config = make_config(emulator, api_key="c4_test_edge", org_name="Not There Yet")
-    async with MothershipClient(config) as client:
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         with pytest.raises(ConfigError, match=r"admin.*ALIEN_ORG_ID"):
             await ensure_registered(config, client)
         # the first-boot organization `default` exists (docs/contract.md#api-keys-and-scopes): pinning it works
@@ -292,10 +305,12 @@ async def test_https_is_verified_against_the_configured_ca(
     server_side.load_cert_chain(str(tls.cert_file), str(tls.key_file))
     emulator = make_emulator(dialect="v0.1", ssl_context=server_side)
     assert emulator.url.startswith("https://")
-    async with MothershipClient(make_config(emulator, http_tls_ca=tls.ca_file)) as client:
+    config = make_config(emulator, http_tls_ca=tls.ca_file)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         assert await client.detect_dialect() == "v0.1"
-        assert (await client.create_organization())["org_id"]
+        assert (await client.create_organization(config.org_name, config.org_type))["org_id"]
     # Without the CA the certificate does not verify: one clear error, no retries, no waiting.
-    async with MothershipClient(make_config(emulator, request_attempts=5, retry_backoff_s=5.0)) as client:
+    config = make_config(emulator, request_attempts=5, retry_backoff_s=5.0)
+    async with MothershipClient(MothershipSettings.from_config(config)) as client:
         with pytest.raises(CertificateError, match=r"does not verify .*ALIEN_HTTP_TLS_CA"):
             await asyncio.wait_for(client.detect_dialect(), 5)

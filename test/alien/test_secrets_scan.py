@@ -31,11 +31,13 @@ from typing import Any
 import nats
 import pytest
 from installed import console_script
+from pydantic import SecretStr
 
 from alien import AlienClient, AlienConfig
 from alien.errors import AuthenticationError, ConfigError, NatsAuthError
 from alien.link import NatsLink
 from alien.logs import get_logger
+from alien.settings import MothershipSettings, NatsSettings
 from alien.wire import redact_url
 from alien_testing.deployment import DEFAULT_EDGE_SCOPES, V01Deployment
 from alien_testing.emulator import MothershipEmulator, mint_edge_key
@@ -269,6 +271,7 @@ async def _run_flow(
     assert await client.flush(WAIT_S)
     capture.show("config", config, config.model_dump(), config.model_dump_json())
     capture.show("client internals", client.link, client.stats(), client.mothership)
+    capture.show("settings slices", client.link.settings, client.mothership and client.mothership.settings)
     await client.close(timeout=3)
     clients.remove(client)
     return client
@@ -488,13 +491,18 @@ async def test_creds_file_flows_and_failures_leak_nothing(capture: Capture, tmp_
             capture.scanner.add(f"{path.name} JWT", jwt)
             capture.scanner.add(f"{path.name} seed", creds_seed)
 
-        link = NatsLink(AlienConfig(nats_url=server.url, nats_creds_file=creds, nats_reconnect_wait_s=0.1))
+        config = AlienConfig(nats_url=server.url, nats_creds_file=creds, nats_reconnect_wait_s=0.1)
+        link = NatsLink(NatsSettings.from_config(config))
         await asyncio.wait_for(link.connect(), WAIT_S)
         await link.js.account_info()
-        capture.show("link", link, link.config)
+        capture.show("link", link, config, link.settings)
         await link.close()
         for path, error in ((unknown, NatsAuthError), (broken, ConfigError)):
-            refused = NatsLink(AlienConfig(nats_url=server.url, nats_creds_file=path, nats_reconnect_wait_s=0.1))
+            refused = NatsLink(
+                NatsSettings.from_config(
+                    AlienConfig(nats_url=server.url, nats_creds_file=path, nats_reconnect_wait_s=0.1)
+                )
+            )
             with pytest.raises(error) as raised:
                 await asyncio.wait_for(refused.connect(), WAIT_S)
             capture.show(path.name, raised.value)
@@ -531,10 +539,11 @@ async def test_unreachable_servers_leak_nothing(capture: Capture, tmp_path: Path
         await _until_logged("cannot register yet", client.initialize())
         capture.show("registration error", client.registration_error)
         await client.close(timeout=1)
-    link = NatsLink(AlienConfig(**values))
+    config = AlienConfig(**values)
+    link = NatsLink(NatsSettings.from_config(config))
     await _until_logged("waiting for NATS", link.connect())
     await link.close()
-    capture.show("config", link.config, link.config.model_dump(), link.config.model_dump_json())
+    capture.show("config", config, config.model_dump(), config.model_dump_json(), link.settings)
     capture.check()
 
 
@@ -624,6 +633,49 @@ def test_credentials_in_the_nats_url_leak_nothing(capture: Capture) -> None:
     capture.check()
 
 
+def test_settings_slices_show_no_secret_and_no_url_credentials(capture: Capture) -> None:
+    """Settings slices, from a config or built by hand: secrets stay SecretStr, URLs lose user:password@."""
+    scanner = capture.scanner
+    for name, value in (
+        ("api key", API_KEY),
+        ("bearer token", BEARER),
+        ("NATS token", NATS_TOKEN),
+        ("NATS password", NATS_PASSWORD),
+    ):
+        scanner.add(name, value)
+    seed = scanner.add("NKey seed", generate_nkey_user()[0])
+    url_password = scanner.add("URL password", f"SECRETURLPW{_TAG}slice")
+    get_logger("alien.test").debug("settings slices")
+    config = AlienConfig(
+        nats_url=f"nats://robot:{url_password}@127.0.0.1:4222,tls://edge:{url_password}@nats.example.invalid:4222",
+        nats_token=NATS_TOKEN,
+        nats_user="robot",
+        nats_password=NATS_PASSWORD,
+        nats_nkey_seed=seed,
+        api_key=API_KEY,
+        bearer_token=BEARER,
+    )
+    nats, mothership = NatsSettings.from_config(config), MothershipSettings.from_config(config)
+    by_hand = (
+        NatsSettings(
+            servers=(f"nats://robot:{url_password}@127.0.0.1:4222",),
+            token=SecretStr(NATS_TOKEN),
+            password=SecretStr(NATS_PASSWORD),
+            nkey_seed=SecretStr(seed),
+        ),
+        # AlienConfig refuses credentials in MOTHERSHIP_URL; a slice built by hand is still shown without them
+        MothershipSettings(url=f"http://mu:{url_password}@127.0.0.1:8080", api_key=SecretStr(API_KEY)),
+    )
+    secrets = (nats.token, nats.password, nats.nkey_seed, mothership.api_key, mothership.bearer_token)
+    assert all(isinstance(secret, SecretStr) for secret in secrets)
+    assert "nats://***@127.0.0.1:4222" in repr(nats) and "tls://***@nats.example.invalid:4222" in repr(nats)
+    assert "http://***@127.0.0.1:8080" in repr(by_hand[1])
+    for slice_ in (nats, mothership, *by_hand):
+        assert "**********" in repr(slice_)
+        capture.show(type(slice_).__name__, slice_, [slice_], {"settings": slice_})
+    capture.check()
+
+
 # --- URL credentials holding every character that ends a part of a URL ---
 
 # Generated passwords (base64 and the like) hold them; a redaction that cut the URL at one of them
@@ -703,10 +755,10 @@ async def test_url_credentials_holding_any_url_special_character_leak_nothing(
             # what the refusal says to do works
             config = AlienConfig(**_base(tmp_path, nats_url=server.url, nats_user="robot", nats_password=nats_password))
         capture.show("config", config, config.model_dump(), config.model_dump_json(), config.model_dump(mode="json"))
-        link = NatsLink(config)
+        link = NatsLink(NatsSettings.from_config(config))
         await asyncio.wait_for(link.connect(), WAIT_S)  # authenticated: the password arrived whole
         await link.js.account_info()
-        capture.show("link", link, link.config)
+        capture.show("link", link, config, link.settings)
         await link.close()
         for wrong in (
             f"nats://robot:{nats_password}@127.0.0.1:99999",
@@ -737,13 +789,15 @@ async def test_nats_py_reads_a_url_password_as_written_without_percent_decoding(
     encoded = urllib.parse.quote(password, safe="")
     get_logger("alien.test").debug("percent-encoded")
     with NatsServer(user="robot", password=password) as server:
-        link = NatsLink(AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}"))
+        config = AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}")
+        link = NatsLink(NatsSettings.from_config(config))
         with pytest.raises(NatsAuthError) as raised:
             await asyncio.wait_for(link.connect(), WAIT_S)
-        capture.show("NatsAuthError", raised.value, link.config)
+        capture.show("NatsAuthError", raised.value, config, link.settings)
     with NatsServer(user="robot", password=encoded) as server:  # the three characters "%2F" are the password
-        link = NatsLink(AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}"))
+        config = AlienConfig(nats_url=f"nats://robot:{encoded}@127.0.0.1:{server.port}")
+        link = NatsLink(NatsSettings.from_config(config))
         await asyncio.wait_for(link.connect(), WAIT_S)
-        capture.show("link", link, link.config)
+        capture.show("link", link, config, link.settings)
         await link.close()
     capture.check()

@@ -21,6 +21,7 @@ from alien.errors import ConfigError, NatsAuthError
 from alien.link import NatsLink
 from alien.mothership import MothershipClient
 from alien.nats_options import tls_context
+from alien.settings import MothershipSettings, NatsSettings
 from alien.transport_security import check_mothership, check_nats, insecure_nats_urls, is_loopback
 
 LOOPBACK = ["localhost", "LOCALHOST", "localhost.", "127.0.0.1", "127.8.9.10", "[::1]", "[::ffff:127.0.0.1]"]
@@ -30,16 +31,17 @@ REMOTE = ["10.0.0.1", "128.0.0.1", "0.0.0.0", "[::2]", "localhost.example.com", 
 @pytest.mark.parametrize("host", LOOPBACK)
 def test_loopback_hosts_may_use_plain_nats_and_http(host: str) -> None:
     config = AlienConfig(nats_url=f"nats://{host}:4222", mothership_url=f"http://{host}:8080")
+    nats, mothership = NatsSettings.from_config(config), MothershipSettings.from_config(config)
     assert is_loopback(host.strip("[]"))
-    assert insecure_nats_urls(config) == []
-    check_nats(config)
-    check_mothership(config)
+    assert insecure_nats_urls(nats) == []
+    check_nats(nats)
+    check_mothership(mothership)
 
 
 @pytest.mark.parametrize("host", REMOTE)
 def test_other_hosts_are_remote_without_resolving_them(host: str) -> None:
     assert not is_loopback(host.strip("[]"))
-    config = AlienConfig(nats_url=f"nats://{host}:4222")
+    config = NatsSettings.from_config(AlienConfig(nats_url=f"nats://{host}:4222"))
     assert insecure_nats_urls(config) == [f"nats://{host}:4222"]
 
 
@@ -47,7 +49,7 @@ async def test_remote_plain_nats_is_refused_before_dialling_naming_the_url() -> 
     # the loopback server is fine; the second one is not, and its credentials never show
     config = AlienConfig(nats_url="nats://127.0.0.1:4222, nats://robot:s3cret@nats.example.invalid:4222")
     assert AlienConfig(nats_url=config.nats_url).nats_url == config.nats_url  # the config itself is valid
-    link = NatsLink(config)
+    link = NatsLink(NatsSettings.from_config(config))
     with pytest.raises(ConfigError) as info:
         await link.connect()  # dialling nats.example.invalid would retry forever instead
     message = str(info.value)
@@ -71,7 +73,7 @@ def test_the_host_is_read_after_the_user_part_whatever_the_password_holds(char: 
 def test_a_bare_host_port_is_refused_and_ws_counts_as_plain() -> None:
     with pytest.raises(ConfigError, match="has no scheme"):  # not a lecture about TLS
         AlienConfig(nats_url="nats.example.invalid:4222")
-    assert insecure_nats_urls(AlienConfig(nats_url="ws://nats.example.invalid:8080")) != []
+    assert insecure_nats_urls(NatsSettings.from_config(AlienConfig(nats_url="ws://nats.example.invalid:8080"))) != []
 
 
 @pytest.mark.parametrize(
@@ -84,7 +86,7 @@ def test_a_bare_host_port_is_refused_and_ws_counts_as_plain() -> None:
     ],
 )
 def test_remote_nats_over_tls_is_allowed(url: str, tls: dict[str, Path]) -> None:
-    config = AlienConfig(nats_url=url, **tls)
+    config = NatsSettings.from_config(AlienConfig(nats_url=url, **tls))
     assert insecure_nats_urls(config) == []
     check_nats(config)
 
@@ -97,7 +99,7 @@ async def test_remote_plain_http_is_refused_before_dialling_naming_the_url(tmp_p
         outbox_durability="memory",
     )
     with pytest.raises(ConfigError) as info:
-        MothershipClient(config)
+        MothershipClient(MothershipSettings.from_config(config))
     message = str(info.value)
     assert "MOTHERSHIP_URL: http://mothership.example.invalid:9000 is not loopback and not HTTPS" in message
     assert "Use https://mothership.example.invalid:9000" in message and "ALIEN_ALLOW_INSECURE=true" in message
@@ -106,7 +108,7 @@ async def test_remote_plain_http_is_refused_before_dialling_naming_the_url(tmp_p
     with pytest.raises(ConfigError, match=re.escape("http://mothership.example.invalid:9000")):
         await client.initialize()
     await client.close()
-    check_mothership(AlienConfig(mothership_url="https://mothership.example.invalid"))  # HTTPS: fine
+    check_mothership(MothershipSettings(url="https://mothership.example.invalid"))  # HTTPS: fine
 
 
 def test_allow_insecure_connects_with_one_warning_per_url(caplog: pytest.LogCaptureFixture) -> None:
@@ -116,8 +118,8 @@ def test_allow_insecure_connects_with_one_warning_per_url(caplog: pytest.LogCapt
         mothership_url="http://10.0.0.7:8080",
         allow_insecure=True,
     )
-    check_nats(config)
-    check_mothership(config)
+    check_nats(NatsSettings.from_config(config))
+    check_mothership(MothershipSettings.from_config(config))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings
     assert warnings[0].startswith("NATS_URL: nats://10.0.0.7:4222 is not loopback and not TLS")
@@ -131,8 +133,8 @@ def test_allow_insecure_is_read_from_the_environment(monkeypatch: pytest.MonkeyP
 
 
 def test_certificates_and_host_names_are_always_verified() -> None:
-    link = NatsLink(AlienConfig(nats_url="tls://nats.example.invalid:4222"))
-    context = tls_context(link.config)
+    link = NatsLink(NatsSettings.from_config(AlienConfig(nats_url="tls://nats.example.invalid:4222")))
+    context = tls_context(link.settings)
     assert context is not None
     assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
     # and nothing in the library turns verification off
@@ -147,7 +149,7 @@ async def test_a_tls_url_to_a_server_that_does_not_offer_tls_sends_nothing_in_cl
     """nats-py alone would send CONNECT (credentials included) in clear text here."""
     assert nats_server.url.startswith("nats://127.0.0.1:")
     config = AlienConfig(nats_url=nats_server.url.replace("nats://", "tls://"), nats_token="s3cret-token")
-    link = NatsLink(config)
+    link = NatsLink(NatsSettings.from_config(config))
     with pytest.raises(NatsAuthError) as info:
         await asyncio.wait_for(link.connect(), 15)  # fails at once; never retries forever
     message = str(info.value)
@@ -168,5 +170,5 @@ async def test_a_tls_url_to_a_server_that_does_not_offer_tls_sends_nothing_in_cl
 def test_every_server_dialled_beyond_loopback_needs_tls_whatever_its_scheme(
     scheme: str, host: str, allow_insecure: bool, needs_tls: bool
 ) -> None:
-    config = AlienConfig(nats_url="nats://127.0.0.1:4222", allow_insecure=allow_insecure)
+    config = NatsSettings(servers=("nats://127.0.0.1:4222",), allow_insecure=allow_insecure)
     assert transport_security.nats_server_needs_tls(config, scheme, host) is needs_tls

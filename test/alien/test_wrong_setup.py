@@ -31,6 +31,7 @@ from alien import AlienClient
 from alien.config import AlienConfig
 from alien.errors import MothershipProtocolError, MothershipUnavailableError
 from alien.mothership import MothershipClient
+from alien.settings import MothershipSettings
 from alien_testing.nats_server import free_port, make_tls_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,9 @@ async def test_mothership_url_at_the_nats_port_is_a_protocol_error_naming_both_v
     nats_server: Any, tmp_path: Path
 ) -> None:
     port = nats_server.url.rsplit(":", 1)[1]
-    async with MothershipClient(_config(tmp_path, f"http://127.0.0.1:{port}")) as client:
+    async with MothershipClient(
+        MothershipSettings.from_config(_config(tmp_path, f"http://127.0.0.1:{port}"))
+    ) as client:
         with pytest.raises(MothershipProtocolError) as caught:
             await client.detect_dialect()
     assert str(caught.value) == (
@@ -110,7 +113,7 @@ async def test_mothership_url_at_the_nats_port_is_a_protocol_error_naming_both_v
 
 
 async def test_a_non_http_banner_is_a_protocol_error_naming_the_url(garbage_server: RawServer, tmp_path: Path) -> None:
-    async with MothershipClient(_config(tmp_path, garbage_server.url)) as client:
+    async with MothershipClient(MothershipSettings.from_config(_config(tmp_path, garbage_server.url))) as client:
         with pytest.raises(MothershipProtocolError) as caught:
             await client.detect_dialect()
     assert str(caught.value).startswith(f"MOTHERSHIP_URL {garbage_server.url} did not answer with HTTP;")
@@ -118,7 +121,7 @@ async def test_a_non_http_banner_is_a_protocol_error_naming_the_url(garbage_serv
 
 
 async def test_a_tls_server_on_http_suggests_https(tls_server: RawServer, tmp_path: Path) -> None:
-    async with MothershipClient(_config(tmp_path, tls_server.url)) as client:
+    async with MothershipClient(MothershipSettings.from_config(_config(tmp_path, tls_server.url))) as client:
         with pytest.raises(MothershipUnavailableError) as caught:
             await client.detect_dialect()
     https = tls_server.url.replace("http://", "https://")
