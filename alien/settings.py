@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import SecretStr
 
 from alien.config import AlienConfig
+from alien.signing import SignaturePolicy
 from alien.wire import redact_url
 
 if TYPE_CHECKING:
@@ -143,3 +144,13 @@ class EntityDescription:
 
 
 __all__ = ["EntityDescription", "MothershipSettings", "NatsSettings"]
+
+
+def signature_policy(config: AlienConfig) -> SignaturePolicy:
+    """The command-signing policy of ALIEN_COMMAND_* (docs/commands.md#signed-commands)."""
+    return SignaturePolicy(
+        frozenset(config.command_trusted_keys),
+        frozenset(config.command_critical_types),
+        config.command_require_signature,
+        config.command_max_age_s,
+    )

@@ -25,16 +25,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nacl.exceptions
 import nacl.signing
 import nkeys
 
 from alien.untrusted import quoted
-
-if TYPE_CHECKING:
-    from alien.config import AlienConfig
 
 KEY_ROLE = "operator"
 PUBLIC_PREFIX = "O"
@@ -209,15 +206,6 @@ class SignaturePolicy:
     critical_types: frozenset[str] = frozenset()
     require_all: bool = False
     max_age_s: float = 30.0
-
-    @classmethod
-    def from_config(cls, config: AlienConfig) -> SignaturePolicy:
-        return cls(
-            frozenset(config.command_trusted_keys),
-            frozenset(config.command_critical_types),
-            config.command_require_signature,
-            config.command_max_age_s,
-        )
 
     def requires_signature(self, command_type: str) -> bool:
         # case-folded: "ESTOP" must not slip past a critical "estop" to a fallback handler

@@ -27,6 +27,7 @@ from alien.commands.policy import CommandPolicy
 from alien.commands.seen import SeenCommandStore
 from alien.logs import get_logger
 from alien.policies import RejectionDigest, TokenBucket
+from alien.settings import signature_policy
 from alien.signing import SignaturePolicy
 from alien.untrusted import DETAIL_LIMIT, ID_LIMIT, shown
 
@@ -91,7 +92,7 @@ class CommandDispatcher:
             dedupe_window_s=config.command_dedupe_window_s,
             clock_skew_s=config.command_clock_skew_s,
             progress_rate_hz=config.command_progress_rate_hz,
-            signature_policy=SignaturePolicy.from_config(config),
+            signature_policy=signature_policy(config),
             entity_id=lambda: config.entity_id,
             intake_limit=TokenBucket(config.command_rate_limit_hz, config.command_burst),
             digest=RejectionDigest(config.command_rejections_logged, config.command_rejection_window_s),

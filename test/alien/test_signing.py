@@ -19,6 +19,7 @@ import pytest
 from alien import AlienClient, AlienConfig
 from alien.commands import CommandDispatcher
 from alien.commands.seen import SeenCommandStore
+from alien.settings import signature_policy
 from alien.signing import (
     SignatureError,
     SignaturePolicy,
@@ -178,7 +179,7 @@ def test_trusted_keys_and_critical_types_from_the_environment(monkeypatch: pytes
     monkeypatch.setenv("ALIEN_COMMAND_TRUSTED_KEYS", f"{KEYS.public_key}, {OTHER.public_key}")
     monkeypatch.setenv("ALIEN_COMMAND_CRITICAL_TYPES", "move,return_to_base")
     monkeypatch.setenv("ALIEN_COMMAND_MAX_AGE_S", "12")
-    policy = SignaturePolicy.from_config(AlienConfig())
+    policy = signature_policy(AlienConfig())
     assert policy.trusted_keys == {KEYS.public_key, OTHER.public_key}
     assert policy.requires_signature("move") and not policy.requires_signature("ping")
     assert policy.max_age_s == 12
