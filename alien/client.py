@@ -36,7 +36,7 @@ from alien.outbox_store import SqliteStore
 from alien.policies import TelemetryLimiter
 from alien.presence import Presence
 from alien.publisher import Publisher
-from alien.settings import MothershipSettings, NatsSettings
+from alien.settings import MothershipSettings, NatsSettings, TelemetrySettings
 from alien.stats_log import log_stats_every
 from alien.telemetry import position
 from alien.video import VideoConfig
@@ -77,7 +77,9 @@ class AlienClient:
             lambda: self.config.entity_id,
             period_s=self.config.entity_state_period_s,
         )
-        self.wire_format = WireFormat(self.config, lambda: self.mothership)
+        self.wire_format = WireFormat(
+            TelemetrySettings.from_config(self.config), lambda: self.mothership, lambda: self.config.server_dialect
+        )
         self.telemetry_limiter = TelemetryLimiter(  # flood protection; events are never limited
             self.config.telemetry_rate_limit_hz,
             self.config.telemetry_burst,
@@ -110,7 +112,7 @@ class AlienClient:
         return self.link.js
 
     @property
-    def _command_handlers(self) -> dict[str, CommandHandler]:
+    def _command_handlers(self) -> dict[str, CommandHandler]:  # the seed API's attribute
         return self._dispatcher.handlers
 
     @property
@@ -155,7 +157,10 @@ class AlienClient:
         self.mothership = MothershipClient(MothershipSettings.from_config(self.config))
         try:
             await self.mothership.__aenter__()
-            await self._register()
+            # as long as the mothership is unreachable (telemetry waits in the outbox)
+            await registration.register_while_unreachable(
+                self.config, self.mothership, lambda: len(self.outbox), self._note_registration_error
+            )
             self.config.identity.dialect = self.mothership.dialect or self.config.server_dialect
             self.config.save()
             await self._connect_nats()
@@ -170,14 +175,8 @@ class AlienClient:
         if self._owns_link and self._intake is None and self.link.is_open:
             await self.link.close(1.0)  # not yet in use: nothing queued goes through it
 
-    async def _register(self) -> None:
-        """Register, waiting as long as the mothership is unreachable (telemetry waits in the outbox)."""
-        assert self.mothership is not None
-
-        def note(error: str | None) -> None:
-            self.registration_error = error
-
-        await registration.register_while_unreachable(self.config, self.mothership, lambda: len(self.outbox), note)
+    def _note_registration_error(self, error: str | None) -> None:
+        self.registration_error = error  # why registration is still being retried; None once it succeeded
 
     async def _connect_nats(self) -> None:
         if self._intake is not None:  # initialize() retried after a failure past this point

@@ -108,23 +108,22 @@ class Composer:
         if limit is None:
             return False
         self.outbox.note_dropped("rate_limited")
-        config = self.wire_format.config
         if not limiter.first_refusal(limit):
             logger.debug("telemetry %r dropped: over the rate limit of %r", key, limit)
         elif limit == TelemetryLimiter.OVERALL:
             logger.warning(
                 "telemetry arrives faster than %g readings/s (burst %d) in all: readings are dropped and "
                 "counted as dropped['rate_limited'] (ALIEN_TELEMETRY_RATE_LIMIT_HZ, ALIEN_TELEMETRY_BURST)",
-                config.telemetry_rate_limit_hz,
-                config.telemetry_burst,
+                limiter.overall.rate_hz,
+                limiter.overall.burst,
             )
         else:
             logger.warning(
                 "telemetry %r arrives faster than %g readings/s (burst %d): readings are dropped and counted "
                 "as dropped['rate_limited'] (ALIEN_TELEMETRY_RATE_LIMIT_PER_KEY_HZ, ALIEN_TELEMETRY_BURST_PER_KEY)",
                 limit,
-                config.telemetry_rate_limit_per_key_hz,
-                config.telemetry_burst_per_key,
+                limiter.per_key_rate_hz,
+                limiter.per_key_burst,
             )
         return True
 

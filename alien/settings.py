@@ -131,6 +131,27 @@ class MothershipSettings:
 
 
 @dataclass(frozen=True)
+class TelemetrySettings:
+    """What the choice of telemetry format and its encoder read (docs/contract.md#telemetry-payloads)."""
+
+    telemetry_format: Literal["auto", "seed", "mavlink", "envelope_v1"] = _default("telemetry_format")
+    entity_type: str = _default("entity_type")
+    mavlink_system_id: int = _default("mavlink_system_id")
+    mavlink_component_id: int = _default("mavlink_component_id")
+    telemetry_source: str | None = None
+
+    @classmethod
+    def from_config(cls, config: AlienConfig) -> TelemetrySettings:
+        return cls(
+            telemetry_format=config.telemetry_format,
+            entity_type=config.entity_type,
+            mavlink_system_id=config.mavlink_system_id,
+            mavlink_component_id=config.mavlink_component_id,
+            telemetry_source=config.telemetry_source,
+        )
+
+
+@dataclass(frozen=True)
 class EntityDescription:
     """The device as registered: its type, its name and its video streams (MothershipClient.create_entity)."""
 
@@ -143,7 +164,7 @@ class EntityDescription:
         return cls(entity_type=config.entity_type, entity_name=config.entity_name, video_config=config.video_config)
 
 
-__all__ = ["EntityDescription", "MothershipSettings", "NatsSettings"]
+__all__ = ["EntityDescription", "MothershipSettings", "NatsSettings", "TelemetrySettings", "signature_policy"]
 
 
 def signature_policy(config: AlienConfig) -> SignaturePolicy:

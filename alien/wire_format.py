@@ -5,33 +5,43 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from alien.config import AlienConfig
 from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat, make_encoder
 from alien.mothership import MothershipClient
 from alien.mothership.enums import Dialect, resolve_entity_type
+from alien.settings import TelemetrySettings
 
 
 class WireFormat:
-    """The telemetry format and its encoder, for a config and the mothership it talks to."""
+    """The telemetry format and its encoder, for these settings and the mothership it talks to."""
 
-    def __init__(self, config: AlienConfig, mothership: Callable[[], MothershipClient | None]) -> None:
-        self.config = config
-        self._mothership = mothership  # a getter: the client replaces its mothership on retry
+    def __init__(
+        self,
+        settings: TelemetrySettings,
+        mothership: Callable[[], MothershipClient | None],
+        saved_dialect: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        """`mothership` and `saved_dialect` are getters.
+
+        The client replaces its mothership on retry; the dialect is configured, or learnt and saved with the identity.
+        """
+        self.settings = settings
+        self._mothership = mothership
+        self._saved_dialect = saved_dialect
         self._encoder: TelemetryEncoder | None = None
 
     def dialect(self) -> Dialect | None:
         mothership = self._mothership()
         detected = mothership.dialect if mothership is not None else None
-        saved = self.config.server_dialect
+        saved = self._saved_dialect()
         return detected or (saved if saved in ("v0.0.1", "v0.1") else None)  # type: ignore[return-value]
 
     def undecided(self) -> bool:
         """telemetry_format "auto" and the server's dialect not known yet (never reached, none saved)."""
-        return self.config.telemetry_format == "auto" and self.dialect() is None
+        return self.settings.telemetry_format == "auto" and self.dialect() is None
 
     @property
     def format(self) -> TelemetryFormat:
-        configured = self.config.telemetry_format
+        configured = self.settings.telemetry_format
         if configured != "auto":
             return configured
         # docs/contract.md#telemetry-payloads: v0.0.1 takes any JSON (the seed shape); v0.1.1 decodes MAVLink.
@@ -49,8 +59,8 @@ class WireFormat:
     def _make(self) -> TelemetryEncoder:
         return make_encoder(
             self.format,
-            entity_type=resolve_entity_type(self.config.entity_type, self.dialect()),
-            system_id=self.config.mavlink_system_id,
-            component_id=self.config.mavlink_component_id,
-            source=self.config.telemetry_source,
+            entity_type=resolve_entity_type(self.settings.entity_type, self.dialect()),
+            system_id=self.settings.mavlink_system_id,
+            component_id=self.settings.mavlink_component_id,
+            source=self.settings.telemetry_source,
         )

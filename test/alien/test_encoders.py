@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from alien.composer import Composer
-from alien.config import AlienConfig
 from alien.encoders import (
     SCHEMA_VERSION,
     EncoderIds,
@@ -34,6 +33,7 @@ from alien.errors import AlienError
 from alien.mavlink import round_half_away
 from alien.outbox import Lane, Outbox, OutgoingMessage
 from alien.policies import TelemetryLimiter
+from alien.settings import TelemetrySettings
 from alien.telemetry import encode_telemetry
 from alien.wire import utc_timestamp
 from alien.wire_format import WireFormat
@@ -509,7 +509,7 @@ async def test_placeholders_of_an_earlier_version_pass_through_and_fill_the_enve
     for queued in (message, seed):
         subject = "constellation.telemetry.@org_id@.@entity_id@"
         outbox.put(OutgoingMessage(queued.msg_id, subject, queued.payload, Lane.TELEMETRY))
-    wire_format = WireFormat(AlienConfig(telemetry_format="envelope_v1"), lambda: None)
+    wire_format = WireFormat(TelemetrySettings(telemetry_format="envelope_v1"), lambda: None)
     Composer(outbox, wire_format, lambda: IDS_PAIR, TelemetryLimiter(0, 0, 0, 0)).resolve()
     filled, filled_seed = await outbox.take(10)
     assert filled.subject == f"constellation.telemetry.{IDS.org_id}.{IDS.entity_id}"
