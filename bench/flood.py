@@ -128,7 +128,7 @@ def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[F
     variants = {
         "limited": {},
         "unlimited": {"ALIEN_COMMAND_RATE_LIMIT_HZ": "0"},
-        # the baseline: every rejection logged and reported on its own, as before the digest
+        # the baseline: every rejection logged and reported on its own (no digest, docs/commands.md#floods)
         "every": {"ALIEN_COMMAND_RATE_LIMIT_HZ": "0", "ALIEN_COMMAND_REJECTIONS_LOGGED": str(10**9)},
     }
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Nothing may leave this machine (the project's convention; the soak itself uses no ROS).
+# Nothing may leave this machine, as in every test run (docs/development.md); the soak itself uses no ROS.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 from alien import AlienClient, AlienConfig
