@@ -57,7 +57,7 @@ class Command:
     command_id: str
     type: str
     params: dict[str, Any]
-    raw: dict[str, Any]  # the whole JSON object, as design-document handlers receive it
+    raw: dict[str, Any]  # the whole JSON object, as seed API handlers receive it (docs/index.md#the-seed-api)
     issued_at: float | None = None  # epoch seconds
     expires_at: float | None = None
     priority: str | None = None

@@ -141,7 +141,7 @@ FOREIGN = re.compile(
             "MOTHERSHIP" + "_CONTRACT",
             r"\bARCHITECTURE" + r"\.md",
             "DESIGN" + "_DOCUMENT",
-            "(?i:design[ _]" + "documents?)",
+            "(?i:design[ _-]" + "documents?)",
             r"\.\./" + "shared",
             "(?i:contract \u00a7)",
         )
