@@ -30,10 +30,10 @@ from alien.version import __version__
 if TYPE_CHECKING:
     from alien.client import AlienClient
     from alien.config import AlienConfig
-    from alien.encoders import TelemetryEncodeError
     from alien.fleet import AlienFleet
     from alien.mothership import MothershipClient
     from alien.settings import EntityDescription, MothershipSettings, NatsSettings
+    from alien.telemetry.encoders import TelemetryEncodeError
     from alien.video import VideoConfig
 
 # Imported on first use: `alien` (the CLI) starts with only the standard library loaded, so a
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "AlienClient": "alien.client",
     "AlienConfig": "alien.config",
-    "TelemetryEncodeError": "alien.encoders",
+    "TelemetryEncodeError": "alien.telemetry.encoders",
     "AlienFleet": "alien.fleet",
     "MothershipClient": "alien.mothership",
     "EntityDescription": "alien.settings",

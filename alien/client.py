@@ -17,10 +17,11 @@ from alien.command_reports import CommandReports
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.commands.intake import intake_mode
 from alien.commands.seen import SeenCommandStore, seen_commands_path
-from alien.composer import Composer, Ids
 from alien.config import AlienConfig
+from alien.delivery.outbox import Outbox, OutboxStats
+from alien.delivery.outbox_store import SqliteStore
+from alien.delivery.publisher import Publisher
 from alien.dialect_wait import DialectWait
-from alien.encoders import TelemetryFormat
 from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
 from alien.entity_state import EntityStateWriter
 from alien.errors import (
@@ -31,17 +32,16 @@ from alien.errors import (
 from alien.link import NatsLink
 from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
-from alien.outbox import Outbox, OutboxStats
-from alien.outbox_store import SqliteStore
-from alien.policies import TelemetryLimiter
 from alien.presence import Presence
-from alien.publisher import Publisher
+from alien.rate_limits import TelemetryLimiter
 from alien.settings import MothershipSettings, NatsSettings, TelemetrySettings
 from alien.stats_log import log_stats_every
-from alien.telemetry import position
+from alien.telemetry.composer import Composer, Ids
+from alien.telemetry.encoders import TelemetryFormat
+from alien.telemetry.readings import position
+from alien.telemetry.wire_format import WireFormat
 from alien.video import VideoConfig
 from alien.wire import command_subject, subject_token, telemetry_subject
-from alien.wire_format import WireFormat
 
 logger = get_logger("alien")
 

@@ -7,10 +7,10 @@ the outbox behind the control messages and ahead of the next run's bootsequence.
 
 from __future__ import annotations
 
+from alien.delivery.outbox import Outbox
+from alien.delivery.publisher import Publisher
 from alien.logs import get_logger
-from alien.outbox import Outbox
 from alien.presence import Presence
-from alien.publisher import Publisher
 
 logger = get_logger("alien")
 

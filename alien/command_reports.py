@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 from alien.commands import REJECTION_EVENTS
-from alien.composer import Composer
+from alien.delivery.outbox import Lane
 from alien.link import NatsLink
 from alien.logs import get_logger
-from alien.outbox import Lane
+from alien.telemetry.composer import Composer
 from alien.wire import dumps
 
 logger = get_logger("alien")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from alien.composer import Composer
+from alien.delivery.outbox import Outbox
 from alien.logs import get_logger
-from alien.outbox import Outbox
 from alien.presence import Presence
-from alien.wire_format import WireFormat
+from alien.telemetry.composer import Composer
+from alien.telemetry.wire_format import WireFormat
 
 logger = get_logger("alien")
 

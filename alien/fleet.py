@@ -16,10 +16,10 @@ from typing import Any
 
 from alien.client import AlienClient
 from alien.config import AlienConfig
+from alien.delivery.outbox import OutboxStats
 from alien.errors import ConfigError
 from alien.link import NatsLink
 from alien.logs import get_logger
-from alien.outbox import OutboxStats
 from alien.settings import NatsSettings
 
 logger = get_logger("alien")

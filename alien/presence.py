@@ -14,14 +14,14 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from alien.composer import Composer
 from alien.config import AlienConfig
-from alien.encoders import EncoderIds
+from alien.delivery.outbox import Lane, Outbox
 from alien.entity_state import EntityStateWriter, state_from_telemetry
 from alien.link import NatsLink
 from alien.mothership.enums import resolve_entity_type
-from alien.outbox import Lane, Outbox
-from alien.telemetry import encode_lifecycle
+from alien.telemetry.composer import Composer
+from alien.telemetry.encoders import EncoderIds
+from alien.telemetry.readings import encode_lifecycle
 from alien.wire import event_subject, telemetry_subject
 
 HEARTBEAT_KEY = "(heartbeat)"  # the heartbeat's own flood-limit key, apart from any reading's keys

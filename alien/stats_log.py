@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from alien.delivery.outbox import OutboxStats
 from alien.logs import get_logger
-from alien.outbox import OutboxStats
 
 logger = get_logger("alien")
 

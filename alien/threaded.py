@@ -22,7 +22,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from alien.channels import TelemetryChannels
 from alien.client import AlienClient
 from alien.commands import CommandHandler, Prepare
 from alien.config import AlienConfig
@@ -34,6 +33,7 @@ from alien.errors import (
     ServerError,
 )
 from alien.logs import get_logger
+from alien.telemetry.channels import TelemetryChannels
 from alien.wire import redact_url
 
 logger = get_logger("alien.threaded")

@@ -18,7 +18,7 @@ from rclpy.subscription import Subscription
 from sensor_msgs.msg import BatteryState, NavSatFix
 
 from alien import AlienConfig
-from alien.policies import PositionDeadband
+from alien.rate_limits import PositionDeadband
 from alien.threaded import ClientSnapshot, ThreadedClient, failure_line
 from alien_ros.command_router import CommandRouter
 from alien_ros.conversions import (

@@ -22,9 +22,9 @@ import nats
 import psutil
 
 from alien import AlienClient, AlienConfig
-from alien.encoders import EncoderIds, make_encoder
-from alien.outbox import Lane, Outbox, OutgoingMessage
-from alien.outbox_store import SqliteStore
+from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
+from alien.delivery.outbox_store import SqliteStore
+from alien.telemetry.encoders import EncoderIds, make_encoder
 from alien.wire import telemetry_subject
 
 BATCH = 256  # readings queued between yields to the loop: the caller produces while it publishes

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from common import Figure, Servers, Settings
 
-from alien.outbox import Lane, Outbox, OutgoingMessage
-from alien.outbox_store import SqliteStore
+from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
+from alien.delivery.outbox_store import SqliteStore
 from alien.wire import new_message_id
 
 PAYLOAD = (

@@ -19,13 +19,13 @@ from alien.cli.common import (
     silence_stdout,
 )
 from alien.config import AlienConfig
+from alien.delivery.outbox_store import OutboxStoreError
 from alien.errors import (
     AlienError,
     ConfigError,
     IdentityFileError,
     MothershipProtocolError,
 )
-from alien.outbox_store import OutboxStoreError
 from alien.version import __version__
 
 __all__ = ["run"]

@@ -1,6 +1,6 @@
 """The counters of a durable outbox file, read without sending (or changing) anything.
 
-A running client holds its outbox in exclusive locking mode (alien/outbox_store.py), so a busy
+A running client holds its outbox in exclusive locking mode (alien/delivery/outbox_store.py), so a busy
 database means "in use by a running client", not an error.
 """
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from alien.commands.envelope import Command
-from alien.policies import LatestValueThrottle
+from alien.rate_limits import LatestValueThrottle
 
 CommandHandler = Callable[..., Awaitable[Any] | Any]
 Report = Callable[[str, dict[str, Any]], None]

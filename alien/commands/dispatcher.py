@@ -26,7 +26,7 @@ from alien.commands.envelope import TYPE_PATTERN, Command, CommandRejected, pars
 from alien.commands.policy import CommandPolicy
 from alien.commands.seen import SeenCommandStore
 from alien.logs import get_logger
-from alien.policies import RejectionDigest, TokenBucket
+from alien.rate_limits import RejectionDigest, TokenBucket
 from alien.settings import signature_policy
 from alien.signing import SignaturePolicy
 from alien.untrusted import DETAIL_LIMIT, ID_LIMIT, shown

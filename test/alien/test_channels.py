@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from alien.channels import TelemetryChannels
+from alien.telemetry.channels import TelemetryChannels
 
 
 class Recorder:

@@ -270,7 +270,7 @@ async def test_status_with_nats_down_names_it_in_one_line_and_exits_1(
 async def test_status_counts_the_outbox_an_earlier_run_left_without_sending_it(
     make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], tmp_path: Path
 ) -> None:
-    from alien.outbox_store import SqliteStore
+    from alien.delivery.outbox_store import SqliteStore
 
     emulator = make_emulator(dialect="v0.0.1")
     config = make_config(emulator, nats_server)

@@ -16,7 +16,7 @@ import nats
 import pytest
 
 from alien import AlienClient, AlienConfig, IdentityFileError, NatsAuthError, NotFoundError
-from alien.outbox import Lane, OutgoingMessage
+from alien.delivery.outbox import Lane, OutgoingMessage
 
 DIALECTS = ["v0.0.1", "v0.1"]
 LIFECYCLE = ("bootsequence", "shutdown")  # docs/contract.md#lifecycle-events
@@ -258,7 +258,7 @@ async def test_telemetry_and_events_reach_their_streams(
     }
     position = telemetry[position_id].json()
     assert (position["message_type"], position["message_id"]) == ("GPS_RAW_INT", 24)  # what v0.1.1 reads
-    # degE7 and mm; what a plain position does not say, as common.xml's "unknown" values (alien.mavlink)
+    # degE7 and mm; what a plain position does not say, as common.xml's "unknown" values (alien.telemetry.mavlink)
     assert position["data"] == {
         "fix_type": 3,
         "lat": 407128000,

@@ -17,8 +17,8 @@ import nats
 import pytest
 
 from alien import AlienClient, AlienConfig
-from alien.encoders import TelemetryEncodeError
 from alien.errors import AuthenticationError, NatsAuthError
+from alien.telemetry.encoders import TelemetryEncodeError
 from alien_testing.deployment import V01Deployment
 from alien_testing.nats_server import generate_nkey_user
 

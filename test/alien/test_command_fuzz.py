@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from alien import AlienClient, AlienConfig
 from alien.commands import CommandDispatcher
 from alien.commands.envelope import MAX_COMMAND_BYTES, CommandRejected, parse_command
-from alien.policies import RejectionDigest, TokenBucket
+from alien.rate_limits import RejectionDigest, TokenBucket
 from alien.untrusted import is_safe
 from alien_testing.emulator import MothershipEmulator
 from alien_testing.nats_server import NatsServer

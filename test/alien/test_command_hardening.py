@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from alien.commands import CommandDispatcher
-from alien.outbox import Lane, Outbox, OutgoingMessage
-from alien.policies import RejectionDigest, TokenBucket
+from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
+from alien.rate_limits import RejectionDigest, TokenBucket
 from alien.signing import SignaturePolicy, generate_keypair, sign_command
 from alien.untrusted import is_safe, shown
 

@@ -1,10 +1,10 @@
-"""Telemetry wire encoders (alien.encoders, alien.mavlink): pure unit tests, no NATS.
+"""Telemetry wire encoders (alien.telemetry.encoders, alien.telemetry.mavlink): pure unit tests, no NATS.
 
 Goldens under test/alien/golden/ are written from docs/contract.md#telemetry-payloads (the
 envelope_v1 GLOBAL_POSITION_INT one is the page's own example envelope; GPS_RAW_INT's values by hand);
 message_uid is checked against the WireMessage's msg_id and timestamps as instants, everything else
 must match exactly. Unknown values are left out of `data`, never sent as MAVLink's binary sentinels
-(alien.mavlink's docstring says why); the emulator's model of the newest server's worker
+(alien.telemetry.mavlink's docstring says why); the emulator's model of the newest server's worker
 (alien_testing.emulator.telemetry_v01, telemetry_projection) checks what the operator map makes of the result.
 """
 
@@ -19,8 +19,12 @@ from typing import Any
 
 import pytest
 
-from alien.composer import Composer
-from alien.encoders import (
+from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
+from alien.errors import AlienError
+from alien.rate_limits import TelemetryLimiter
+from alien.settings import TelemetrySettings
+from alien.telemetry.composer import Composer
+from alien.telemetry.encoders import (
     SCHEMA_VERSION,
     EncoderIds,
     TelemetryEncodeError,
@@ -29,14 +33,10 @@ from alien.encoders import (
     WireMessage,
     make_encoder,
 )
-from alien.errors import AlienError
-from alien.mavlink import round_half_away
-from alien.outbox import Lane, Outbox, OutgoingMessage
-from alien.policies import TelemetryLimiter
-from alien.settings import TelemetrySettings
-from alien.telemetry import encode_telemetry
+from alien.telemetry.mavlink import round_half_away
+from alien.telemetry.readings import encode_telemetry
+from alien.telemetry.wire_format import WireFormat
 from alien.wire import utc_timestamp
-from alien.wire_format import WireFormat
 from alien_testing.emulator.gojson import GoTime
 from alien_testing.emulator.telemetry_projection import project
 from alien_testing.emulator.telemetry_v01 import decode_envelope

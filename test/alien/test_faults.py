@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alien import AlienClient, AlienConfig
-from alien.outbox_store import SqliteStore
+from alien.delivery.outbox_store import SqliteStore
 from alien_testing import MothershipEmulator, NatsServer
 
 KIB = 1024

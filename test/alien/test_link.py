@@ -252,7 +252,7 @@ async def test_the_publisher_sees_when_a_pending_publish_permit_is_free(nats_ser
     """The fast path (no wait_stall) relies on nats-py's permit semaphore: fails loudly if nats-py renames it."""
     import nats
 
-    from alien.publisher import _permit_free
+    from alien.delivery.publisher import _permit_free
 
     nc = await nats.connect(nats_server.url)
     try:

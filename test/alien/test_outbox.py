@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from alien.outbox import Lane, MemoryOutbox, OutgoingMessage
+from alien.delivery.outbox import Lane, MemoryOutbox, OutgoingMessage
 
 
 def _msg(msg_id: str, lane: Lane) -> OutgoingMessage:

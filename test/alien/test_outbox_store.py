@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from alien import AlienClient, AlienConfig
-from alien.outbox import Lane, Outbox, OutgoingMessage
-from alien.outbox_store import OutboxStoreError, SqliteStore
+from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
+from alien.delivery.outbox_store import OutboxStoreError, SqliteStore
 from alien.wire import new_message_id
 
 

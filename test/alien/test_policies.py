@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from alien.policies import LatestValueThrottle, PositionDeadband, TelemetryLimiter, TokenBucket
+from alien.rate_limits import LatestValueThrottle, PositionDeadband, TelemetryLimiter, TokenBucket
 
 
 def test_throttle_sends_first_at_once_and_the_latest_at_period_end() -> None:

@@ -20,7 +20,7 @@ import pytest
 from nats.aio.subscription import Subscription
 
 from alien import AlienClient, AlienConfig, AlienFleet
-from alien.outbox_store import SqliteStore
+from alien.delivery.outbox_store import SqliteStore
 from alien_testing.deployment import V01Deployment
 
 PUBLISH_TIMEOUT_S = 30.0

@@ -6,7 +6,7 @@ rejection makes room only among rejections; control makes room with rejections, 
 then the oldest control; telemetry only with telemetry. Every drop is counted. A message keeps the id
 it got when it entered, so every retry carries the same Nats-Msg-Id.
 
-With a store (`alien.outbox_store.SqliteStore`) every queued message is also a row on disk until
+With a store (`alien.delivery.outbox_store.SqliteStore`) every queued message is also a row on disk until
 it is acknowledged, so it survives a restart; without one the outbox lives in memory only.
 """
 
@@ -52,7 +52,7 @@ class OutgoingMessage:
 
     @property
     def pending(self) -> bool:
-        """Not encoded yet (alien.composer): a subject no message goes out on; never taken while so."""
+        """Not encoded yet (alien.telemetry.composer): a subject no message goes out on; never taken while so."""
         return "@" in self.subject
 
 

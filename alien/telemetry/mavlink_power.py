@@ -1,7 +1,7 @@
 """SYS_STATUS and BATTERY_STATUS from one power reading (common.xml units).
 
 Pure functions, no I/O. Unknown values are left out, not sent as common.xml's "unknown" sentinels
-(alien.mavlink's docstring says why); every number given is range-checked (alien.mavlink_fields).
+(alien.telemetry.mavlink's docstring says why); every number given is range-checked (alien.telemetry.mavlink_fields).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from alien.mavlink_fields import (
+from alien.telemetry.mavlink_fields import (
     BATTERY_STATUS,
     INT16,
     INT16_MAX,
@@ -96,7 +96,7 @@ def _known(fields: dict[str, Any]) -> dict[str, Any]:
 def power_messages(power: Mapping[str, Any], percentage: Any, percentage_field: str) -> list[Message]:
     """SYS_STATUS then BATTERY_STATUS from one power reading, each only when it has a known value.
 
-    Everything given is checked before anything is built. Unknown values are left out (alien.mavlink's
+    Everything given is checked before anything is built. Unknown values are left out (alien.telemetry.mavlink's
     docstring): BATTERY_STATUS temperature, voltages, current_battery and battery_remaining,
     SYS_STATUS voltage_battery, current_battery and battery_remaining. current_consumed and
     energy_consumed are never sent (no consumption estimate: their "unknown" is -1).

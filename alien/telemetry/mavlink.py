@@ -15,8 +15,8 @@ as 327.67 °C on the map, current_battery -1 as -0.01 A, unused cells 65535 in t
 65535 is simply not read). A message that would be left with no data field at all is not sent.
 HEARTBEAT keeps all its fields (none is a sentinel).
 
-Every number given is range-checked and rounded half away from zero (alien.mavlink_fields). The
-encoders import everything from here: the names of alien.mavlink_fields and alien.mavlink_power
+Every number given is range-checked and rounded half away from zero (alien.telemetry.mavlink_fields). The
+encoders import everything from here: the names of alien.telemetry.mavlink_fields and alien.telemetry.mavlink_power
 they use are re-exported.
 """
 
@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from alien.mavlink_fields import (
+from alien.telemetry.mavlink_fields import (
     GLOBAL_POSITION_INT,
     GPS_RAW_INT,
     HEARTBEAT,
@@ -40,7 +40,7 @@ from alien.mavlink_fields import (
     round_half_away,
     scaled,
 )
-from alien.mavlink_power import POWER_DESCRIPTIVE, POWER_KEYS, power_messages
+from alien.telemetry.mavlink_power import POWER_DESCRIPTIVE, POWER_KEYS, power_messages
 
 __all__ = [
     "POSITION_DESCRIPTIVE",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alien.logs import get_logger
-from alien.policies import LatestValueThrottle
+from alien.rate_limits import LatestValueThrottle
 
 logger = get_logger("alien.channels")
 

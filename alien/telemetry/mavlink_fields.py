@@ -1,6 +1,6 @@
 """MAVLink fields: the message tuple, common.xml ids and integer ranges, and one reading into one field.
 
-Pure functions, no I/O; the message builders (alien.mavlink, alien.mavlink_power) use them.
+Pure functions, no I/O; the message builders (alien.telemetry.mavlink, alien.telemetry.mavlink_power) use them.
 Every number that is given is range-checked before it is built into a message; a violation raises
 TelemetryEncodeError naming the semantic field, the value and what is allowed. Rounding is half
 away from zero (0.5 -> 1, -0.5 -> -1), not Python's round() (which rounds 0.5 to the even 0), so

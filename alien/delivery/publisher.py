@@ -20,9 +20,9 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import PubAck
 
+from alien.delivery.outbox import Outbox, OutgoingMessage
 from alien.link import NatsLink
 from alien.logs import get_logger
-from alien.outbox import Outbox, OutgoingMessage
 
 logger = get_logger("alien.publisher")
 

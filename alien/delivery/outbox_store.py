@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from alien.delivery.outbox import Lane, OutgoingMessage
 from alien.errors import AlienError
 from alien.logs import get_logger
-from alien.outbox import Lane, OutgoingMessage
 
 logger = get_logger("alien.outbox")
 

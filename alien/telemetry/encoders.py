@@ -7,10 +7,10 @@
   carries exactly the schema's keys.
 
 The MAVLink formats turn the semantic keys ``position``, ``power`` and ``battery_level`` into
-MAVLink messages (alien.mavlink); whatever they cannot carry is returned as ``leftover`` for the
+MAVLink messages (alien.telemetry.mavlink); whatever they cannot carry is returned as ``leftover`` for the
 client to send as an event. Unknown values are left out of ``data`` rather than sent as MAVLink's
 binary "unknown" sentinels, which the newest server would store as readings (docs/contract.md#telemetry-envelope-v1, and
-alien.mavlink's docstring for the worker's field-by-field behaviour); a message with nothing
+alien.telemetry.mavlink's docstring for the worker's field-by-field behaviour); a message with nothing
 known is not sent. An encoder remembers the last timestamp per message type, so use one
 per client and from one thread.
 """
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Protocol, get_args
 
-from alien import mavlink
-from alien.mavlink import TelemetryEncodeError
-from alien.telemetry import encode_telemetry
+from alien.telemetry import mavlink
+from alien.telemetry.mavlink import TelemetryEncodeError
+from alien.telemetry.readings import encode_telemetry
 from alien.wire import dumps, new_message_id, utc_timestamp
 
 __all__ = [
@@ -64,7 +64,7 @@ class Encoded:
 
 @dataclass
 class EncoderIds:
-    """The registered ids: a message is encoded only once they are known (alien.composer)."""
+    """The registered ids: a message is encoded only once they are known (alien.telemetry.composer)."""
 
     org_id: str
     entity_id: str
@@ -139,7 +139,7 @@ def to_mavlink(
 
 
 class SeedEncoder:
-    """The seed shape, byte for byte alien.telemetry.encode_telemetry (docs/contract.md#seed-telemetry)."""
+    """The seed shape, byte for byte alien.telemetry.readings.encode_telemetry (docs/contract.md#seed-telemetry)."""
 
     format: TelemetryFormat = "seed"
 

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from alien.encoders import EncoderIds
+from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
 from alien.logs import get_logger
-from alien.outbox import Lane, Outbox, OutgoingMessage
-from alien.policies import TelemetryLimiter
-from alien.telemetry import encode_event
+from alien.rate_limits import TelemetryLimiter
+from alien.telemetry.encoders import EncoderIds
+from alien.telemetry.readings import encode_event
+from alien.telemetry.wire_format import WireFormat
 from alien.wire import dumps, event_subject, new_message_id, subject_token, telemetry_subject, utc_timestamp
-from alien.wire_format import WireFormat
 
 logger = get_logger("alien")
 

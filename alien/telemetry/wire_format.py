@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from alien.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat, make_encoder
 from alien.mothership import MothershipClient
 from alien.mothership.enums import Dialect, resolve_entity_type
 from alien.settings import TelemetrySettings
+from alien.telemetry.encoders import EncoderIds, TelemetryEncoder, TelemetryFormat, make_encoder
 
 
 class WireFormat:
