@@ -87,17 +87,17 @@ class BridgeNode(Node):
         self.alien = ThreadedClient(config)
         self.fix_tracker = FixTracker()
         self.level_tracker = DiagnosticLevelTracker()
-        self.deadband = PositionDeadband(self.settings["position_deadband_m"], self.settings["position_keepalive_s"])
+        self.deadband = PositionDeadband(self.settings.position_deadband_m, self.settings.position_keepalive_s)
         self.received: dict[str, int] = {}
 
         s = self.settings
-        self.alien.add_channel("position", s["fix.rate_hz"])
-        self.alien.add_channel("power", s["battery.rate_hz"])
-        self.alien.add_channel("health", s["diagnostics.rate_hz"])
+        self.alien.add_channel("position", s.fix_rate_hz)
+        self.alien.add_channel("power", s.battery_rate_hz)
+        self.alien.add_channel("health", s.diagnostics_rate_hz)
         self.inputs = [
-            _Input(self, s["fix_topic"], NavSatFix, s["fix.qos"], self._on_fix),
-            _Input(self, s["battery_topic"], BatteryState, s["battery.qos"], self._on_battery),
-            _Input(self, s["diagnostics_topic"], DiagnosticArray, s["diagnostics.qos"], self._on_diagnostics),
+            _Input(self, s.fix_topic, NavSatFix, s.fix_qos, self._on_fix),
+            _Input(self, s.battery_topic, BatteryState, s.battery_qos, self._on_battery),
+            _Input(self, s.diagnostics_topic, DiagnosticArray, s.diagnostics_qos, self._on_diagnostics),
         ]
         for mapping in s.mappings:
             msg_type = resolve_message_type(mapping.type_name)  # fails at startup, naming the type
@@ -105,9 +105,9 @@ class BridgeNode(Node):
             self.alien.add_channel(channel, mapping.rate_hz)
             self.inputs.append(_Input(self, mapping.topic, msg_type, mapping.qos, self._mapped(channel, mapping.key)))
 
-        self.router = CommandRouter(self, s.commands, self.alien, allow_unmapped=s["allow_unmapped_commands"])
+        self.router = CommandRouter(self, s.commands, self.alien, allow_unmapped=s.allow_unmapped_commands)
         self.status_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(s["status_period_s"], self._publish_status)
+        self.create_timer(s.status_period_s, self._publish_status)
         self.create_timer(1.0, self._refresh_inputs)
         self.alien.start()
 
@@ -166,7 +166,7 @@ class BridgeNode(Node):
 
     def shutdown(self) -> None:
         """Flush (bounded), `shutdown` event, status inactive, close."""
-        self.alien.shutdown(self.settings["shutdown_timeout_s"])
+        self.alien.shutdown(self.settings.shutdown_timeout_s)
         self.router.destroy()
 
 

@@ -23,13 +23,17 @@ import json
 import queue
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
+from rclpy.action.client import ClientGoalHandle
+from rclpy.client import Client
 from rclpy.node import Node
+from rclpy.publisher import Publisher
+from rclpy.task import Future
 from std_msgs.msg import String
 
 from alien.commands import CommandContext
@@ -57,19 +61,48 @@ class CommandFailed(Exception):
 class _Job:
     """One unit of ROS work, run on the executor thread."""
 
-    run: Callable[[], None]
+    run: Callable[[], object]  # what it returns is ignored
+
+
+@dataclass(frozen=True)
+class TopicRoute:
+    """A command type published on a topic (`commands.<type>.kind: topic`)."""
+
+    mapping: CommandMapping
+    publisher: Publisher
+
+
+@dataclass(frozen=True)
+class ServiceRoute:
+    """A command type that calls a service (`kind: service`)."""
+
+    mapping: CommandMapping
+    client: Client
+
+
+@dataclass(frozen=True)
+class ActionRoute:
+    """A command type that sends an action goal (`kind: action`)."""
+
+    mapping: CommandMapping
+    client: ActionClient
+
+
+Route: TypeAlias = TopicRoute | ServiceRoute | ActionRoute
+# what the alien client runs for a command of a routed type (alien.commands.CommandHandler)
+_Handler: TypeAlias = Callable[[dict[str, Any], CommandContext], Awaitable[dict[str, Any]]]
 
 
 class CommandRouter:
     def __init__(
-        self, node: Node, mappings: list[CommandMapping], alien: ThreadedClient, *, allow_unmapped: bool
+        self, node: Node, mappings: Sequence[CommandMapping], alien: ThreadedClient, *, allow_unmapped: bool
     ) -> None:
         self.node = node
         self.alien = alien
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._wake = node.create_guard_condition(self._run_jobs)
-        self._goals: dict[str, Any] = {}  # command_id -> ClientGoalHandle, for `cancel`
-        self._routes: dict[str, Any] = {}
+        self._goals: dict[str, ClientGoalHandle] = {}  # command_id -> its goal, for `cancel`
+        self._routes: dict[str, Route] = {}
         for mapping in mappings:  # resolve everything now: a missing type fails at startup
             self._routes[mapping.name] = self._route(mapping)
         if any(m.kind == "action" for m in mappings):
@@ -79,35 +112,34 @@ class CommandRouter:
             alien.set_unhandled_command_handler(self._publish_unmapped)
 
     # --- setup ---
-    def _route(self, mapping: CommandMapping) -> Any:
+    def _route(self, mapping: CommandMapping) -> Route:
         if mapping.kind == "topic":
             msg_type = resolve_message_type(mapping.type_name)
-            publisher: Any = self.node.create_publisher(msg_type, mapping.target, 10)
-            self.alien.register_command_handler(
-                mapping.name, self._topic_handler(mapping, publisher), prepare=_filler(msg_type)
-            )
-            return publisher
+            topic = TopicRoute(mapping, self.node.create_publisher(msg_type, mapping.target, 10))
+            self.alien.register_command_handler(mapping.name, self._topic_handler(topic), prepare=_filler(msg_type))
+            return topic
         if mapping.kind == "service":
             srv_type = resolve_service_type(mapping.type_name)
-            client: Any = self.node.create_client(srv_type, mapping.target)
+            service = ServiceRoute(mapping, self.node.create_client(srv_type, mapping.target))
             self.alien.register_command_handler(
-                mapping.name, self._service_handler(mapping, client), prepare=_filler(srv_type.Request)
+                mapping.name, self._service_handler(service), prepare=_filler(srv_type.Request)
             )
-            return client
+            return service
         action_type = resolve_action_type(mapping.type_name)
-        action_client: Any = ActionClient(self.node, action_type, mapping.target)
+        action = ActionRoute(mapping, ActionClient(self.node, action_type, mapping.target))
         self.alien.register_command_handler(
-            mapping.name, self._action_handler(mapping, action_client), prepare=_filler(action_type.Goal)
+            mapping.name, self._action_handler(action), prepare=_filler(action_type.Goal)
         )
-        return action_client
+        return action
 
     def destroy(self) -> None:
+        # Node.destroy_node frees publishers and service clients, not action clients
         for route in self._routes.values():
-            if isinstance(route, ActionClient):
-                route.destroy()
+            if isinstance(route, ActionRoute):
+                route.client.destroy()
 
     # --- hand-offs between the two threads ---
-    def _on_ros_thread(self, work: Callable[[], None]) -> None:
+    def _on_ros_thread(self, work: Callable[[], object]) -> None:
         self._jobs.put(_Job(work))
         self._wake.trigger()
 
@@ -122,7 +154,7 @@ class CommandRouter:
             except Exception:  # noqa: BLE001 - an exception here would end executor.spin()
                 self.node.get_logger().error(f"command job failed:\n{traceback.format_exc()}")
 
-    def _settle_from(self, future: asyncio.Future[Any], ros_future: Any) -> None:
+    def _settle_from(self, future: asyncio.Future[Any], ros_future: Future) -> None:
         """From the ROS thread: pass a finished rclpy future's outcome on."""
         try:
             value = ros_future.result()
@@ -148,7 +180,9 @@ class CommandRouter:
         self.alien.loop.call_soon_threadsafe(settle)
 
     # --- topic ---
-    def _topic_handler(self, mapping: CommandMapping, publisher: Any) -> Any:
+    def _topic_handler(self, route: TopicRoute) -> _Handler:
+        publisher = route.publisher
+
         async def handle(command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -163,10 +197,12 @@ class CommandRouter:
         return handle
 
     # --- service ---
-    def _service_handler(self, mapping: CommandMapping, client: Any) -> Any:
+    def _service_handler(self, route: ServiceRoute) -> _Handler:
+        mapping, client = route.mapping, route.client
+
         async def handle(command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
             answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            pending: list[Any] = []
+            pending: list[Future] = []
 
             def call() -> None:
                 if not client.service_is_ready():
@@ -195,8 +231,8 @@ class CommandRouter:
         return handle
 
     # --- action ---
-    def _action_handler(self, mapping: CommandMapping, action_client: ActionClient) -> Any:
-        name = mapping.target
+    def _action_handler(self, route: ActionRoute) -> _Handler:
+        mapping, action_client, name = route.mapping, route.client, route.mapping.target
 
         async def handle(command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
             loop = asyncio.get_running_loop()
@@ -210,7 +246,7 @@ class CommandRouter:
                 progress = message_to_dict(feedback.feedback)
                 loop.call_soon_threadsafe(context.progress, progress)
 
-            def on_goal(goal_future: Any) -> None:  # ROS thread
+            def on_goal(goal_future: Future) -> None:  # ROS thread
                 goal_handle = goal_future.result()
                 if goal_handle is None or not goal_handle.accepted:
                     self._settle(accepted, error=CommandFailed(f"action server {name} rejected the goal"))

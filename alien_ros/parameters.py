@@ -9,8 +9,10 @@ files (`nats_nkey_seed_file`, `nats_creds_file`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializedException
@@ -73,7 +75,8 @@ COMMAND_FIELDS: dict[str, tuple[Any, str]] = {
     "timeout_s": (10.0, "service: answer timeout; action: result timeout"),
     "accept_timeout_s": (5.0, "action: goal acceptance timeout"),
 }
-COMMAND_KINDS = ("topic", "service", "action")
+CommandKind = Literal["topic", "service", "action"]
+COMMAND_KINDS: tuple[CommandKind, ...] = ("topic", "service", "action")
 # periods and timeouts: 0 would mean a timer firing continuously or every command timing out
 _MUST_BE_POSITIVE = frozenset({"status_period_s", "shutdown_timeout_s", "timeout_s", "accept_timeout_s"})
 
@@ -103,39 +106,71 @@ class TopicMapping:
 @dataclass(frozen=True)
 class CommandMapping:
     name: str  # the command type
-    kind: str
+    kind: CommandKind
     type_name: str
     target: str
     timeout_s: float
     accept_timeout_s: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class BridgeSettings:
-    config_overrides: dict[str, Any] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-    mappings: list[TopicMapping] = field(default_factory=list)
-    commands: list[CommandMapping] = field(default_factory=list)
-    defaulted: list[str] = field(default_factory=list)
+    """The parameters as read once at startup, typed (docs/configuration.md#bridge-parameters).
 
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
+    One attribute per entry of BRIDGE_PARAMETERS, named after it with `_` for `.`; `mappings` and
+    `commands` hold what the names they list configure.
+    """
+
+    fix_topic: str
+    battery_topic: str
+    diagnostics_topic: str
+    fix_rate_hz: float
+    fix_qos: str
+    battery_rate_hz: float
+    battery_qos: str
+    diagnostics_rate_hz: float
+    diagnostics_qos: str
+    position_deadband_m: float
+    position_keepalive_s: float
+    status_period_s: float
+    shutdown_timeout_s: float
+    mappings: tuple[TopicMapping, ...]
+    commands: tuple[CommandMapping, ...]
+    allow_unmapped_commands: bool
+    # AlienConfig field -> value, for the connection parameters that are set (CONNECTION_PARAMETERS)
+    config_overrides: Mapping[str, str]
+    # every parameter left unset, in the order declared: log_defaults says each once
+    defaulted: tuple[str, ...]
+
+
+def attribute_name(parameter: str) -> str:
+    """The BridgeSettings attribute of a BRIDGE_PARAMETERS entry (`fix.rate_hz` -> `fix_rate_hz`)."""
+    return parameter.replace(".", "_")
 
 
 def declare_and_read(node: Node) -> BridgeSettings:
-    """Declare every parameter, read it, and log once each one left at its default."""
-    settings = BridgeSettings()
+    """Declare every parameter and read it; which ones were left at their default is kept for log_defaults."""
+    defaulted: list[str] = []
+    overrides: dict[str, str] = {}
     for name, (config_field, description) in CONNECTION_PARAMETERS.items():
-        value = _declare(node, name, "", description, settings)
+        value = _declare(node, name, "", description, defaulted)
         if value:
-            settings.config_overrides[config_field] = value
-    for name, (default, description) in BRIDGE_PARAMETERS.items():
-        settings.values[name] = _declare(node, name, default, description, settings)
-    for name in [m for m in settings.values["mappings"] if m]:
-        settings.mappings.append(_mapping(node, name, settings))
-    for name in [c for c in settings.values["commands"] if c]:
-        settings.commands.append(_command(node, name, settings))
-    return settings
+            overrides[config_field] = value
+    values = {
+        name: _declare(node, name, default, description, defaulted)
+        for name, (default, description) in BRIDGE_PARAMETERS.items()
+    }
+    # after every top-level parameter, as the defaulted lines have always been ordered
+    mappings = tuple(_mapping(node, name, defaulted) for name in values.pop("mappings") if name)
+    commands = tuple(_command(node, name, defaulted) for name in values.pop("commands") if name)
+    # a name here that is not an attribute (or the reverse) is a TypeError at every start
+    return BridgeSettings(
+        **{attribute_name(name): value for name, value in values.items()},
+        mappings=mappings,
+        commands=commands,
+        config_overrides=MappingProxyType(overrides),
+        defaulted=tuple(defaulted),
+    )
 
 
 def log_defaults(node: Node, settings: BridgeSettings, effective: dict[str, Any]) -> None:
@@ -153,9 +188,9 @@ def log_defaults(node: Node, settings: BridgeSettings, effective: dict[str, Any]
             node.get_logger().info(f"parameter '{name}' not set, using default {node.get_parameter(name).value!r}")
 
 
-def _mapping(node: Node, name: str, settings: BridgeSettings) -> TopicMapping:
+def _mapping(node: Node, name: str, defaulted: list[str]) -> TopicMapping:
     values = {
-        key: _declare(node, f"mappings.{name}.{key}", default, description, settings)
+        key: _declare(node, f"mappings.{name}.{key}", default, description, defaulted)
         for key, (default, description) in MAPPING_FIELDS.items()
     }
     for required in ("topic", "type"):
@@ -171,9 +206,9 @@ def _mapping(node: Node, name: str, settings: BridgeSettings) -> TopicMapping:
     )
 
 
-def _command(node: Node, name: str, settings: BridgeSettings) -> CommandMapping:
+def _command(node: Node, name: str, defaulted: list[str]) -> CommandMapping:
     values = {
-        key: _declare(node, f"commands.{name}.{key}", default, description, settings)
+        key: _declare(node, f"commands.{name}.{key}", default, description, defaulted)
         for key, (default, description) in COMMAND_FIELDS.items()
     }
     for required in ("kind", "type", "target"):
@@ -191,7 +226,7 @@ def _command(node: Node, name: str, settings: BridgeSettings) -> CommandMapping:
     )
 
 
-def _declare(node: Node, name: str, default: Any, description: str, settings: BridgeSettings) -> Any:
+def _declare(node: Node, name: str, default: Any, description: str, defaulted: list[str]) -> Any:
     is_float = isinstance(default, float)
     kind = Parameter.Type.from_parameter_value(default)
     # Declared without a value so an unset parameter is distinguishable from one set to the
@@ -209,7 +244,7 @@ def _declare(node: Node, name: str, default: Any, description: str, settings: Br
     except InvalidParameterTypeException as exc:
         raise ParameterError(f"parameter '{name}' must be a {kind.name.lower()}: {exc}") from None
     if value is None:
-        settings.defaulted.append(name)
+        defaulted.append(name)
         node.set_parameters([Parameter(name, value=default)])
         return default
     if is_float:

@@ -199,7 +199,7 @@ def test_service_command_success_and_failure(bridge: dict[str, Any], nats_server
         return response
 
     helper.create_service(Trigger, "return_to_base", serve)
-    client = bridge["node"].router._routes["return_to_base"]
+    client = bridge["node"].router._routes["return_to_base"].client
     spin_until(bridge["executor"], client.service_is_ready, 10, "the service")
 
     events = _run(bridge, nats_server, {"type": "return_to_base", "command_id": "r-1"})
@@ -219,7 +219,7 @@ def test_service_not_available_and_timeout(bridge: dict[str, Any], nats_server: 
     with ros_context() as silent_context:
         silent = Node("silent_dock", context=silent_context)
         silent.create_service(Trigger, "dock", lambda request, response: response)
-        client = bridge["node"].router._routes["dock"]
+        client = bridge["node"].router._routes["dock"].client
         spin_until(bridge["executor"], client.service_is_ready, 10, "the silent service")
         events = _run(bridge, nats_server, {"type": "dock", "command_id": "d-2"})
         silent.destroy_node()
@@ -230,7 +230,7 @@ def test_service_not_available_and_timeout(bridge: dict[str, Any], nats_server: 
 def test_action_feedback_result_and_rejection(
     bridge: dict[str, Any], nats_server: Any, fibonacci_server: FibonacciServer
 ) -> None:
-    action_client = bridge["node"].router._routes["fibonacci"]
+    action_client = bridge["node"].router._routes["fibonacci"].client
     spin_until(bridge["executor"], action_client.server_is_ready, 10, "the action server")
 
     events = _run(bridge, nats_server, {"type": "fibonacci", "command_id": "f-1", "params": {"order": 8}})
@@ -249,7 +249,7 @@ def test_action_feedback_result_and_rejection(
 
 
 def test_cancel_and_result_timeout(bridge: dict[str, Any], nats_server: Any, fibonacci_server: FibonacciServer) -> None:
-    action_client = bridge["node"].router._routes["fibonacci"]
+    action_client = bridge["node"].router._routes["fibonacci"].client
     spin_until(bridge["executor"], action_client.server_is_ready, 10, "the action server")
     emulator = bridge["emulator"]
 
@@ -325,13 +325,13 @@ def test_the_robot_commands_example_file_loads(ros: dict[str, Any], make_emulato
     params = yaml.safe_load(path.read_text())[NODE_KEY]["ros__parameters"]
     node = start_bridge(make_emulator(dialect="v0.0.1"), **params)
     assert set(node.router._routes) == {"move", "stop", "patrol", "return_to_base"}
-    assert node.router._routes["patrol"].topic_name == "/patrol/waypoints"
+    assert node.router._routes["patrol"].publisher.topic_name == "/patrol/waypoints"
 
 
 def test_a_goal_accepted_too_late_is_cancelled_not_left_running(
     bridge: dict[str, Any], nats_server: Any, fibonacci_server: FibonacciServer
 ) -> None:
-    action_client = bridge["node"].router._routes["impatient_fibonacci"]
+    action_client = bridge["node"].router._routes["impatient_fibonacci"].client
     spin_until(bridge["executor"], action_client.server_is_ready, 10, "the action server")
     events = _run(
         bridge,
