@@ -98,6 +98,9 @@ class AlienConfig(
         for seed_name, field in _SEED_NAMES.items():
             if seed_name in changes:
                 changes[field] = changes.pop(seed_name)
+        unknown = sorted(set(changes) - set(type(self).model_fields))
+        if unknown:  # the constructor ignores unknown names (a shared .env); a typo here is a mistake
+            raise ConfigError(f"AlienConfig has no setting {', '.join(map(repr, unknown))}")
         values = {name: getattr(self, name) for name in type(self).model_fields}
         derived = type(self)(**{**values, **changes})
         # what was given stays told apart from defaults (e.g. "org_name" set or not)

@@ -60,3 +60,5 @@ def test_derive_validates_and_gets_an_identity_of_its_own(tmp_path: Path) -> Non
     assert "request_attempts" not in derived.model_fields_set  # a default stays told apart from a setting
     with pytest.raises(ConfigError, match="ALIEN_REQUEST_ATTEMPTS"):
         base.derive(request_attempts=0)
+    with pytest.raises(ConfigError, match="no setting 'entity_nmae'"):
+        base.derive(entity_nmae="typo")
