@@ -1,4 +1,4 @@
-"""The mothership facts the emulator reproduces, in one place (docs/contract.md, checked by test/test_emulator.py).
+"""The mothership facts the emulator reproduces, in one place (docs/contract.md, test/alien/test_emulator_*.py).
 
 Values the contract leaves open (stream age/size limits, consumer settings, KV history) were read
 from the real server's source (Constellation-Overwatch/constellation-overwatch,
