@@ -20,7 +20,7 @@ pytest_plugins = ["alien_testing.fixtures"]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
 
-# Hypothesis (test/alien/test_command_fuzz.py): `ci` by default, a few thousand examples in total; `long`
+# Hypothesis (test/alien/test_command_fuzz_*.py): `ci` by default, a few thousand examples in total; `long`
 # (>= 10,000 examples) with `--hypothesis-profile long` or HYPOTHESIS_PROFILE=long. The fuzz tests
 # share one client per module: the autouse function-scoped fixtures below are harmless there.
 _FUZZ = {

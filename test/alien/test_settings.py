@@ -1,6 +1,6 @@
 """Settings slices (alien/settings.py): AlienConfig's defaults, frozen, and only what each component reads.
 
-Their reprs are scanned for secrets in test_secrets_scan.py.
+Their reprs are scanned for secrets in test_secrets_scan_config.py.
 """
 
 from __future__ import annotations

@@ -52,9 +52,9 @@ def test_every_library_logger_reaches_the_root_handlers() -> None:
 def test_the_log_reading_tests_pass_with_a_non_propagating_logger_class() -> None:
     """The tests that failed with `nothing was logged` where launch_testing was installed."""
     selection = [
-        "test/alien/test_secrets_scan.py::test_the_scanner_finds_a_planted_secret",
-        "test/alien/test_secrets_scan.py::test_unreachable_servers_leak_nothing",
-        "test/alien/test_secrets_scan.py::test_credentials_in_the_nats_url_leak_nothing",
+        "test/alien/test_secrets_scan_flows.py::test_the_scanner_finds_a_planted_secret",
+        "test/alien/test_secrets_scan_flows.py::test_unreachable_servers_leak_nothing",
+        "test/alien/test_secrets_scan_config.py::test_credentials_in_the_nats_url_leak_nothing",
         "test/alien/test_link.py",
     ]
     # not the outer run's options (colcon test passes --junit-xml=<its file> in PYTEST_ADDOPTS)
