@@ -591,8 +591,15 @@ async def test_a_telemetry_flood_is_rate_limited_and_counted_but_events_never_ar
         assert stats.dropped == {"rate_limited": 10_000 - one_key - many_keys}
         assert await client.flush(20)
 
+    counted = {"events": 0, "payload_status": 0}
+
     def stored_events() -> int:
-        return sum(1 for e in emulator.events() if e.json()["event_type"] == "payload_status")
+        # re-checked on every message the emulator records: parse each event once, not each time
+        events = emulator.events()
+        fresh = events[counted["events"] :]
+        counted["events"] = len(events)
+        counted["payload_status"] += sum(1 for e in fresh if e.json()["event_type"] == "payload_status")
+        return counted["payload_status"]
 
     await emulator.wait_for_async(lambda: len(emulator.telemetry()) >= one_key + many_keys, 10, "telemetry")
     await emulator.wait_for_async(lambda: stored_events() >= 2000, 10, "events")
