@@ -11,6 +11,9 @@ Load it from test/conftest.py with ``pytest_plugins = ["alien_testing.fixtures"]
   dialects configure CONSTELLATION_TELEMETRY differently.
 - ``make_emulator(**kwargs)``: build and start more (defaults to the ``nats_server`` URL);
   all are stopped after the test.
+- ``nats_cluster``: a started 3-node :class:`~alien_testing.nats_cluster.NatsCluster` (JetStream on
+  every node, loopback, its own ports); ``cluster_emulator``: a v0.1 emulator on it whose streams and
+  KV bucket have 3 replicas (parametrize indirectly with a dialect, as ``emulator``).
 - ``v01_deployment``: a :class:`~alien_testing.deployment.V01Deployment` started for the test: its
   own nats-server (the emulator as privileged user ``mothership``, edge keys as NKey users with the
   permissions their API-key scopes get on the release) and a v0.1 emulator. Parametrize indirectly
@@ -30,9 +33,11 @@ import pytest
 
 from alien_testing.deployment import V01Deployment
 from alien_testing.emulator import MothershipEmulator
+from alien_testing.emulator.contract import Dialect
+from alien_testing.nats_cluster import NatsCluster
 from alien_testing.nats_server import NatsServer
 
-_START_TIMES: dict[str, list[float]] = {"nats-server": [], "emulator": []}
+_START_TIMES: dict[str, list[float]] = {"nats-server": [], "nats cluster": [], "emulator": []}
 
 
 @pytest.fixture
@@ -82,6 +87,32 @@ def emulator(
 @pytest.fixture
 def emulator_v01(make_emulator: Callable[..., MothershipEmulator]) -> MothershipEmulator:
     return make_emulator(dialect="v0.1")
+
+
+@pytest.fixture
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    cluster = NatsCluster(3, tmp_path_factory.mktemp("cluster"))
+    began = time.monotonic()
+    cluster.start()
+    _START_TIMES["nats cluster"].append(time.monotonic() - began)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_emulator(request: pytest.FixtureRequest, nats_cluster: NatsCluster) -> Iterator[MothershipEmulator]:
+    dialect: Dialect = getattr(request, "param", None) or "v0.1"
+    emulator = MothershipEmulator(nats_cluster.url, dialect=dialect, replicas=len(nats_cluster.nodes))
+    began = time.monotonic()
+    emulator.start()
+    nats_cluster.wait_healthy()  # every replica of the new streams current: tests start from a settled cluster
+    _START_TIMES["emulator"].append(time.monotonic() - began)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 from alien_testing.nats_binary import LOOPBACK
 from alien_testing.nats_tls import TlsFiles
 
-__all__ = ["auth_config", "config_text"]
+__all__ = ["auth_config", "cluster_config", "config_text"]
 
 # (public key, checked permissions or None) per NKey user
 NkeyEntry = tuple[str, dict[str, Any] | None]
@@ -34,7 +34,7 @@ def config_text(
     lines = [
         f"listen: {_conf_str(f'{LOOPBACK}:{port}')}",
         f"http: {_conf_str(f'{LOOPBACK}:{monitor_port}')}",
-        f"server_name: {_conf_str(f'alien-test-{port}')}",
+        f"server_name: {_conf_str(server_name(port))}",
         "jetstream {",
         f"  store_dir: {_conf_str(store_dir)}",
     ]
@@ -55,6 +55,25 @@ def config_text(
     if extra_config:
         lines.append(extra_config)
     return "\n".join(lines) + "\n"
+
+
+def server_name(port: int) -> str:
+    """The name a test server on client port `port` has in its cluster (and in the JetStream peer list)."""
+    return f"alien-test-{port}"
+
+
+def cluster_config(name: str, port: int, routes: Sequence[int]) -> str:
+    """The ``cluster`` block of one node: routes on loopback only, to every other node's route port."""
+    urls = ", ".join(_conf_str(f"nats-route://{LOOPBACK}:{route}") for route in routes)
+    return "\n".join(
+        [
+            "cluster {",
+            f"  name: {_conf_str(name)}",
+            f"  listen: {_conf_str(f'{LOOPBACK}:{port}')}",
+            f"  routes: [{urls}]",
+            "}",
+        ]
+    )
 
 
 def auth_config(

@@ -28,7 +28,7 @@ from typing import Any
 
 from alien_testing.nats_auth import NkeyUser, Permissions, check_permissions, generate_nkey_user, maybe_check
 from alien_testing.nats_binary import LOOPBACK, NatsServerError, find_nats_server_binary, free_port
-from alien_testing.nats_config import auth_config, config_text
+from alien_testing.nats_config import auth_config, config_text, server_name
 from alien_testing.nats_tls import TlsFiles, make_tls_files
 
 __all__ = [
@@ -99,6 +99,11 @@ class NatsServer:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def server_name(self) -> str:
+        """The name this server goes by in a cluster and in JetStream's peer and leader fields."""
+        return server_name(self._port)
 
     @property
     def monitor_port(self) -> int:

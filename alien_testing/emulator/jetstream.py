@@ -50,7 +50,8 @@ log = get_logger(__name__)
 _PUBLISH_TIMEOUT_S = 2.0
 
 
-def stream_config(spec: StreamSpec) -> StreamConfig:
+def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
+    """The stream as the real server creates it; `replicas` > 1 only on a cluster (the real server runs one node)."""
     return StreamConfig(
         name=spec.name,
         subjects=[spec.subject],
@@ -60,7 +61,7 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
         max_age=spec.max_age_s,
         max_msg_size=spec.max_msg_size,
         storage=StorageType.FILE,
-        num_replicas=1,
+        num_replicas=replicas,
         duplicate_window=spec.duplicate_window_s,
         allow_rollup_hdrs=spec.allow_rollup,
         allow_direct=spec.allow_direct,
@@ -85,9 +86,15 @@ class ServerObjects:
     """Create-or-verify the server's streams, consumers and KV bucket."""
 
     def __init__(
-        self, js: JetStreamContext, dialect: Dialect, command_processor: bool, release: Release = "v0.1.1"
+        self,
+        js: JetStreamContext,
+        dialect: Dialect,
+        command_processor: bool,
+        release: Release = "v0.1.1",
+        replicas: int = 1,
     ) -> None:
         self._js = js
+        self.replicas = replicas
         self._dialect = dialect
         self._release = release
         self.specs = stream_specs(dialect, release)
@@ -107,7 +114,7 @@ class ServerObjects:
 
     async def ensure(self, spec: StreamSpec) -> None:
         """Stream: update if present, else add (as the real server does). Then its consumer."""
-        config = stream_config(spec)
+        config = stream_config(spec, self.replicas)
         try:
             await self._js.stream_info(spec.name)
             await self._js.update_stream(config)
@@ -143,6 +150,7 @@ class ServerObjects:
                     history=KV_HISTORY,
                     max_bytes=512 * MIB,
                     storage=StorageType.FILE,
+                    replicas=self.replicas,
                     direct=True,  # nats.go CreateKeyValue (the real server's client) allows direct get
                 )
             )

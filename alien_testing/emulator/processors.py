@@ -45,8 +45,13 @@ Handler = Callable[[Msg], Awaitable[None]]
 
 
 def received(msg: Msg) -> ReceivedMessage:
+    meta = msg.metadata
     return ReceivedMessage(
-        subject=msg.subject, data=msg.data, headers=dict(msg.headers or {}), stream_seq=msg.metadata.sequence.stream
+        subject=msg.subject,
+        data=msg.data,
+        headers=dict(msg.headers or {}),
+        stream_seq=meta.sequence.stream,
+        stored_at=meta.timestamp,
     )
 
 

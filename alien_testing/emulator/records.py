@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 MESSAGE_KINDS = ("telemetry", "events", "commands", "entity_events")
@@ -22,6 +23,7 @@ class ReceivedMessage:
     data: bytes
     headers: dict[str, str]
     stream_seq: int
+    stored_at: datetime | None = None  # when the stream stored it (the server's clock)
 
     def json(self) -> Any:
         return json.loads(self.data)

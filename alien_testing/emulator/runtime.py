@@ -54,6 +54,7 @@ class Settings:
     port: int
     kv_sync: bool
     ssl_context: ssl.SSLContext | None  # serve HTTPS with this context (a private CA in tests)
+    replicas: int = 1  # of every stream and the KV bucket: 3 on a test cluster, 1 as the real server
 
 
 class EmulatorRuntime:
@@ -90,7 +91,7 @@ class EmulatorRuntime:
             log.debug("emulator NATS error: %s", type(exc).__name__)
 
         options: dict[str, Any] = {
-            "servers": [settings.nats_url],
+            "servers": [url.strip() for url in settings.nats_url.split(",")],
             "name": "mothership-emulator",
             "allow_reconnect": True,
             "max_reconnect_attempts": -1,
@@ -105,7 +106,7 @@ class EmulatorRuntime:
         self._nc = await nats.connect(**options)
         connected.set()
         js = self._nc.jetstream(timeout=_JS_TIMEOUT_S)
-        objects = ServerObjects(js, settings.dialect, settings.command_processor, settings.release)
+        objects = ServerObjects(js, settings.dialect, settings.command_processor, settings.release, settings.replicas)
         await objects.ensure_all()
         self._objects = objects
         self._kv = objects.kv
@@ -181,7 +182,7 @@ class EmulatorRuntime:
         spec = next((spec for spec in self._objects.specs if spec.name == name), None)
         if spec is None:
             raise LookupError(f"no stream {name} on this server (streams: {[s.name for s in self._objects.specs]})")
-        config = stream_config(spec)
+        config = stream_config(spec, self._objects.replicas)
         if withheld:
             config.subjects = [f"withheld.{spec.subject}"]
         await self._nc.jetstream(timeout=_JS_TIMEOUT_S).update_stream(config)

@@ -61,7 +61,13 @@ class MothershipEmulator:
         port: int = 0,
         kv_sync: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        replicas: int = 1,
     ) -> None:
+        """An emulator on `nats_url` (one URL, or a cluster's nodes comma-separated).
+
+        `replicas`: of every stream and the KV bucket it creates (3 on a NatsCluster; the real
+        server runs one node).
+        """
         if dialect not in DIALECTS:
             raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
         if release not in RELEASES:
@@ -69,6 +75,8 @@ class MothershipEmulator:
         if dialect == "v0.0.1" and release != "v0.1.1":
             raise ValueError("release selects a v0.1 server line; it needs dialect='v0.1'")
         _require_loopback(host)
+        if replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {replicas}")
         keys = {DEFAULT_API_KEY: {SCOPE_ADMIN}} if api_keys is None else api_keys
         for key, scopes in keys.items():
             if not key.startswith(API_KEY_PREFIXES):
@@ -87,6 +95,7 @@ class MothershipEmulator:
             port=port,
             kv_sync=kv_sync,
             ssl_context=ssl_context,
+            replicas=replicas,
         )
         self._recorder = Recorder()
         self._store = Store(self._recorder.condition, entity_types(dialect))
