@@ -138,6 +138,12 @@ class ServerFields(BaseModel):
     nats_reconnect_wait_s: float = Field(
         description="Pause between NATS reconnect attempts (reconnects never stop).", default=1.0, gt=0
     )
+    nats_reconnect_jitter_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Each NATS reconnect attempt waits a random 0..this much more: a fleet that lost its hub "
+        "comes back spread over this window, not all at once (docs/capacity.md#reconnect-storms).",
+    )
     nats_ping_interval_s: float = Field(
         default=10.0,
         gt=0,

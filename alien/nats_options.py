@@ -7,12 +7,14 @@ error ever quotes a seed.
 
 from __future__ import annotations
 
+import random
 import re
 import ssl
 from typing import TYPE_CHECKING, Any
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
+from nats.aio.client import Server
 
 from alien import transport_security
 from alien.errors import ConfigError
@@ -29,6 +31,7 @@ def connect_options(settings: NatsSettings, name: str) -> dict[str, Any]:
         "allow_reconnect": True,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": settings.reconnect_wait_s,
+        "reconnect_to_server_handler": ReconnectSchedule(settings.reconnect_wait_s, settings.reconnect_jitter_s),
         "connect_timeout": settings.connect_timeout_s,
         "ping_interval": settings.ping_interval_s,
         "max_outstanding_pings": settings.max_outstanding_pings,
@@ -50,6 +53,28 @@ def connect_options(settings: NatsSettings, name: str) -> dict[str, Any]:
     if tls is not None:
         opts["tls"] = tls
     return opts
+
+
+class ReconnectSchedule:
+    """Which server a reconnect attempt goes to, and how long it waits first (docs/capacity.md#reconnect-storms).
+
+    nats-py alone retries every `reconnect_time_wait` exactly, without jitter: a fleet that lost
+    its hub at one instant would come back at one instant, attempt after attempt. Here the server
+    least tried since its last success goes first (the pool, shuffled at each disconnect, breaks
+    ties: a round robin over the configured and the discovered servers), one that failed before
+    waits `wait_s`, and every attempt waits a random 0..`jitter_s` more.
+    """
+
+    def __init__(self, wait_s: float, jitter_s: float) -> None:
+        self.wait_s = wait_s
+        self.jitter_s = jitter_s
+
+    def __call__(self, servers: list[Server], info: dict[str, Any]) -> tuple[Server | None, float]:
+        if not servers:
+            return None, self.wait_s
+        server = min(servers, key=lambda candidate: candidate.reconnects)
+        wait = self.wait_s if server.reconnects else 0.0
+        return server, wait + random.uniform(0.0, self.jitter_s)
 
 
 def tls_context(settings: NatsSettings) -> ssl.SSLContext | None:

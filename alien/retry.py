@@ -44,7 +44,12 @@ class RetryPolicy:
 
 
 class Backoff:
-    """Doubling delays from `base_s` up to `max_s`, for a step retried until it succeeds."""
+    """Doubling delays from `base_s` up to `max_s`, for a step retried until it succeeds.
+
+    Each delay is drawn between half and all of its step ("equal jitter"): devices that lost the
+    mothership at one instant (a hub restart) do not all ask again at one instant
+    (docs/capacity.md#reconnect-storms).
+    """
 
     def __init__(self, base_s: float, max_s: float) -> None:
         self.base_s = base_s
@@ -52,10 +57,10 @@ class Backoff:
         self._next = base_s
 
     def next_delay(self) -> float:
-        """The wait before the next attempt; each call doubles the following one, up to max_s."""
-        delay = self._next
+        """The wait before the next attempt: within [step/2, step]; each call doubles the step, up to max_s."""
+        step = self._next
         self._next = min(self._next * 2, self.max_s)
-        return delay
+        return random.uniform(step / 2, step)
 
     def reset(self) -> None:
         self._next = self.base_s

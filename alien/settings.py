@@ -49,6 +49,7 @@ class NatsSettings:
     jetstream_domain: str | None = _default("jetstream_domain")
     connect_timeout_s: float = _default("nats_connect_timeout_s")
     reconnect_wait_s: float = _default("nats_reconnect_wait_s")
+    reconnect_jitter_s: float = _default("nats_reconnect_jitter_s")
     ping_interval_s: float = _default("nats_ping_interval_s")
     max_outstanding_pings: int = _default("nats_max_outstanding_pings")
     publish_timeout_s: float = _default("publish_timeout_s")
@@ -70,6 +71,7 @@ class NatsSettings:
             jetstream_domain=config.jetstream_domain,
             connect_timeout_s=config.nats_connect_timeout_s,
             reconnect_wait_s=config.nats_reconnect_wait_s,
+            reconnect_jitter_s=config.nats_reconnect_jitter_s,
             ping_interval_s=config.nats_ping_interval_s,
             max_outstanding_pings=config.nats_max_outstanding_pings,
             publish_timeout_s=config.publish_timeout_s,

@@ -71,6 +71,7 @@ def make_config(tmp_path: Path, fast_retries: dict[str, Any]) -> Callable[..., A
             "data_dir": tmp_path / "data",
             "nats_ping_interval_s": 1.0,
             "nats_reconnect_wait_s": 0.1,
+            "nats_reconnect_jitter_s": 0.1,
             "publish_timeout_s": 2.0,
             **fast_retries,
         }

@@ -30,11 +30,20 @@ def test_a_post_is_retried_only_where_the_server_did_nothing() -> None:
     assert 500 in RETRY_STATUSES and 500 not in POST_RETRY_STATUSES and 404 not in RETRY_STATUSES
 
 
-def test_backoff_doubles_up_to_its_cap_and_starts_over_after_reset() -> None:
-    backoff = Backoff(0.5, 3.0)
-    assert [backoff.next_delay() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
-    backoff.reset()
-    assert backoff.next_delay() == 0.5
+def test_backoff_doubles_up_to_its_cap_jittered_and_starts_over_after_reset() -> None:
+    steps = [0.5, 1.0, 2.0, 3.0, 3.0]
+    runs = []
+    for _ in range(200):
+        backoff = Backoff(0.5, 3.0)
+        delays = [backoff.next_delay() for _ in steps]
+        assert all(step / 2 <= delay <= step for delay, step in zip(delays, steps, strict=True)), delays
+        runs.append(delays)
+        backoff.reset()
+        assert 0.25 <= backoff.next_delay() <= 0.5
+    # jittered: devices that failed together do not retry together
+    firsts = sorted(run[0] for run in runs)
+    assert len(set(firsts)) == len(firsts)
+    assert firsts[-1] - firsts[0] > 0.2  # spread over most of its [0.25, 0.5] window
 
 
 def test_request_delays_are_jittered_below_the_doubling_bound_and_honour_retry_after() -> None:
