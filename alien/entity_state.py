@@ -181,6 +181,8 @@ class EntityStateWriter:
             except (nats.errors.Error, asyncio.TimeoutError, OSError) as exc:
                 if self.disabled is None:
                     logger.debug("entity state not written yet (%s); will retry", type(exc).__name__)
+                    if self._link.is_connected:  # a KV stream without a leader; a lost link says so itself
+                        self._link.stream_outages.unanswered(self._kv_subject(), type(exc).__name__)
                     self._dirty.set()
             # Rate limit, not synchronisation: the KV entry changes once per period at most.
             await asyncio.sleep(self._period_s)
@@ -208,9 +210,17 @@ class EntityStateWriter:
                 self.conflicts += 1  # another writer got in between: read again and re-merge
                 continue
             self.writes += 1
+            if self._link.stream_outages.any:
+                self._link.stream_outages.answered((self._kv_subject(),))
             return True
-        logger.warning("entity state for %s not written: %d conflicting writes in a row", key, CONFLICT_ATTEMPTS)
+        # Only a KV stream that lost its quorum refuses a re-read revision this often: its leader
+        # still counts writes it can no longer commit. Said once per outage for the whole link.
+        logger.debug("entity state for %s not written: %d conflicting writes in a row", key, CONFLICT_ATTEMPTS)
+        self._link.stream_outages.unanswered(self._kv_subject(), f"{CONFLICT_ATTEMPTS} conflicting writes in a row")
         return False
+
+    def _kv_subject(self) -> str:
+        return f"$KV.{self._bucket_name}"
 
     async def _bucket(self) -> KeyValue | None:
         if self._kv is None:

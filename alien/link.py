@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
@@ -24,6 +25,7 @@ from alien.logs import get_logger
 from alien.nats_denials import denial_in, denial_line, restore_case
 from alien.nats_denials import family as subject_family
 from alien.nats_options import TlsKeepingClient, TlsNotOfferedError, connect_options, fatal_reason
+from alien.stream_outages import StreamOutages
 from alien.wire import redact_url
 
 if TYPE_CHECKING:
@@ -54,6 +56,9 @@ class NatsLink:
         self._fatal: asyncio.Future[BaseException] | None = None
         self._waiting_logged = False
         self._outage_logged = False
+        self._drop_reason: str | None = None  # why the live connection ended, for the disconnect line
+        self._disconnected_at: float | None = None  # loop time of the last disconnect
+        self._server_shown = "?"  # the server connected to, as logged (no credentials)
         # (publish|subscribe, lower-cased subject) -> times refused. nats-py lower-cases the
         # server's error text, so the subject's case is lost: compare with .lower().
         self.denied: dict[tuple[str, str], int] = {}
@@ -61,6 +66,8 @@ class NatsLink:
         self._on_denied: list[DenialListener] = []
         # (operation, lower-cased subject) being checked on purpose: its caller says what a refusal means
         self.probing: set[tuple[str, str]] = set()
+        # streams not taking messages now (a cluster electing a leader): said once for every user of the link
+        self.stream_outages = StreamOutages()
 
     @property
     def nc(self) -> NatsClient:
@@ -153,7 +160,8 @@ class NatsLink:
             publish_async_max_pending=MAX_PENDING_PUBLISHES,
         )
         self.connected.set()
-        logger.info("connected to NATS at %s", _shown_url(nc))
+        self._server_shown = _shown_url(nc)
+        logger.info("connected to NATS at %s", self._server_shown)
 
     async def close(self, timeout: float | None = None) -> None:
         """Drain subscriptions (at most `timeout` s) and close; idempotent."""
@@ -171,6 +179,12 @@ class NatsLink:
         denial = denial_in(str(exc))
         if denial is not None:
             self._record_denial(*denial)
+            return
+        if isinstance(exc, nats.js.errors.APIError):
+            # A refused publish_async that nats-py 2.16 raises here instead of failing its future
+            # (nats-io/nats.py#985): the publisher sends it again synchronously and says what the
+            # answer means (a retry, a refusal for good, a stream without a leader).
+            logger.debug("JetStream refused an asynchronous publish: %s", exc)
             return
         fatal = fatal_reason(exc)
         if fatal and self._fatal is not None and not self._fatal.done() and self._nc is None:
@@ -193,9 +207,20 @@ class NatsLink:
             self._waiting_logged = True
             return
         if isinstance(exc, (OSError, asyncio.TimeoutError, nats.errors.StaleConnectionError)):
-            # reconnect attempts during an outage: said once per outage, then quietly
-            log = logger.debug if self._outage_logged else logger.warning
-            log("NATS still unreachable (%s); retrying", exc or type(exc).__name__)
+            if self.connected.is_set():
+                # What ends a live connection (a node killed, a cut path): the disconnect line says it.
+                self._drop_reason = str(exc) or type(exc).__name__
+                logger.debug("NATS connection lost: %s", self._drop_reason)
+                return
+            # Reconnect attempts during an outage: said once per outage, then quietly; not in the
+            # first round of attempts, where a cluster's surviving node is usually found.
+            if (
+                self._outage_logged
+                or self._outage_s() < self.settings.reconnect_wait_s + self.settings.reconnect_jitter_s
+            ):
+                logger.debug("NATS reconnect attempt failed (%s); retrying", exc or type(exc).__name__)
+                return
+            logger.warning("NATS still unreachable (%s); retrying", exc or type(exc).__name__)
             self._outage_logged = True
             return
         logger.error("NATS error: %s", fatal or exc or type(exc).__name__)
@@ -221,14 +246,33 @@ class NatsLink:
     async def _disconnected_cb(self) -> None:
         if self.connected.is_set():
             self.disconnects += 1
-            logger.warning("disconnected from NATS; reconnecting (no limit on attempts)")
+            self._disconnected_at = asyncio.get_running_loop().time()
+            reason, self._drop_reason = self._drop_reason, None
+            logger.warning(
+                "disconnected from NATS at %s%s; reconnecting (no limit on attempts)",
+                self._server_shown,
+                f" ({reason})" if reason else "",
+            )
         self.connected.clear()
+
+    def _outage_s(self) -> float:
+        """How long the link has been down (inf when it never disconnected: nothing to wait for)."""
+        if self._disconnected_at is None:
+            return float("inf")
+        return asyncio.get_running_loop().time() - self._disconnected_at
 
     async def _reconnected_cb(self) -> None:
         self.reconnects += 1
         self._outage_logged = False
         self.connected.set()
-        logger.info("reconnected to NATS at %s (reconnect #%d)", _shown_url(self._nc), self.reconnects)
+        outage = asyncio.get_running_loop().time() - self._disconnected_at if self._disconnected_at else None
+        self._server_shown = _shown_url(self._nc)
+        logger.info(
+            "reconnected to NATS at %s%s (reconnect #%d)",
+            self._server_shown,
+            f" after {outage:.1f}s" if outage is not None else "",
+            self.reconnects,
+        )
         for listener in self._on_reconnect:
             try:
                 await listener()

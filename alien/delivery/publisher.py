@@ -29,6 +29,10 @@ logger = get_logger("alien.publisher")
 # The server refused the message itself (too large, bad subject...): retrying cannot help.
 _PERMANENT = (nats.errors.MaxPayloadError, nats.errors.BadSubjectError)
 _TRANSIENT_API_CODES = frozenset({500, 503})
+# 409 "duplicate message id is in process" (10158): a clustered stream has this id in a proposal it
+# has not committed yet (a leader that lost its quorum, then got it back). Sent again later with
+# the same id it is stored once: a retry, never a refusal (docs/delivery.md#on-a-nats-cluster).
+_TRANSIENT_ERR_CODES = frozenset({10158})
 
 _Sent = tuple[OutgoingMessage, str, bytes]  # the message, and the subject and payload it went out with
 
@@ -61,6 +65,7 @@ class Publisher:
         self._failures = 0
         self._stopping = False
         self._no_stream_said: set[str] = set()  # subjects already warned about
+        self._taken_subjects: set[str] = set()  # subjects a stream took messages on (told to link.stream_outages)
         self._sent: dict[asyncio.Future[PubAck], _Sent] = {}  # the batch awaiting its answers
         self._denials = 0
         self._wake: asyncio.Future[None] | None = None  # set when an answer may settle a message
@@ -272,7 +277,8 @@ class Publisher:
         except _DeniedError:
             self._reject_denied(message, subject)
         except nats.js.errors.APIError as exc:
-            if exc.code in _TRANSIENT_API_CODES:
+            if exc.code in _TRANSIENT_API_CODES or exc.err_code in _TRANSIENT_ERR_CODES:
+                self.link.stream_outages.unanswered(subject, str(exc))
                 retry.append(message)
             else:
                 self._reject(message, str(exc))
@@ -288,6 +294,10 @@ class Publisher:
     def _ack(self, acked: list[tuple[OutgoingMessage, bool]], started: float) -> None:
         if acked:
             self.outbox.ack_many(acked)
+            subjects = {message.subject for message, _ in acked}
+            if self.link.stream_outages.any or not subjects <= self._taken_subjects:
+                self._taken_subjects |= subjects
+                self.link.stream_outages.answered(subjects)
             self.last_latency_s = asyncio.get_running_loop().time() - started
 
     def _on_denied(self, operation: str, subject: str) -> None:
@@ -322,20 +332,36 @@ class Publisher:
                 subject, payload, timeout=self.timeout_s, headers={"Nats-Msg-Id": message.msg_id}
             )
         except nats.js.errors.APIError as exc:
-            if exc.code in _TRANSIENT_API_CODES:
+            if exc.code in _TRANSIENT_API_CODES or exc.err_code in _TRANSIENT_ERR_CODES:
+                self.link.stream_outages.unanswered(subject, str(exc))
                 retry.append(message)
             else:
                 self._reject(message, str(exc))
+        except nats.js.errors.NoStreamResponseError:
+            self._no_stream(subject)
+            retry.append(message)
+            return False
         except Exception as exc:  # noqa: BLE001 - still no answer: retried later with the same id
             logger.debug("publish of %s failed again: %r", message.msg_id, exc)
+            if isinstance(exc, asyncio.TimeoutError) and self.link.is_connected:
+                self.link.stream_outages.unanswered(subject, f"no PubAck within {self.timeout_s:g}s")
             retry.append(message)
             return False
         else:
             self.outbox.ack(message, duplicate=bool(ack.duplicate))
+            if self.link.stream_outages.any:
+                self.link.stream_outages.answered((subject,))
         return True
 
     def _no_stream(self, subject: str) -> None:
-        """No JetStream stream captures `subject`: said once per subject, then retried quietly."""
+        """No JetStream stream captures `subject`: said once per subject, then retried quietly.
+
+        Where a stream took such messages before, it is there but has no leader (a cluster node
+        lost, an election): that outage is said once for the whole link (StreamOutages).
+        """
+        if self.link.stream_outages.has_taken(subject):
+            self.link.stream_outages.unanswered(subject, "no responders")
+            return
         if subject in self._no_stream_said:
             logger.debug("no stream captures %s yet; retrying", subject)
             return
