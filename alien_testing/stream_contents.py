@@ -17,7 +17,7 @@ from typing import TypeVar
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
 
 __all__ = ["StoredMessage", "lost_and_doubled", "read_stream"]
 
@@ -41,23 +41,29 @@ async def read_stream(
 ) -> list[StoredMessage]:
     """Every message of `stream` (on `subject`, a filter, when given) from `first_seq` on, in order.
 
-    An ephemeral pull consumer without acks: it takes nothing away from the server's own consumers
-    (on a limits-retention stream; a work queue refuses a second consumer that overlaps).
+    An ephemeral pull consumer that acks nothing, so it takes nothing away: on a limits-retention
+    stream beside the server's own consumers; on a work queue only where no other consumer takes
+    its subjects (an emulator with ``consumers=False``), since a work queue refuses overlapping
+    consumers and wants explicit acks from every consumer, from the first message.
     """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    # Right after a fault the cluster may still be electing leaders: its API answers 503 or nothing.
+    info = await _until_answered(lambda: js.stream_info(stream), deadline)
+    work_queue = info.config.retention == RetentionPolicy.WORK_QUEUE
     config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
+        ack_policy=AckPolicy.EXPLICIT if work_queue else AckPolicy.NONE,
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE if first_seq > 1 else DeliverPolicy.ALL,
         opt_start_seq=first_seq if first_seq > 1 else None,
         filter_subject=subject,
         inactive_threshold=30.0,
+        max_ack_pending=-1,  # never acked: unlimited, or a work queue would stop delivering
     )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    # Right after a fault the cluster may still be electing leaders: its API answers 503 or nothing.
     sub = await _until_answered(lambda: js.pull_subscribe(subject or ">", stream=stream, config=config), deadline)
     out: list[StoredMessage] = []
+    consumer = await _until_answered(sub.consumer_info, deadline)
     try:
-        pending = (await _until_answered(sub.consumer_info, deadline)).num_pending or 0
+        pending = consumer.num_pending or 0
         while pending > 0:
             if loop.time() > deadline:
                 raise TimeoutError(f"{stream}: {len(out)} read, {pending} still pending after {timeout:.0f}s")
@@ -77,6 +83,8 @@ async def read_stream(
     finally:
         try:
             await sub.unsubscribe()
+            # gone at once, not after its inactivity threshold: a work queue allows no second reader
+            await js.delete_consumer(stream, consumer.name)
         except nats.errors.Error:
             pass
     return out

@@ -92,9 +92,11 @@ class ServerObjects:
         command_processor: bool,
         release: Release = "v0.1.1",
         replicas: int = 1,
+        consumers: bool = True,
     ) -> None:
         self._js = js
         self.replicas = replicas
+        self.consumers = consumers
         self._dialect = dialect
         self._release = release
         self.specs = stream_specs(dialect, release)
@@ -102,7 +104,7 @@ class ServerObjects:
         self.kv: KeyValue | None = None
 
     def runs_consumer(self, spec: StreamSpec) -> bool:
-        if spec.consumer is None:
+        if spec.consumer is None or not self.consumers:
             return False
         return spec.name != "CONSTELLATION_COMMANDS" or self.command_processor
 

@@ -55,6 +55,7 @@ class Settings:
     kv_sync: bool
     ssl_context: ssl.SSLContext | None  # serve HTTPS with this context (a private CA in tests)
     replicas: int = 1  # of every stream and the KV bucket: 3 on a test cluster, 1 as the real server
+    consumers: bool = True  # the server's durable consumers and their workers (False: load benchmarks)
 
 
 class EmulatorRuntime:
@@ -106,7 +107,9 @@ class EmulatorRuntime:
         self._nc = await nats.connect(**options)
         connected.set()
         js = self._nc.jetstream(timeout=_JS_TIMEOUT_S)
-        objects = ServerObjects(js, settings.dialect, settings.command_processor, settings.release, settings.replicas)
+        objects = ServerObjects(
+            js, settings.dialect, settings.command_processor, settings.release, settings.replicas, settings.consumers
+        )
         await objects.ensure_all()
         self._objects = objects
         self._kv = objects.kv

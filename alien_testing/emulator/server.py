@@ -62,11 +62,14 @@ class MothershipEmulator:
         kv_sync: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         replicas: int = 1,
+        consumers: bool = True,
     ) -> None:
         """An emulator on `nats_url` (one URL, or a cluster's nodes comma-separated).
 
         `replicas`: of every stream and the KV bucket it creates (3 on a NatsCluster; the real
-        server runs one node).
+        server runs one node). `consumers=False` creates the streams without the server's durable
+        consumers and workers: a load benchmark reads the streams itself, and the emulator's
+        Python workers would otherwise be what it measures.
         """
         if dialect not in DIALECTS:
             raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
@@ -96,6 +99,7 @@ class MothershipEmulator:
             kv_sync=kv_sync,
             ssl_context=ssl_context,
             replicas=replicas,
+            consumers=consumers,
         )
         self._recorder = Recorder()
         self._store = Store(self._recorder.condition, entity_types(dialect))
