@@ -53,6 +53,13 @@ class Settings:
     outbox_count: int  # outbox put/ack messages per repetition (power: a twentieth)
     flood_commands: int  # hostile commands per command flood
     flood_markers: int  # events queued before each command flood, all of which must arrive
+    fleet_entities: int = 1000  # the fleet benchmark's headline fleet (bench/fleet.py)
+    fleet_per_process: int = 250  # entities per AlienFleet process
+    fleet_warmup_s: float = 5.0
+    fleet_steady_s: float = 20.0
+    fleet_kill_s: float = 30.0
+    fleet_search: tuple[int, ...] = (250, 500, 750, 1500, 2000, 3000)  # sizes tried for the largest fleet
+    fleet_budget_s: float = 600.0  # the search stops trying larger fleets after this long
 
     @classmethod
     def full(cls) -> Settings:
@@ -60,7 +67,7 @@ class Settings:
 
     @classmethod
     def smoke_run(cls) -> Settings:
-        return cls(True, 2, 300, 3_000, 300, 1.0, 5, 3.0, 300, 400, 2_000, 20)
+        return cls(True, 2, 300, 3_000, 300, 1.0, 5, 3.0, 300, 400, 2_000, 20, 20, 10, 1.0, 3.0, 6.0, (), 0.0)
 
 
 @dataclass

@@ -42,6 +42,11 @@ EXPECTED = {
     "flood_every_log",
     "flood_every_lost",
     *(f"flood_{limit}_{figure}" for limit in ("limited", "unlimited") for figure in ("rate", "log", "lost")),
+    *(f"fleet_{figure}" for figure in ("registration", "client_cores", "server_cores", "rss_per_entity", "msg_rate")),
+    *(f"fleet_{phase}{figure}" for phase in ("", "kill_") for figure in ("p50", "p99", "lost", "doubled")),
+    "fleet_kill_msg_rate",
+    "fleet_largest",
+    "fleet_entities_per_core",
 }
 
 
@@ -75,6 +80,8 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert figures["ros_to_jetstream_loss"]["median"] == 0  # nothing the bridge received went missing
     for limit in ("every", "limited", "unlimited"):  # no event queued before a command flood went missing
         assert figures[f"flood_{limit}_lost"]["median"] == 0
+    for phase in ("", "kill_"):  # the small fleet on the 3-node cluster, also while its stream leader is killed
+        assert figures[f"fleet_{phase}lost"]["median"] == 0 and figures[f"fleet_{phase}doubled"]["median"] == 0
     assert result["machine"]["mode"] == "smoke" and result["machine"]["cores"]
     table = (tmp_path / "latest.md").read_text()
     assert "| figure | median |" in table and table.count("\n| ") == len(EXPECTED) + 1
