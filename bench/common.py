@@ -58,7 +58,7 @@ class Settings:
     fleet_warmup_s: float = 5.0
     fleet_steady_s: float = 20.0
     fleet_kill_s: float = 30.0
-    fleet_search: tuple[int, ...] = (250, 500, 750, 1500, 2000, 3000)  # sizes tried for the largest fleet
+    fleet_search: tuple[int, ...] = (250, 350, 500, 750, 1500, 2000, 3000)  # sizes tried for the largest fleet
     fleet_budget_s: float = 600.0  # the search stops trying larger fleets after this long
 
     @classmethod
