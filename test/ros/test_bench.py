@@ -42,6 +42,11 @@ EXPECTED = {
     "flood_every_log",
     "flood_every_lost",
     *(f"flood_{limit}_{figure}" for limit in ("limited", "unlimited") for figure in ("rate", "log", "lost")),
+    "firmware_update_rate",
+    "firmware_nats_get",
+    "firmware_rss_growth",
+    "firmware_rss_peak",
+    "firmware_nats_get_rss_growth",
 }
 
 
