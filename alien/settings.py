@@ -171,7 +171,7 @@ class FirmwareSettings:
     bucket: str = _default("firmware_bucket")
     max_bytes: int = _default("firmware_max_bytes")
     retry_budget_s: float = _default("firmware_retry_budget_s")
-    directory: Path = Path(".alien/firmware.alien")
+    directory: Path = Path(".alien/firmware.alien_config")  # the defaults' (data_dir, config_file)
     trusted_keys: frozenset[str] = frozenset()
 
     @classmethod

@@ -40,7 +40,8 @@ def _upload(servers: Servers, path: Path, seed: str) -> dict[str, object]:
 
 
 def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[Figure]:
-    size_mib = 5 if settings.smoke else 50
+    size_mib = 2 if settings.smoke else 50
+    repeats = 1 if settings.smoke else settings.repeats  # each repetition is two child processes
     keys = generate_keypair()
     image = servers.workdir / "firmware.bin"
     with open(image, "wb") as handle:
@@ -55,7 +56,7 @@ def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[F
     )
     ids = run_json(["bench/firmware_child.py", "register"], {**env, "ALIEN_DATA_DIR": str(servers.workdir / "fw")}, 60)
     rates, growth, peaks, baseline_rates, baseline_growth = [], [], [], [], []
-    for repeat in range(settings.repeats):
+    for repeat in range(repeats):
         command = sign_command(
             {
                 "type": "firmware_update",

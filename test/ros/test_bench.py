@@ -50,6 +50,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.timeout(300)  # more than bench/run's 240 s below: a slow machine fails on that one, with its output
 def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     # bench/run runs in the virtual environment scripts/bootstrap made, the one running this test
     distro = Path(sys.prefix) / ".alien-ros-distro"
