@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from alien.mothership import MothershipClient
     from alien.settings import EntityDescription, MothershipSettings, NatsSettings
     from alien.telemetry.encoders import TelemetryEncodeError
+    from alien.telemetry.readings import Reading
     from alien.video import VideoConfig
 
 # Imported on first use: `alien` (the CLI) starts with only the standard library loaded, so a
@@ -42,6 +43,7 @@ _LAZY = {
     "AlienClient": "alien.client",
     "AlienConfig": "alien.config",
     "TelemetryEncodeError": "alien.telemetry.encoders",
+    "Reading": "alien.telemetry.readings",
     "AlienFleet": "alien.fleet",
     "MothershipClient": "alien.mothership",
     "EntityDescription": "alien.settings",
@@ -81,6 +83,7 @@ __all__ = [
     "NotInitializedError",
     "PermissionDeniedError",
     "PublishRejectedError",
+    "Reading",
     "RequestRejectedError",
     "ServerError",
     "TelemetryDeniedError",
