@@ -29,6 +29,8 @@ from alien.entity_state import EntityStateWriter
 from alien.errors import ConfigError, NotInitializedError
 from alien.link import NatsLink
 from alien.logs import get_logger
+from alien.metrics.endpoint import MetricsEndpoint
+from alien.metrics.entity import EntityMetrics
 from alien.mothership import MothershipClient, nearest_status
 from alien.presence import Presence
 from alien.rate_limits import TelemetryLimiter
@@ -95,6 +97,9 @@ class AlienClient:
         self._dialect_wait = DialectWait(
             self.wire_format, self.composer, self.outbox, self.presence, self._learn_dialect
         )
+        # None unless ALIEN_METRICS_ADDR is set (docs/metrics.md); an AlienFleet serves its entities on its own endpoint
+        self.metrics = EntityMetrics.of_client(self.config, self.outbox, self.link, self._dispatcher, self.wire_format)
+        self.metrics_endpoint = MetricsEndpoint.serving(self.metrics, self.config) if self._owns_link else None
         self.link.on_reconnect(self.presence.announce)
         self.link.on_denied(permission_check.keep_refusals(self.config, self.link, lambda: self.is_registered))
         self._stopped = asyncio.Event()
@@ -144,6 +149,8 @@ class AlienClient:
             # Refuse plain NATS beyond loopback before registering, not after (the link checks
             # again, and warns, when it dials).
             transport_security.check_nats(NatsSettings.from_config(self.config))
+        if self.metrics_endpoint is not None:  # before registration: "not registered yet" is worth seeing
+            await self.metrics_endpoint.start()
         self.config.load()
         if self.config.outbox_durability != "memory" and self.outbox.store is None:
             self.outbox.attach(SqliteStore(self.config.outbox_path, self.config.outbox_durability))
@@ -154,7 +161,9 @@ class AlienClient:
             self._dispatcher.attach_seen_store(SeenCommandStore(seen_path))
         if self.mothership is not None:  # a retry after a failed first attempt
             await self.mothership.close()
-        self.mothership = MothershipClient(MothershipSettings.from_config(self.config))
+        self.mothership = MothershipClient(
+            MothershipSettings.from_config(self.config), on_request=self.metrics.rest_request if self.metrics else None
+        )
         try:
             await self.mothership.__aenter__()
             # as long as the mothership is unreachable (telemetry waits in the outbox)
@@ -382,6 +391,8 @@ class AlienClient:
             self._dispatcher.attach_seen_store(None)
         if self.mothership is not None:
             await self.mothership.close()
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.stop()
 
     # --- internals ---
     def _known_ids(self) -> Ids | None:
