@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 
 import backlog
+import batch
 import commands
 import flood
 import latency
+import metrics_cost
 import nominal
 import outbox
 import throughput
@@ -30,6 +32,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "backlog": backlog.run,
     "outbox": outbox.run,
     "flood": flood.run,
+    "batch": batch.run,
+    "metrics_cost": metrics_cost.run,
 }
 
 

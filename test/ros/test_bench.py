@@ -42,6 +42,12 @@ EXPECTED = {
     "flood_every_log",
     "flood_every_lost",
     *(f"flood_{limit}_{figure}" for limit in ("limited", "unlimited") for figure in ("rate", "log", "lost")),
+    "batch_singles_rate",
+    "batch_rate",
+    "batch_singles_cpu",
+    "batch_cpu",
+    "metrics_cpu_off",
+    "metrics_cpu_on",
 }
 
 
