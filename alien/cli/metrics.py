@@ -142,7 +142,12 @@ def _latency(figures: dict[str, Any]) -> str:
     if not figures["count"]:
         return "none yet"
     since = "" if figures["window"] == "interval" else ", since start"
-    return f"p50 {_duration(figures['p50'])}, p99 {_duration(figures['p99'])} ({figures['count']}{since})"
+    if figures["count"] == 1:  # a percentile of one observation would be its bucket's middle: the mean is it
+        return f"{_duration(figures['mean'])} (1{since})"
+    return (
+        f"p50 {_duration(figures['p50'])}, p99 {_duration(figures['p99'])}, mean {_duration(figures['mean'])} "
+        f"({figures['count']}{since})"
+    )
 
 
 def _duration(value: float | None) -> str:

@@ -84,20 +84,27 @@ def quantile(q: float, buckets: dict[float, float]) -> float | None:
 
 
 def latency(name: str, first: Scrape | None, second: Scrape, **match: str) -> dict[str, Any]:
-    """p50 / p99 (seconds) and the number of observations, over the interval when it had any."""
+    """p50 / p99 and the mean (seconds) and the number of observations, over the interval when it had any.
+
+    The mean is exact (the histogram's sum over its count); the percentiles are bucket estimates.
+    """
     now = second.buckets(name, **match)
-    window = "interval"
+    total, count = second.total(f"{name}_sum", **match), second.total(f"{name}_count", **match)
+    window = "since start"
     if first is not None:
         before = first.buckets(name, **match)
-        delta = {bound: count - before.get(bound, 0.0) for bound, count in now.items()}
+        delta = {bound: value - before.get(bound, 0.0) for bound, value in now.items()}
         if delta and max(delta.values()) > 0 and min(delta.values()) >= 0:
-            now = delta
-        else:
-            window = "since start"
-    else:
-        window = "since start"
-    count = max(now.values(), default=0.0)
-    return {"p50": quantile(0.5, now), "p99": quantile(0.99, now), "count": int(count), "window": window}
+            now, window = delta, "interval"
+            total -= first.total(f"{name}_sum", **match)
+            count -= first.total(f"{name}_count", **match)
+    return {
+        "p50": quantile(0.5, now),
+        "p99": quantile(0.99, now),
+        "mean": total / count if count > 0 else None,
+        "count": int(count),
+        "window": window,
+    }
 
 
 def summarise(url: str, first: Scrape | None, second: Scrape) -> dict[str, Any]:

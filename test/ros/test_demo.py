@@ -89,7 +89,7 @@ def test_the_demo_tells_the_whole_story_and_exits_0(dialect: str, tmp_path: Path
     # the bridge's metrics endpoint, scraped at the end as `alien metrics` shows it
     metrics = summary["metrics"]
     assert metrics["url"].startswith("http://127.0.0.1:") and metrics["published"] >= summary["published"]
-    assert "the bridge's metrics endpoint (alien metrics):" in run.stdout and "enqueue -> PubAck p50" in run.stdout
+    assert "the bridge's metrics endpoint (alien metrics):" in run.stdout and "enqueue -> PubAck " in run.stdout
 
 
 def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
