@@ -36,7 +36,7 @@ def once(servers: Servers, settings: Settings, mode: str) -> tuple[float, float]
 def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[Figure]:
     singles: list[tuple[float, float]] = []
     batches: list[tuple[float, float]] = []
-    for _ in range(settings.repeats):
+    for _ in range(1 if settings.smoke else settings.repeats):  # the smoke run checks the harness only
         singles.append(once(servers, settings, "singles"))
         batches.append(once(servers, settings, "batch"))
     single_rate = Figure(
