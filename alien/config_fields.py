@@ -331,3 +331,18 @@ class FirmwareFields(BaseModel):
         description="How long an interrupted firmware download keeps retrying (reconnects, server restarts: "
         "it resumes at the chunk it was reading) without receiving anything, before it fails.",
     )
+
+
+class MetricsFields(BaseModel):
+    """The Prometheus metrics endpoint, off unless set (docs/metrics.md)."""
+
+    metrics_addr: str | None = Field(
+        default=None,
+        description="Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; port 0: any free "
+        "port; a port alone: 127.0.0.1). Unset: no endpoint.",
+    )
+    metrics_allow_remote: bool = Field(
+        default=False,
+        description="Allow ALIEN_METRICS_ADDR on an address other than loopback (e.g. 0.0.0.0): the endpoint has "
+        "no authentication, so anyone who reaches it reads the device's ids and counters (a WARNING is logged).",
+    )

@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 import backlog
+import batch
 import commands
 import firmware
 import flood
 import latency
+import metrics_cost
 import nominal
 import outbox
 import throughput
@@ -32,6 +34,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "outbox": outbox.run,
     "flood": flood.run,
     "firmware": firmware.run,
+    "batch": batch.run,
+    "metrics_cost": metrics_cost.run,
 }
 
 
