@@ -32,6 +32,7 @@ from alien.errors import (
     PermissionDeniedError,
     ServerError,
 )
+from alien.firmware import FirmwareHook
 from alien.logs import get_logger
 from alien.telemetry.channels import TelemetryChannels
 from alien.wire import redact_url
@@ -147,6 +148,10 @@ class ThreadedClient:
         """Before start(): commands of every type nobody registered go to `handler` (see AlienClient)."""
         self.client.set_unhandled_command_handler(handler)
 
+    def on_firmware(self, hook: FirmwareHook) -> None:
+        """Before start(): signed firmware updates, each verified file handed to `hook` (see AlienClient)."""
+        self.client.on_firmware(hook)
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
@@ -161,7 +166,7 @@ class ThreadedClient:
     # --- on the loop thread ---
     def _take_handover(self) -> None:
         self._handover_scheduled = False  # first: a reading appended from now on schedules a new wake-up
-        with self.client.outbox.batch():
+        with self.client.batch():
             while self._handover:
                 self.channels.submit(*self._handover.popleft())
 

@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import backlog
+import batch
 import commands
+import firmware
 import fleet
 import flood
 import latency
+import metrics_cost
 import nominal
 import outbox
 import throughput
@@ -31,6 +34,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "backlog": backlog.run,
     "outbox": outbox.run,
     "flood": flood.run,
+    "firmware": firmware.run,
+    "batch": batch.run,
+    "metrics_cost": metrics_cost.run,
     "fleet": fleet.run,
 }
 
