@@ -34,7 +34,7 @@ from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
 from alien.presence import Presence
 from alien.rate_limits import TelemetryLimiter
-from alien.settings import MothershipSettings, NatsSettings, TelemetrySettings
+from alien.settings import MothershipSettings, NatsSettings, TelemetrySettings, field_sealer
 from alien.stats_log import log_stats_every
 from alien.telemetry.composer import Composer, Ids
 from alien.telemetry.encoders import TelemetryFormat
@@ -86,7 +86,9 @@ class AlienClient:
             self.config.telemetry_rate_limit_per_key_hz,
             self.config.telemetry_burst_per_key,
         )
-        self.composer = Composer(self.outbox, self.wire_format, self._known_ids, self.telemetry_limiter)
+        self.composer = Composer(
+            self.outbox, self.wire_format, self._known_ids, self.telemetry_limiter, field_sealer(self.config)
+        )
         reports = CommandReports(self.composer, self.link)
         self._dispatcher = CommandDispatcher.from_config(self.config, reports.report, reports.reply)
         self.presence = Presence(

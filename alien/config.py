@@ -28,6 +28,7 @@ from alien.config_checks import URL_FIELDS
 from alien.config_fields import (
     CommandFields,
     DeliveryFields,
+    EncryptionFields,
     LinkProtectionFields,
     SeedFields,
     ServerFields,
@@ -44,7 +45,14 @@ _SEED_NAMES = {"org_id": "pinned_org_id", "entity_id": "pinned_entity_id"}
 
 
 class AlienConfig(
-    LinkProtectionFields, TelemetryFields, CommandFields, DeliveryFields, ServerFields, SeedFields, BaseSettings
+    EncryptionFields,
+    LinkProtectionFields,
+    TelemetryFields,
+    CommandFields,
+    DeliveryFields,
+    ServerFields,
+    SeedFields,
+    BaseSettings,
 ):
     """Everything alien needs to know; each field is also an environment variable.
 
