@@ -35,6 +35,7 @@ from alien.untrusted import quoted
 from alien.wire import dumps
 
 ALGORITHM = "x25519-sealedbox+xchacha20poly1305"
+FOR_ANOTHER_KEY = "encrypted for another key"  # how a value sealed for other readers only is described
 CONTEXT_VERSION = "alien-e2e/1"
 KEY_USES = 10_000  # values encrypted under one content key at most
 KEY_LIFE_S = 300.0  # and for this long at most
@@ -152,7 +153,7 @@ class Opener:
         if not ours:
             theirs = ", ".join(short(kid) for kid, _ in entries[:4]) + (", ..." if len(entries) > 4 else "")
             mine = ", ".join(short(kid) for kid in self._keys)
-            raise E2EError("not_for_us", f"encrypted for another key ({theirs}), not for {mine}")
+            raise E2EError("not_for_us", f"{FOR_ANOTHER_KEY} ({theirs}), not for {mine}")
         nonce = _unb64(value.get("nonce"), "nonce", _NONCE_BYTES)
         ciphertext = _unb64(value.get("ct"), "ct")
         if len(ciphertext) < _TAG_BYTES:
