@@ -15,6 +15,7 @@ from pathlib import Path
 
 import backlog
 import commands
+import encryption
 import flood
 import latency
 import nominal
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "backlog": backlog.run,
     "outbox": outbox.run,
     "flood": flood.run,
+    "encryption": encryption.run,
 }
 
 

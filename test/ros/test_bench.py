@@ -42,6 +42,13 @@ EXPECTED = {
     "flood_every_log",
     "flood_every_lost",
     *(f"flood_{limit}_{figure}" for limit in ("limited", "unlimited") for figure in ("rate", "log", "lost")),
+    "e2e_seal_value",
+    "e2e_seal_value_new_key",
+    "e2e_open_value",
+    "e2e_encode_plain",
+    "e2e_encode_sealed",
+    "e2e_library_throughput_plain",
+    "e2e_library_throughput",
 }
 
 
