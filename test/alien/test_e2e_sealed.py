@@ -268,3 +268,30 @@ async def test_a_reading_queued_before_registration_is_sealed_when_it_is_encoded
         data = by_subject["constellation.events.org-1.telemetry"]["data"]
     assert opener().open(data["camera"], CAMERA) == {"faces": 2}
     assert all(b'"faces"' not in m.payload for m in sent)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=120),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=12,
+)
+_GOOD = sealed({"faces": 2})
+
+
+@given(
+    field=st.sampled_from(["alg", "to", "nonce", "ct", "kid", "ek", "extra"]),
+    value=_JSON | st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", max_size=200),
+)
+def test_whatever_a_sender_puts_in_a_sealed_value_is_refused_with_a_reason_never_a_crash(
+    field: str, value: Any
+) -> None:
+    box = json.loads(json.dumps(_GOOD))
+    if field in ("kid", "ek"):
+        box["to"][0][field] = value
+    else:
+        box[field] = value
+    try:
+        assert opener().open(box, CAMERA) == {"faces": 2}  # only an unchanged value may open
+        assert box == _GOOD
+    except E2EError as error:
+        assert error.reason in {"malformed", "unsupported_algorithm", "not_for_us", "authentication_failed"}
