@@ -30,6 +30,7 @@ from alien.version import __version__
 if TYPE_CHECKING:
     from alien.client import AlienClient
     from alien.config import AlienConfig
+    from alien.firmware import FirmwareUpdate
     from alien.fleet import AlienFleet
     from alien.mothership import MothershipClient
     from alien.settings import EntityDescription, MothershipSettings, NatsSettings
@@ -43,6 +44,7 @@ _LAZY = {
     "AlienConfig": "alien.config",
     "TelemetryEncodeError": "alien.telemetry.encoders",
     "AlienFleet": "alien.fleet",
+    "FirmwareUpdate": "alien.firmware",
     "MothershipClient": "alien.mothership",
     "EntityDescription": "alien.settings",
     "MothershipSettings": "alien.settings",
@@ -69,6 +71,7 @@ __all__ = [
     "CertificateError",
     "ConfigError",
     "EntityDescription",
+    "FirmwareUpdate",
     "IdentityFileError",
     "MothershipClient",
     "MothershipError",

@@ -24,17 +24,15 @@ from alien.delivery.publisher import Publisher
 from alien.dialect_wait import DialectWait
 from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
 from alien.entity_state import EntityStateWriter
-from alien.errors import (
-    ConfigError,
-    IdentityFileError,
-    NotInitializedError,
-)
+from alien.errors import ConfigError, IdentityFileError, NotInitializedError
+from alien.firmware import FIRMWARE_COMMAND, FirmwareHook
+from alien.firmware.updater import FirmwareUpdater
 from alien.link import NatsLink
 from alien.logs import get_logger
 from alien.mothership import MothershipClient, nearest_status
 from alien.presence import Presence
 from alien.rate_limits import TelemetryLimiter
-from alien.settings import MothershipSettings, NatsSettings, TelemetrySettings, field_sealer
+from alien.settings import FirmwareSettings, MothershipSettings, NatsSettings, TelemetrySettings, field_sealer
 from alien.stats_log import log_stats_every
 from alien.telemetry.composer import Composer, Ids
 from alien.telemetry.encoders import TelemetryFormat
@@ -250,6 +248,16 @@ class AlienClient:
     def set_unhandled_command_handler(self, handler: CommandHandler | None) -> None:
         """Handle commands of every type nobody registered, instead of rejecting them."""
         self._dispatcher.set_fallback(handler)
+
+    def on_firmware(self, hook: FirmwareHook) -> None:
+        """Take signed firmware updates (docs/firmware.md): `hook(update)` installs each verified file.
+
+        Registers the `firmware_update` command: always signed, one at a time (else `busy`). A plain
+        function runs in a worker thread; a dict it returns joins the command's result, raising fails it.
+        """
+        entity = lambda: (self.config.entity_id, self.config.entity_type)  # noqa: E731 - read when a command runs
+        updater = FirmwareUpdater(FirmwareSettings.from_config(self.config), self.link, hook, entity)
+        self._dispatcher.register(FIRMWARE_COMMAND, updater.run, prepare=updater.prepare, exclusive=True)
 
     async def publish_telemetry(self, data: dict[str, Any]) -> str:
         """Queue telemetry for `constellation.telemetry.{org}.{entity}`; returns its message id."""

@@ -315,6 +315,28 @@ class LinkProtectionFields(BaseModel):
     )
 
 
+class FirmwareFields(BaseModel):
+    """Firmware over the air: where it comes from, how big it may be, how long a download retries (docs/firmware.md)."""
+
+    firmware_bucket: str = Field(
+        default="alien_firmware",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="JetStream object store bucket firmware_update reads from, unless the command names another "
+        "(the operator's bucket: `alien firmware upload` creates it).",
+    )
+    firmware_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1,
+        description="Largest firmware file accepted; a bigger one is refused before anything is downloaded.",
+    )
+    firmware_retry_budget_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long an interrupted firmware download keeps retrying (reconnects, server restarts: "
+        "it resumes at the chunk it was reading) without receiving anything, before it fails.",
+    )
+
+
 class EncryptionFields(BaseModel):
     """End-to-end encryption of sensitive data (docs/encryption.md)."""
 

@@ -32,6 +32,7 @@ from alien.errors import (
     PermissionDeniedError,
     ServerError,
 )
+from alien.firmware import FirmwareHook
 from alien.logs import get_logger
 from alien.telemetry.channels import TelemetryChannels
 from alien.wire import redact_url
@@ -146,6 +147,10 @@ class ThreadedClient:
     def set_unhandled_command_handler(self, handler: CommandHandler | None) -> None:
         """Before start(): commands of every type nobody registered go to `handler` (see AlienClient)."""
         self.client.set_unhandled_command_handler(handler)
+
+    def on_firmware(self, hook: FirmwareHook) -> None:
+        """Before start(): signed firmware updates, each verified file handed to `hook` (see AlienClient)."""
+        self.client.on_firmware(hook)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -16,6 +16,7 @@ from pathlib import Path
 import backlog
 import commands
 import encryption
+import firmware
 import flood
 import latency
 import nominal
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "outbox": outbox.run,
     "flood": flood.run,
     "encryption": encryption.run,
+    "firmware": firmware.run,
 }
 
 

@@ -8,6 +8,8 @@
 - `tail [--org-id O] [--entity-id E] [--json] [--count N] [--timeout S]`: telemetry and events.
 - `simulate --entities N [--duration S] [--interval S]`: a fleet over one NATS connection.
 - `keys generate [--out F]`, `keys public --seed-file F`, `sign ...`: operator signing keys.
+- `firmware upload FILE --version V --seed-file F (--entity-id E | --entity-type T)...`, `firmware list`:
+  firmware files with signed manifests in a JetStream object store bucket.
 
 Settings come from the environment and `.env`, as for the library. Errors are one line on
 stderr, `alien: <what went wrong>; <what to do>`, never with a secret. Exit codes (common.py):

@@ -7,7 +7,7 @@ import logging
 from typing import NoReturn
 
 from alien import error_hints
-from alien.cli import commands, keys, register, simulate, status, tail
+from alien.cli import commands, firmware, keys, register, simulate, status, tail
 from alien.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alien {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (register, status, commands, tail, simulate, keys):
+    for module in (register, status, commands, tail, simulate, keys, firmware):
         module.add_parsers(sub)
     return parser
 

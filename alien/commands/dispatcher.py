@@ -9,7 +9,8 @@ Each handler runs as its own task, so a long-running command never delays the ne
 In this order: the intake limit; the envelope (`parse_command`, including expiry); the target
 entity and the signature (`CommandPolicy.authorise`); an id already accepted (`duplicate`, or
 `replayed` for a signed command); the allowlist (only types with a handler, or any type when a
-fallback handler is set; else `unknown_type`); the params. See docs/commands.md.
+fallback handler is set; else `unknown_type`); one at a time for a type registered `exclusive`
+(else `busy`); the params. See docs/commands.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from alien.commands.envelope import TYPE_PATTERN, Command, CommandRejected, pars
 from alien.commands.policy import CommandPolicy
 from alien.commands.sealed_params import ParamsOpener, withheld
 from alien.commands.seen import SeenCommandStore
+from alien.errors import CommandFailure
 from alien.logs import get_logger
 from alien.rate_limits import RejectionDigest, TokenBucket
 from alien.settings import signature_policy
@@ -77,6 +79,7 @@ class CommandDispatcher:
         self.handlers: dict[str, CommandHandler] = {}
         self._wants_context: dict[str, bool] = {}
         self._prepare: dict[str, Prepare] = {}
+        self._exclusive: dict[str, str | None] = {}  # type -> the command_id running now, or None
         self._fallback: CommandHandler | None = None
         self.progress_rate_hz = progress_rate_hz
         self._tasks: set[asyncio.Task[None]] = set()
@@ -112,12 +115,15 @@ class CommandDispatcher:
         """Handlers running now."""
         return len(self._tasks)
 
-    def register(self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None) -> None:
+    def register(
+        self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None, exclusive: bool = False
+    ) -> None:
         """Run `handler` for `command_type`.
 
         `prepare(command)` runs before the command is accepted: a ValueError it raises rejects
         the command (`bad_params`, with the error as detail); what it returns is
-        `context.prepared` for the handler.
+        `context.prepared` for the handler. `exclusive`: one command of this type at a time; one
+        arriving while another runs is rejected (`busy`).
         """
         if not TYPE_PATTERN.fullmatch(command_type):
             raise ValueError(f"command type {command_type!r} must match {TYPE_PATTERN.pattern}")
@@ -125,6 +131,8 @@ class CommandDispatcher:
         self._wants_context[command_type] = _positional_count(handler) >= 2
         if prepare is not None:
             self._prepare[command_type] = prepare
+        if exclusive:
+            self._exclusive[command_type] = None
 
     def set_fallback(self, handler: CommandHandler | None) -> None:
         """Handle every type nobody registered (instead of rejecting it as unknown_type)."""
@@ -168,6 +176,8 @@ class CommandDispatcher:
         rejection = policy.replayed(command, admission, now)
         if rejection is None and handler is None:
             rejection = self._unknown(command)
+        if rejection is None:
+            rejection = self._busy(command)
         prepared = self._prepared(command) if rejection is None else rejection
         if isinstance(prepared, CommandRejected):
             self._reject(prepared, reply)
@@ -188,6 +198,20 @@ class CommandDispatcher:
         task = asyncio.create_task(self._run(handler, command, prepared), name=f"alien-command-{command.type}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if command.type in self._exclusive:  # taken before the next message is read: no second one slips in
+            self._exclusive[command.type] = command.command_id
+            task.add_done_callback(lambda _: self._exclusive.__setitem__(command.type, None))
+
+    def _busy(self, command: Command) -> CommandRejected | None:
+        running = self._exclusive.get(command.type)
+        if running is None:
+            return None
+        return CommandRejected(
+            "busy",
+            f"{command.type} {shown(running, ID_LIMIT)} is running; one runs at a time, send it again when it ended",
+            command_id=command.command_id,
+            type_=command.type,
+        )
 
     def _unknown(self, command: Command) -> CommandRejected:
         known = ", ".join(sorted(self.handlers)) or "none"
@@ -230,15 +254,17 @@ class CommandDispatcher:
             error = shown(str(exc) or type(exc).__name__, DETAIL_LIMIT)
             error_type = type(exc).__name__
             logger.warning("command %s (%s) failed: %s: %s", command.command_id, command.type, error_type, error)
-            self._fail(command, withheld(command, error), error_type)
+            reason = exc.reason if isinstance(exc, CommandFailure) and TYPE_PATTERN.fullmatch(exc.reason) else None
+            self._fail(command, withheld(command, error), error_type, reason)
             return
         context.finish()
         self.counts["completed"] += 1
         self._report("command_completed", {**command_ids(command), "result": _as_result(result)})
 
-    def _fail(self, command: Command, error: str, error_type: str) -> None:
+    def _fail(self, command: Command, error: str, error_type: str, reason: str | None = None) -> None:
         self.counts["failed"] += 1
-        self._report("command_failed", {**command_ids(command), "error": error, "error_type": error_type})
+        failed = {**command_ids(command), "error": error, "error_type": error_type}
+        self._report("command_failed", {**failed, "reason": reason} if reason else failed)
 
     async def join(self) -> None:
         """Wait until every handler running now has ended."""
