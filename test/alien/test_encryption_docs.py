@@ -1,8 +1,8 @@
 """docs/encryption.md holds true: its test vector decrypts as documented, and its worked example runs.
 
 The vector (seed, context, sealed value, plaintext) and the example (the key and settings
-commands, robot.py, the three terminals) are read from the page itself: a change to the page
-that breaks them fails here. The example runs as a user would, through bash and the installed
+commands, robot.py, the three terminals) are read from the page itself, from the blocks after its
+`<!-- example: NAME -->` markers: a change to the page that breaks them fails here. The example runs as a user would, through bash and the installed
 `alien` script, against a real nats-server and the emulator; the test only adds what a person
 does by eye (waiting until the robot listens before following and commanding it).
 """
@@ -34,8 +34,11 @@ def _section(title: str) -> str:
     return match.group(1)
 
 
-def _blocks(text: str, language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)
+def _example(name: str) -> str:
+    """The code block right after `<!-- example: NAME -->` (the marker test/ros/test_docs.py reads too)."""
+    found = re.search(rf"<!-- example: {re.escape(name)} -->\n```[a-z]*\n(.*?)^```", PAGE.read_text(), re.S | re.M)
+    assert found, f"docs/encryption.md lost its example {name!r}"
+    return found.group(1)
 
 
 # --- the test vector ---
@@ -43,7 +46,7 @@ def _blocks(text: str, language: str) -> list[str]:
 
 def _vector() -> tuple[str, bytes, dict[str, Any], str]:
     """(seed, context, sealed value, plaintext) as the page writes them."""
-    (sealed,) = _blocks(_section("Format"), "json")
+    sealed = _example("encryption-vector")
     vector = _section("Test vector")
     found = dict(re.findall(r"^- (seed|context|plaintext): `([^`]*)`", vector, flags=re.M))
     assert set(found) == {"seed", "context", "plaintext"}, vector
@@ -99,9 +102,7 @@ async def _run(script: str, env: dict[str, str], cwd: Path) -> str:
 
 
 async def test_the_worked_example_runs_as_written(make_emulator: Any, nats_server: Any, tmp_path: Path) -> None:
-    example = _section("A worked example")
-    setup, terminals = _blocks(example, "bash")
-    (robot_py,) = _blocks(example, "python")
+    setup, terminals, robot_py = (_example(f"encryption-{n}") for n in ("setup", "terminals", "robot"))
     keys = [line for line in _commands(setup) if line.startswith("alien keys generate")]
     exports = [line for line in _commands(setup) if line.startswith("export ")]
     robot, tail, send = _commands(terminals)
