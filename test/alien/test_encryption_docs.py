@@ -2,9 +2,10 @@
 
 The vector (seed, context, sealed value, plaintext) and the example (the key and settings
 commands, robot.py, the three terminals) are read from the page itself, from the blocks after its
-`<!-- example: NAME -->` markers: a change to the page that breaks them fails here. The example runs as a user would, through bash and the installed
-`alien` script, against a real nats-server and the emulator; the test only adds what a person
-does by eye (waiting until the robot listens before following and commanding it).
+`<!-- example: NAME -->` markers: a change to the page that breaks them fails here. The example
+runs as a user would, through bash and the installed `alien` script, against a real nats-server
+and the emulator; the test only adds what a person does by eye (waiting until the robot listens
+before following and commanding it).
 """
 
 from __future__ import annotations
