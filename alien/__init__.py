@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from alien.mothership import MothershipClient
     from alien.settings import EntityDescription, MothershipSettings, NatsSettings
     from alien.telemetry.encoders import TelemetryEncodeError
+    from alien.telemetry.readings import Reading
     from alien.video import VideoConfig
 
 # Imported on first use: `alien` (the CLI) starts with only the standard library loaded, so a
@@ -43,6 +44,7 @@ _LAZY = {
     "AlienClient": "alien.client",
     "AlienConfig": "alien.config",
     "TelemetryEncodeError": "alien.telemetry.encoders",
+    "Reading": "alien.telemetry.readings",
     "AlienFleet": "alien.fleet",
     "FirmwareUpdate": "alien.firmware",
     "MothershipClient": "alien.mothership",
@@ -84,6 +86,7 @@ __all__ = [
     "NotInitializedError",
     "PermissionDeniedError",
     "PublishRejectedError",
+    "Reading",
     "RequestRejectedError",
     "ServerError",
     "TelemetryDeniedError",

@@ -31,6 +31,7 @@ from alien.config_fields import (
     EncryptionFields,
     FirmwareFields,
     LinkProtectionFields,
+    MetricsFields,
     SeedFields,
     ServerFields,
     TelemetryFields,
@@ -48,6 +49,7 @@ _SEED_NAMES = {"org_id": "pinned_org_id", "entity_id": "pinned_entity_id"}
 class AlienConfig(
     EncryptionFields,
     FirmwareFields,
+    MetricsFields,
     LinkProtectionFields,
     TelemetryFields,
     CommandFields,
@@ -151,6 +153,14 @@ class AlienConfig(
     @classmethod
     def _nats_urls(cls, value: str) -> str:
         return config_checks.nats_urls(value)
+
+    @field_validator("metrics_addr")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # empty (a ROS parameter left "", ALIEN_METRICS_ADDR=) means off
+        config_checks.metrics_address(value)
+        return value.strip()
 
     @property
     def identity(self) -> DeviceIdentity:

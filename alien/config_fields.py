@@ -412,3 +412,18 @@ class EncryptionFields(BaseModel):
         for event_type in value:
             subject_token(event_type, "ALIEN_E2E_EVENTS (e2e_events): event type")
         return value
+
+
+class MetricsFields(BaseModel):
+    """The Prometheus metrics endpoint, off unless set (docs/metrics.md)."""
+
+    metrics_addr: str | None = Field(
+        default=None,
+        description="Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; port 0: any free "
+        "port; a port alone: 127.0.0.1). Unset: no endpoint.",
+    )
+    metrics_allow_remote: bool = Field(
+        default=False,
+        description="Allow ALIEN_METRICS_ADDR on an address other than loopback (e.g. 0.0.0.0): the endpoint has "
+        "no authentication, so anyone who reaches it reads the device's ids and counters (a WARNING is logged).",
+    )

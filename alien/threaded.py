@@ -166,7 +166,7 @@ class ThreadedClient:
     # --- on the loop thread ---
     def _take_handover(self) -> None:
         self._handover_scheduled = False  # first: a reading appended from now on schedules a new wake-up
-        with self.client.outbox.batch():
+        with self.client.batch():
             while self._handover:
                 self.channels.submit(*self._handover.popleft())
 

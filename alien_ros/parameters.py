@@ -47,6 +47,7 @@ CONNECTION_PARAMETERS: dict[str, tuple[str, str]] = {
     "entity_state": ("entity_state", "auto | on | off: the operator-map KV entry (env ALIEN_ENTITY_STATE)"),
     "device_id": ("device_id", "device_id in bootsequence/shutdown events (env ALIEN_DEVICE_ID)"),
     "video_config": ("video_config", "video streams as a JSON object, v0.1.x servers (env ALIEN_VIDEO_CONFIG)"),
+    "metrics_addr": ("metrics_addr", "serve Prometheus metrics on HOST:PORT; unset: off (env ALIEN_METRICS_ADDR)"),
 }
 
 # name -> (default, description); the type follows the default.

@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 
 import backlog
+import batch
 import commands
 import encryption
 import firmware
 import flood
 import latency
+import metrics_cost
 import nominal
 import outbox
 import throughput
@@ -34,6 +36,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "flood": flood.run,
     "encryption": encryption.run,
     "firmware": firmware.run,
+    "batch": batch.run,
+    "metrics_cost": metrics_cost.run,
 }
 
 

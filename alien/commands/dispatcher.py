@@ -88,6 +88,8 @@ class CommandDispatcher:
         self.digest = digest or RejectionDigest(10, 10.0)
         self.params_opener = params_opener or ParamsOpener(None, entity_id or (lambda: None))
         self._summary: asyncio.TimerHandle | None = None
+        # (outcome, seconds from arrival) when a command ends; the metrics' latency (alien.metrics.entity)
+        self.on_finished: Callable[[str, float], None] | None = None
 
     @classmethod
     def from_config(cls, config: AlienConfig, report: Report, reply: Reply) -> CommandDispatcher:
@@ -146,6 +148,7 @@ class CommandDispatcher:
 
     def dispatch(self, raw: bytes, *, reply: str | None = None, message_id: str | None = None) -> None:
         """Validate `raw`; start its handler or report why it was rejected. Never raises."""
+        arrived = time.monotonic()
         self.counts["received"] += 1
         # Over the intake limit only a command signed by a trusted key is read on; the byte test
         # keeps a flood of unsigned garbage from costing a JSON parse each.
@@ -187,15 +190,17 @@ class CommandDispatcher:
             self._reject(rejection, reply)
             return
         assert handler is not None  # else _unknown() rejected it
-        self._accept(command, handler, prepared.value, reply)
+        self._accept(command, handler, prepared.value, reply, arrived)
 
-    def _accept(self, command: Command, handler: CommandHandler, prepared: Any, reply: str | None) -> None:
+    def _accept(
+        self, command: Command, handler: CommandHandler, prepared: Any, reply: str | None, arrived: float
+    ) -> None:
         self.counts["accepted"] += 1
         accepted = {**command_ids(command), **({"priority": command.priority} if command.priority else {})}
         self._report("command_received", accepted)
         if reply:
             self._reply(reply, {**command_ids(command), "accepted": True})
-        task = asyncio.create_task(self._run(handler, command, prepared), name=f"alien-command-{command.type}")
+        task = asyncio.create_task(self._run(handler, command, prepared, arrived), name=f"alien-command-{command.type}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         if command.type in self._exclusive:  # taken before the next message is read: no second one slips in
@@ -236,7 +241,7 @@ class CommandDispatcher:
                 "bad_params", withheld(command, detail), command_id=command.command_id, type_=command.type
             )
 
-    async def _run(self, handler: CommandHandler, command: Command, prepared: Any) -> None:
+    async def _run(self, handler: CommandHandler, command: Command, prepared: Any, arrived: float) -> None:
         context = CommandContext(command, self._report, self.progress_rate_hz, prepared)
         try:
             wants_context = self._wants_context.get(command.type, _positional_count(handler) >= 2)
@@ -246,7 +251,7 @@ class CommandDispatcher:
                 result = await result
         except asyncio.CancelledError:
             context.finish()
-            self._fail(command, "cancelled", "CancelledError")
+            self._fail(command, "cancelled", "CancelledError", arrived)
             raise
         except Exception as exc:  # noqa: BLE001 - a failing handler is reported, never fatal
             context.finish()
@@ -255,16 +260,22 @@ class CommandDispatcher:
             error_type = type(exc).__name__
             logger.warning("command %s (%s) failed: %s: %s", command.command_id, command.type, error_type, error)
             reason = exc.reason if isinstance(exc, CommandFailure) and TYPE_PATTERN.fullmatch(exc.reason) else None
-            self._fail(command, withheld(command, error), error_type, reason)
+            self._fail(command, withheld(command, error), error_type, arrived, reason)
             return
         context.finish()
         self.counts["completed"] += 1
         self._report("command_completed", {**command_ids(command), "result": _as_result(result)})
+        self._finished("completed", arrived)
 
-    def _fail(self, command: Command, error: str, error_type: str, reason: str | None = None) -> None:
+    def _fail(self, command: Command, error: str, error_type: str, arrived: float, reason: str | None = None) -> None:
         self.counts["failed"] += 1
         failed = {**command_ids(command), "error": error, "error_type": error_type}
         self._report("command_failed", {**failed, "reason": reason} if reason else failed)
+        self._finished("failed", arrived)
+
+    def _finished(self, outcome: str, arrived: float) -> None:
+        if self.on_finished is not None:
+            self.on_finished(outcome, time.monotonic() - arrived)
 
     async def join(self) -> None:
         """Wait until every handler running now has ended."""
