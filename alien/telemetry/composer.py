@@ -12,11 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alien.config import AlienConfig
 from alien.delivery import batch
 from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
 from alien.e2e.fields import FieldSealer
 from alien.logs import get_logger
 from alien.rate_limits import TelemetryLimiter
+from alien.settings import field_sealer
 from alien.telemetry.encoders import EncoderIds
 from alien.telemetry.readings import encode_event
 from alien.telemetry.wire_format import WireFormat
@@ -51,6 +53,19 @@ class Composer:
         self.ids = ids
         self.limiter = limiter
         self.sealer = sealer
+
+    @classmethod
+    def from_config(
+        cls, config: AlienConfig, outbox: Outbox, wire_format: WireFormat, ids: Callable[[], Ids | None]
+    ) -> Composer:
+        """A client's composer: its flood limits (ALIEN_TELEMETRY_RATE_LIMIT_*) and sealer (ALIEN_E2E_*)."""
+        limiter = TelemetryLimiter(  # flood protection; events are never limited
+            config.telemetry_rate_limit_hz,
+            config.telemetry_burst,
+            config.telemetry_rate_limit_per_key_hz,
+            config.telemetry_burst_per_key,
+        )
+        return cls(outbox, wire_format, ids, limiter, field_sealer(config))
 
     def telemetry(self, data: dict[str, Any], timestamp: datetime | None = None) -> str:
         """Queue a reading: its telemetry messages, and a `telemetry` event for what the format cannot carry.
