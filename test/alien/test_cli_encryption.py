@@ -1,8 +1,9 @@
 """The operator's side of end-to-end encryption, through the installed `alien` console script.
 
 `alien keys generate --e2e`, `alien tail --decrypt KEYFILE` (plaintext, or "encrypted for another
-key"), `alien send-command --encrypt-params` and `alien sign --encrypt-params`, against a real
-nats-server and the emulator (docs/encryption.md#the-operators-side).
+key", or why a value changed on the way does not open), `alien send-command --encrypt-params` and
+`alien sign --encrypt-params`, against a real nats-server and the emulator
+(docs/encryption.md#the-operators-side).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from cli_support import ALIEN, _alien, _cli_env, _one_error_line, _wait_for_subscriber
 
 from alien import AlienClient, AlienConfig
-from alien.e2e import Opener, context, generate_keypair, is_sealed
+from alien.e2e import Opener, Sealer, context, generate_keypair, is_sealed
 from alien.e2e.keys import private_key
 from alien.signing import generate_keypair as generate_signing_keypair
 from alien.signing import verify
@@ -115,6 +116,79 @@ async def test_tail_decrypt_shows_plaintext_and_says_encrypted_for_another_key(
     )  # old and new keys
     for out in (theirs, theirs_pretty, no_key_pretty):
         assert CAMERA["label"] not in out and DOOR["who"] not in out
+
+
+async def test_tail_decrypt_says_why_a_value_changed_on_the_way_does_not_open_and_goes_on(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig], tmp_path: Path
+) -> None:
+    """A robot's real reading, then copies of it changed between the robot and the operator."""
+    reader_file, reader = _keys(tmp_path, "reader.xk")
+    _, stranger = _keys(tmp_path, "stranger.xk")
+    emulator = make_emulator(dialect="v0.0.1")
+    config = make_config(emulator, nats_server, e2e_telemetry_keys=["camera", "payload"], e2e_recipients=[reader])
+    wire: list[Any] = []
+    async with AlienClient(config) as client:
+        org_id, entity_id = client.config.org_id, client.config.entity_id
+        assert org_id and entity_id
+        subject = f"constellation.telemetry.{org_id}.{entity_id}"
+        nc = await nats.connect(nats_server.url)
+
+        async def keep(msg: Any) -> None:
+            wire.append(msg)
+
+        await nc.subscribe(subject, cb=keep)
+        await nc.flush()
+        env = _cli_env(emulator, nats_server.url, tmp_path / "cli", ALIEN_ORG_ID=org_id)
+        follow = ("tail", "--entity-id", entity_id, "--count", "6", "--timeout", "30", "--decrypt", str(reader_file))
+        tails = [
+            asyncio.create_task(_alien(*follow, "--json", env=env, cwd=tmp_path)),
+            asyncio.create_task(_alien(*follow, env=env, cwd=tmp_path)),
+        ]
+        await _wait_for_subscriber(nats_server, "alien-tail", 2, clients=len(tails), timeout=60)
+        await client.publish_telemetry({"camera": CAMERA, "variant": "as sent"})
+        assert await client.flush(10)
+        deadline = asyncio.get_running_loop().time() + 10
+        while not wire:  # bounded poll: the robot's reading as the server side relays it
+            assert asyncio.get_running_loop().time() < deadline, "the reading never reached the subject"
+            await asyncio.sleep(0.02)
+        reading = json.loads(wire[0].data)
+        box = reading["data"]["camera"]
+        ct = box["ct"]
+        flipped = ("B" if ct[0] != "B" else "C") + ct[1:]
+        stranger_box = Sealer([stranger]).seal(CAMERA, context("telemetry", entity_id, "camera"))
+        variants = {
+            "ciphertext changed": {"camera": {**box, "ct": flipped}},
+            "unknown key id": {"camera": {**box, "to": [{**box["to"][0], "kid": "XUNKNOWNKEYID"}]}},
+            "wrong key": {"camera": {**stranger_box, "to": [{**stranger_box["to"][0], "kid": reader}]}},
+            "moved to another key": {"payload": box},
+            "another algorithm": {"camera": {**box, "alg": "rot13"}},
+        }
+        for variant, values in variants.items():
+            changed = {**reading, "data": {**values, "variant": variant}}
+            await nc.publish(subject, json.dumps(changed).encode())
+        await nc.flush()
+        (code, out, err), (pretty_code, pretty, pretty_err) = await asyncio.gather(*tails)
+        await nc.close()
+    assert (code, err, pretty_code, pretty_err) == (0, "", 0, "")  # every line shown, nothing crashed
+    lines = {line["payload"]["data"]["variant"]: line for line in map(json.loads, out.splitlines())}
+    assert lines["as sent"]["decryption"] == {"data.camera": "decrypted"}
+    assert lines["as sent"]["payload"]["data"]["camera"] == CAMERA
+    notes = {variant: lines[variant]["decryption"] for variant in variants}
+    assert notes["ciphertext changed"]["data.camera"].startswith("cannot decrypt (authentication_failed): ")
+    assert notes["unknown key id"]["data.camera"].startswith("encrypted for another key (XUNKNOWNKEYI")
+    wrong_key = notes["wrong key"]["data.camera"]
+    assert wrong_key.startswith("cannot decrypt (authentication_failed): ")
+    assert f"sealed for {reader[:12]}... does not open with that key" in wrong_key
+    moved = notes["moved to another key"]["data.payload"]
+    assert moved.startswith("cannot decrypt (authentication_failed): ") and "another field" in moved
+    assert notes["another algorithm"]["data.camera"].startswith("cannot decrypt (unsupported_algorithm): ")
+    for variant in variants:  # left as it came, never shown in clear
+        assert is_sealed(next(iter(lines[variant]["payload"]["data"].values())))
+    shown = pretty.splitlines()
+    assert len(shown) == 6 and sum("camera=<cannot decrypt (authentication_failed)>" in s for s in shown) == 2
+    assert sum("payload=<cannot decrypt (authentication_failed)>" in s for s in shown) == 1
+    assert sum("camera=<encrypted for another key>" in s for s in shown) == 1
+    assert sum(CAMERA["label"] in s for s in shown) == 1  # the reading as sent, and only it
 
 
 async def test_send_command_encrypt_params_reaches_the_handler_and_the_wire_only_sees_ciphertext(
