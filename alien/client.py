@@ -33,9 +33,8 @@ from alien.link import NatsLink
 from alien.logs import get_logger
 from alien.metrics.endpoint import MetricsEndpoint
 from alien.metrics.entity import EntityMetrics
-from alien.mothership import MothershipClient, nearest_status
+from alien.mothership import MothershipClient
 from alien.presence import Presence
-from alien.rate_limits import TelemetryLimiter
 from alien.settings import FirmwareSettings, MothershipSettings, NatsSettings, TelemetrySettings
 from alien.stats_log import log_stats_every
 from alien.telemetry.composer import Composer, Ids
@@ -83,13 +82,7 @@ class AlienClient:
         self.wire_format = WireFormat(
             TelemetrySettings.from_config(self.config), lambda: self.mothership, lambda: self.config.server_dialect
         )
-        self.telemetry_limiter = TelemetryLimiter(  # flood protection; events are never limited
-            self.config.telemetry_rate_limit_hz,
-            self.config.telemetry_burst,
-            self.config.telemetry_rate_limit_per_key_hz,
-            self.config.telemetry_burst_per_key,
-        )
-        self.composer = Composer(self.outbox, self.wire_format, self._known_ids, self.telemetry_limiter)
+        self.composer = Composer.from_config(self.config, self.outbox, self.wire_format, self._known_ids)
         reports = CommandReports(self.composer, self.link)
         self._dispatcher = CommandDispatcher.from_config(self.config, reports.report, reports.reply)
         self.presence = Presence(
@@ -317,14 +310,7 @@ class AlienClient:
         """
         org_id, entity_id = self._registered_ids()
         assert self.mothership is not None
-        # The event goes first, over NATS: an unreachable REST API must not hold it back.
-        dialect = self.mothership.dialect
-        event: dict[str, Any] = {"status": status}
-        if dialect is not None:
-            event["server_status"] = nearest_status(status, dialect)
-        await self.publish_event("status_changed", event)
-        self.presence.status = status
-        self.entity_state.update({"status": event.get("server_status", status)})  # the map shows server enums
+        self.presence.change_status(status, self.mothership.dialect)  # first, over NATS: REST may be down
         await self.mothership.update_entity_status(org_id, entity_id, status)
 
     async def update_video_config(self, video: VideoConfig | dict[str, Any]) -> None:

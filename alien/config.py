@@ -28,6 +28,7 @@ from alien.config_checks import URL_FIELDS
 from alien.config_fields import (
     CommandFields,
     DeliveryFields,
+    EncryptionFields,
     FirmwareFields,
     LinkProtectionFields,
     MetricsFields,
@@ -46,6 +47,7 @@ _SEED_NAMES = {"org_id": "pinned_org_id", "entity_id": "pinned_entity_id"}
 
 
 class AlienConfig(
+    EncryptionFields,
     FirmwareFields,
     MetricsFields,
     LinkProtectionFields,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
 
 import pydantic
-from pydantic import AliasChoices
+from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 
 from alien.wire import redact_url, split_credentials, url_without_credentials
@@ -121,7 +123,10 @@ def describe(exc: pydantic.ValidationError, fields: Mapping[str, FieldInfo]) -> 
     """One line per bad setting, naming the environment variable and what is allowed."""
     lines = []
     for err in exc.errors():
-        field = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a check of several settings together: its message names them
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
+            continue
+        field = str(err["loc"][0])
         info = fields.get(field)
         path = ".".join(str(part) for part in err["loc"])  # e.g. video_config.stream_url
         name = f"{env_names(field, fields[field])[0]} ({path})" if info else field
@@ -139,3 +144,36 @@ def describe(exc: pydantic.ValidationError, fields: Mapping[str, FieldInfo]) -> 
         else:
             lines.append(f"{name}: {message}{shown}")
     return "invalid configuration: " + "; ".join(lines)
+
+
+class _EncryptionSettings(Protocol):
+    e2e_telemetry_keys: list[str]
+    e2e_events: list[str]
+    e2e_recipients: list[str]
+    e2e_device_seed: SecretStr | None
+    e2e_device_seed_file: Path | None
+    e2e_command_types: list[str]
+
+
+def encryption(settings: _EncryptionSettings) -> None:
+    """ValueError for end-to-end settings that cannot work together (docs/encryption.md#configuration)."""
+    chosen = [
+        name
+        for name, value in (
+            ("ALIEN_E2E_TELEMETRY_KEYS", settings.e2e_telemetry_keys),
+            ("ALIEN_E2E_EVENTS", settings.e2e_events),
+        )
+        if value
+    ]
+    if chosen and not settings.e2e_recipients:
+        raise ValueError(
+            f"{' and '.join(chosen)} set, but ALIEN_E2E_RECIPIENTS is empty: nobody could read what is encrypted "
+            "(give the operators' public keys, X..., from `alien keys generate --e2e`)"
+        )
+    if settings.e2e_device_seed is not None and settings.e2e_device_seed_file is not None:
+        raise ValueError("set one of ALIEN_E2E_DEVICE_SEED and ALIEN_E2E_DEVICE_SEED_FILE, not both")
+    if settings.e2e_command_types and settings.e2e_device_seed is None and settings.e2e_device_seed_file is None:
+        raise ValueError(
+            "ALIEN_E2E_COMMAND_TYPES set, but this device has no key to decrypt with: set ALIEN_E2E_DEVICE_SEED_FILE "
+            "(`alien keys generate --e2e --out device.xk`)"
+        )

@@ -18,7 +18,7 @@ from alien.config import AlienConfig
 from alien.delivery.outbox import Lane, Outbox
 from alien.entity_state import EntityStateWriter, state_from_telemetry
 from alien.link import NatsLink
-from alien.mothership.enums import resolve_entity_type
+from alien.mothership.enums import Dialect, nearest_status, resolve_entity_type
 from alien.telemetry.composer import Composer
 from alien.telemetry.encoders import EncoderIds
 from alien.telemetry.readings import encode_lifecycle
@@ -78,6 +78,19 @@ class Presence:
             # A newer bootsequence (reconnect) holds telemetry for itself: only the latest releases.
             if self._admission is asyncio.current_task():
                 self._outbox.release_telemetry("admission")
+
+    def change_status(self, status: str, dialect: Dialect | None) -> None:
+        """Queue `status_changed`; the heartbeat and the operator map report `status` from now on.
+
+        A status the server does not store (e.g. `returning`) is shown as the nearest one it accepts
+        (`server_status`, known with the dialect); the event carries the exact status either way.
+        """
+        event: dict[str, Any] = {"status": status}
+        if dialect is not None:
+            event["server_status"] = nearest_status(status, dialect)
+        self._composer.event("status_changed", event)
+        self.status = status
+        self._entity_state.update({"status": event.get("server_status", status)})  # the map shows server enums
 
     def queue_lifecycle(self, event_type: str) -> str | None:
         """Queue `bootsequence` / `shutdown`; None when lifecycle events are off or not registered."""

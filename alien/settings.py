@@ -16,6 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import SecretStr
 
 from alien.config import AlienConfig
+from alien.e2e.fields import FieldSealer
+from alien.e2e.keys import E2EKeyError, private_key, read_seed_file
+from alien.e2e.sealed import Opener, Sealer
+from alien.errors import ConfigError
 from alien.signing import SignaturePolicy
 from alien.wire import redact_url
 
@@ -194,6 +198,8 @@ __all__ = [
     "MothershipSettings",
     "NatsSettings",
     "TelemetrySettings",
+    "device_opener",
+    "field_sealer",
     "signature_policy",
 ]
 
@@ -206,3 +212,31 @@ def signature_policy(config: AlienConfig) -> SignaturePolicy:
         config.command_require_signature,
         config.command_max_age_s,
     )
+
+
+def field_sealer(config: AlienConfig) -> FieldSealer | None:
+    """What seals the chosen telemetry keys and events (docs/encryption.md#configuration); None when none is chosen."""
+    if not (config.e2e_telemetry_keys or config.e2e_events):
+        return None
+    try:
+        sealer = Sealer(config.e2e_recipients)
+    except E2EKeyError as exc:  # only a config built without validation gets here
+        raise ConfigError(f"ALIEN_E2E_RECIPIENTS: {exc}") from None
+    return FieldSealer(sealer, config.e2e_telemetry_keys, config.e2e_events)
+
+
+def device_opener(config: AlienConfig) -> Opener | None:
+    """What decrypts command params sealed to this device's key; None without a key."""
+    try:
+        if config.e2e_device_seed is not None:
+            try:
+                key = private_key(config.e2e_device_seed.get_secret_value())
+            except E2EKeyError as exc:
+                raise E2EKeyError(f"ALIEN_E2E_DEVICE_SEED: {exc}") from None
+        elif config.e2e_device_seed_file is not None:
+            key = read_seed_file(config.e2e_device_seed_file, "ALIEN_E2E_DEVICE_SEED_FILE")
+        else:
+            return None
+    except E2EKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    return Opener([key])

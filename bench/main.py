@@ -16,6 +16,7 @@ from pathlib import Path
 import backlog
 import batch
 import commands
+import encryption
 import firmware
 import fleet
 import flood
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "backlog": backlog.run,
     "outbox": outbox.run,
     "flood": flood.run,
+    "encryption": encryption.run,
     "firmware": firmware.run,
     "batch": batch.run,
     "metrics_cost": metrics_cost.run,

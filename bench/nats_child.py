@@ -5,6 +5,7 @@
 - bare: nats-py `publish_async` (Nats-Msg-Id header, acks awaited) into the telemetry stream: the
   ceiling the library is measured against.
 - library: `publish_telemetry` (encoder, durable outbox, publisher); flush waits for every PubAck.
+  With --camera each reading also has a `camera` key (bench/encryption.py: encrypted or not).
 - drain: N encoded messages left in the durable outbox by an outage, then a new client drains them;
   resident memory is sampled while it does.
 The configuration comes from the environment (bench/common.py sets it). Prints one JSON line.
@@ -34,6 +35,12 @@ def reading(i: int) -> dict[str, object]:
     return {"position": {"latitude": 47.3769, "longitude": 8.5417, "altitude": float(i)}}
 
 
+def camera_reading(i: int) -> dict[str, object]:
+    """A position and a camera key: what bench/encryption.py encrypts (or not)."""
+    camera = {"frame": i, "faces": [[0.12, 0.31, 0.08, 0.11]], "label": "person", "confidence": 0.93}
+    return {**reading(i), "camera": camera}
+
+
 async def bare(config: AlienConfig, count: int) -> dict[str, object]:
     config.load()
     payload = make_encoder("mavlink", entity_type="rover").encode(reading(0), EncoderIds("o", "e")).messages[0].payload
@@ -49,11 +56,12 @@ async def bare(config: AlienConfig, count: int) -> dict[str, object]:
     return {"count": count, "elapsed_s": elapsed}
 
 
-async def library(config: AlienConfig, count: int) -> dict[str, object]:
+async def library(config: AlienConfig, count: int, camera: bool = False) -> dict[str, object]:
+    make = camera_reading if camera else reading
     async with AlienClient(config) as client:
         began = time.perf_counter()
         for i in range(count):
-            await client.publish_telemetry(reading(i))
+            await client.publish_telemetry(make(i))
             if i % BATCH == BATCH - 1:
                 await asyncio.sleep(0)  # let the publisher run, as a real producer's awaits would
         flushed = await client.flush(120)
@@ -104,10 +112,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=("bare", "library", "drain"))
     parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--camera", action="store_true", help="library: readings with a camera key too")
     args = parser.parse_args()
     config = AlienConfig(_env_file=None)  # type: ignore[call-arg]
-    run = {"bare": bare, "library": library, "drain": drain}[args.mode]
-    print(json.dumps(asyncio.run(run(config, args.count))), flush=True)
+    if args.mode == "library":
+        result = asyncio.run(library(config, args.count, args.camera))
+    else:
+        result = asyncio.run({"bare": bare, "drain": drain}[args.mode](config, args.count))
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

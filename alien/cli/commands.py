@@ -27,6 +27,7 @@ from alien.cli.common import (
     shown,
     subject_token_arg,
 )
+from alien.cli.encryption import public_key_argument, seal_params
 from alien.cli.keys import read_seed
 from alien.commands.envelope import MAX_COMMAND_BYTES, MAX_JSON_DEPTH, MAX_TTL_S, TYPE_PATTERN
 from alien.config import AlienConfig
@@ -61,6 +62,12 @@ def _command_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", type=_params, help="params as a JSON object")
     parser.add_argument("--ttl", type=_ttl, help="seconds the command stays valid (ttl_s)")
     parser.add_argument("--command-id", type=_command_id, help="command_id (default: a new UUID)")
+    parser.add_argument(
+        "--encrypt-params",
+        type=public_key_argument,
+        metavar="DEVICE_KEY",
+        help="encrypt the params to the entity's public key (X...; docs/encryption.md)",
+    )
 
 
 # What an entity would reject (alien/commands/envelope.py) is refused here, in one line.
@@ -146,7 +153,9 @@ def _depth(value: Any) -> int:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    command = _signed(build_command(args), args.seed_file, args.entity_id)
+    command = _signed(
+        seal_params(build_command(args), args.encrypt_params, args.entity_id), args.seed_file, args.entity_id
+    )
     _encoded(command)
     print_json(command)
     return EXIT_OK
@@ -194,7 +203,7 @@ def _org_source(config: AlienConfig, args: argparse.Namespace) -> str:
 async def send_command(config: AlienConfig, args: argparse.Namespace) -> int:
     org_source = _org_source(config, args)
     org_id, entity_id = ids_for(config, args.org_id, args.entity_id, need_entity=True)
-    command = _signed(build_command(args), args.seed_file, entity_id)
+    command = _signed(seal_params(build_command(args), args.encrypt_params, entity_id), args.seed_file, entity_id)
     data = _encoded(command)  # before connecting: a refusal is not worth a connection
     command_id = command["command_id"]
     loop = asyncio.get_running_loop()

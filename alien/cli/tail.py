@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import math
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from alien.cli import payloads
@@ -32,6 +33,7 @@ from alien.cli.common import (
     unless_stopped,
     whole_number,
 )
+from alien.cli.encryption import Decryption, read_opener
 from alien.config import AlienConfig
 from alien.link import NatsLink
 from alien.untrusted import shown
@@ -53,6 +55,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--count", type=whole_number, help="stop after this many messages (exit 5 if --timeout comes first)"
     )
     tail.add_argument("--timeout", type=number, help="stop after this many seconds")
+    tail.add_argument(
+        "--decrypt",
+        type=Path,
+        action="append",
+        metavar="KEYFILE",
+        help="show encrypted values in clear with this seed file's key (SX...; repeatable)",
+    )
     tail.set_defaults(run=run)
 
 
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--count must be a positive number of messages")
     if args.timeout is not None and (not math.isfinite(args.timeout) or args.timeout <= 0):
         raise UsageError("--timeout must be a positive number of seconds")
+    args.decryption = Decryption(read_opener(args.decrypt) if args.decrypt else None)  # a bad file before connecting
     return asyncio.run(tail(AlienConfig(), args))
 
 
@@ -95,8 +105,9 @@ async def _follow(link: NatsLink, org_id: str, args: argparse.Namespace, stop: a
         if args.entity_id and entity != args.entity_id:
             return
         spinner.clear()
+        payload, notes = args.decryption.payload(msg.subject, entity, payload)
         try:
-            print(_line(msg.subject, entity, payload, problem, msg.data, as_json=args.json), flush=True)
+            print(_line(msg.subject, entity, payload, problem, msg.data, notes, as_json=args.json), flush=True)
         except BrokenPipeError:  # `alien tail | head`: the reader is gone, which is a normal end
             stop.set_result("pipe closed")
             return
@@ -128,7 +139,16 @@ async def _follow(link: NatsLink, org_id: str, args: argparse.Namespace, stop: a
     return EXIT_OK
 
 
-def _line(subject: str, entity: str | None, payload: Any, problem: str | None, raw: bytes, *, as_json: bool) -> str:
+def _line(
+    subject: str,
+    entity: str | None,
+    payload: Any,
+    problem: str | None,
+    raw: bytes,
+    notes: dict[str, str],
+    *,
+    as_json: bool,
+) -> str:
     now = datetime.now(timezone.utc)
     kind = payloads.kind_of(subject)
     if as_json:
@@ -139,6 +159,8 @@ def _line(subject: str, entity: str | None, payload: Any, problem: str | None, r
             "entity_id": entity,
             "payload": payload,
         }
+        if notes:  # docs/encryption.md#the-operators-side
+            record["decryption"] = notes
         if problem is not None:
             record["error"] = problem
             record["raw"] = raw.decode("utf-8", errors="replace")
@@ -146,6 +168,6 @@ def _line(subject: str, entity: str | None, payload: Any, problem: str | None, r
     if problem:
         summary = f"({problem}) {raw[:60].decode('utf-8', errors='replace')!r}"
     else:
-        summary = payloads.summarize(subject, payload)
+        summary = payloads.summarize(subject, Decryption.on_screen(payload, notes))
     # Anyone on the subject writes these: no escape sequence reaches the operator's terminal.
     return shown(f"{now.strftime('%H:%M:%S.%f')[:-3]}  {kind:<9}  {(entity or '-')[:8]:<8}  {summary}", LINE_LIMIT)

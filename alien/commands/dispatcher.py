@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from alien.commands.context import CommandContext, CommandHandler, Prepare, Reply, Report, command_ids
 from alien.commands.envelope import TYPE_PATTERN, Command, CommandRejected, parse_command
 from alien.commands.policy import CommandPolicy
+from alien.commands.sealed_params import ParamsOpener, withheld
 from alien.commands.seen import SeenCommandStore
 from alien.errors import CommandFailure
 from alien.logs import get_logger
@@ -65,6 +66,7 @@ class CommandDispatcher:
         entity_id: Callable[[], str | None] | None = None,
         intake_limit: TokenBucket | None = None,
         digest: RejectionDigest | None = None,
+        params_opener: ParamsOpener | None = None,
     ) -> None:
         self._report = report
         self._reply = reply
@@ -84,6 +86,7 @@ class CommandDispatcher:
         self.counts: Counter[str] = Counter()
         self.intake_limit = intake_limit or TokenBucket(100.0, 200)
         self.digest = digest or RejectionDigest(10, 10.0)
+        self.params_opener = params_opener or ParamsOpener(None, entity_id or (lambda: None))
         self._summary: asyncio.TimerHandle | None = None
         # (outcome, seconds from arrival) when a command ends; the metrics' latency (alien.metrics.entity)
         self.on_finished: Callable[[str, float], None] | None = None
@@ -101,6 +104,7 @@ class CommandDispatcher:
             entity_id=lambda: config.entity_id,
             intake_limit=TokenBucket(config.command_rate_limit_hz, config.command_burst),
             digest=RejectionDigest(config.command_rejections_logged, config.command_rejection_window_s),
+            params_opener=ParamsOpener.from_config(config),
         )
 
     @property
@@ -166,6 +170,11 @@ class CommandDispatcher:
         if over_limit and not admission.signed:
             self._over_limit()
             return
+        opened = self.params_opener.open(command)  # after the signature, which covers the params as sent
+        if isinstance(opened, CommandRejected):
+            self._reject(opened, reply)
+            return
+        command = opened
         handler = self.handlers.get(command.type, self._fallback)
         rejection = policy.replayed(command, admission, now)
         if rejection is None and handler is None:
@@ -226,7 +235,11 @@ class CommandDispatcher:
             return _Prepared(prepare(command))
         except Exception as exc:  # noqa: BLE001 - whatever the params did, it is a rejection
             detail = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            return CommandRejected("bad_params", detail, command_id=command.command_id, type_=command.type)
+            if command.sealed_params:
+                logger.warning("command %s (%s): %s", command.command_id, command.type, shown(detail, DETAIL_LIMIT))
+            return CommandRejected(
+                "bad_params", withheld(command, detail), command_id=command.command_id, type_=command.type
+            )
 
     async def _run(self, handler: CommandHandler, command: Command, prepared: Any, arrived: float) -> None:
         context = CommandContext(command, self._report, self.progress_rate_hz, prepared)
@@ -247,7 +260,7 @@ class CommandDispatcher:
             error_type = type(exc).__name__
             logger.warning("command %s (%s) failed: %s: %s", command.command_id, command.type, error_type, error)
             reason = exc.reason if isinstance(exc, CommandFailure) and TYPE_PATTERN.fullmatch(exc.reason) else None
-            self._fail(command, error, error_type, arrived, reason)
+            self._fail(command, withheld(command, error), error_type, arrived, reason)
             return
         context.finish()
         self.counts["completed"] += 1

@@ -63,6 +63,7 @@ class Command:
     priority: str | None = None
     id_derived: bool = False  # no command_id was sent: derived from the message
     id_fresh: bool = False  # nothing identified it: a new id, never checked for duplicates
+    sealed_params: bool = False  # its params came encrypted (alien/e2e/params.py)
     reply: str | None = field(default=None, compare=False)
 
 

@@ -12,10 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alien.config import AlienConfig
 from alien.delivery import batch
 from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
+from alien.e2e.fields import FieldSealer
 from alien.logs import get_logger
 from alien.rate_limits import TelemetryLimiter
+from alien.settings import field_sealer
 from alien.telemetry.encoders import EncoderIds
 from alien.telemetry.readings import encode_event
 from alien.telemetry.wire_format import WireFormat
@@ -42,11 +45,27 @@ class Composer:
         wire_format: WireFormat,
         ids: Callable[[], Ids | None],
         limiter: TelemetryLimiter,
+        sealer: FieldSealer | None = None,
     ) -> None:
+        """`sealer`: what encrypts the chosen telemetry keys and events (docs/encryption.md), as they are encoded."""
         self.outbox = outbox
         self.wire_format = wire_format
         self.ids = ids
         self.limiter = limiter
+        self.sealer = sealer
+
+    @classmethod
+    def from_config(
+        cls, config: AlienConfig, outbox: Outbox, wire_format: WireFormat, ids: Callable[[], Ids | None]
+    ) -> Composer:
+        """A client's composer: its flood limits (ALIEN_TELEMETRY_RATE_LIMIT_*) and sealer (ALIEN_E2E_*)."""
+        limiter = TelemetryLimiter(  # flood protection; events are never limited
+            config.telemetry_rate_limit_hz,
+            config.telemetry_burst,
+            config.telemetry_rate_limit_per_key_hz,
+            config.telemetry_burst_per_key,
+        )
+        return cls(outbox, wire_format, ids, limiter, field_sealer(config))
 
     def telemetry(self, data: dict[str, Any], timestamp: datetime | None = None) -> str:
         """Queue a reading: its telemetry messages, and a `telemetry` event for what the format cannot carry.
@@ -74,7 +93,8 @@ class Composer:
         if ids is None:
             held = {"event_type": event_type, "data": data, "timestamp": utc_timestamp()}
             return self.put(PENDING_EVENT, dumps(held), lane)
-        return self.put(event_subject(ids[0], event_type), encode_event(ids[1], event_type, data), lane)
+        payload = encode_event(ids[1], event_type, self._sealed_event(event_type, data, ids[1]))
+        return self.put(event_subject(ids[0], event_type), payload, lane)
 
     def put(self, subject: str, payload: bytes, lane: Lane, msg_id: str | None = None) -> str:
         message = OutgoingMessage(msg_id or new_message_id(), subject, payload, lane)
@@ -148,6 +168,8 @@ class Composer:
         `at`: when it was read (None: now); `own_time`: `at` is the reading's own timestamp, kept as it is.
         """
         org_id, entity_id = ids
+        if self.sealer is not None:  # before any format takes the reading apart: every format carries the same
+            data = self.sealer.reading(data, entity_id)
         encoded = self.wire_format.encoder().encode(
             data, EncoderIds(org_id, entity_id), at=at, first_id=first_id, own_time=own_time
         )
@@ -175,12 +197,16 @@ class Composer:
         try:
             body = json.loads(held.payload)
             event_type = body["event_type"]
-            payload = encode_event(ids[1], event_type, body["data"], body["timestamp"])
+            data = self._sealed_event(event_type, body["data"], ids[1])
+            payload = encode_event(ids[1], event_type, data, body["timestamp"])
             return [OutgoingMessage(held.msg_id, event_subject(ids[0], event_type), payload, held.lane)]
         except (ValueError, TypeError, KeyError) as exc:
             logger.warning("an event queued before registration is not sent: %s", exc)
             self.outbox.note_dropped("unencodable")
             return []
+
+    def _sealed_event(self, event_type: str, data: dict[str, Any], entity_id: str) -> dict[str, Any]:
+        return data if self.sealer is None else self.sealer.event(event_type, data, entity_id)
 
 
 def _old_placeholders(held: OutgoingMessage, ids: Ids) -> OutgoingMessage:

@@ -46,6 +46,7 @@ def test_every_library_module_has_a_layer_or_is_a_package_front() -> None:
         "alien.commands",
         "alien.telemetry",
         "alien.delivery",
+        "alien.e2e",
         "alien.firmware",
         "alien.metrics",
     }
