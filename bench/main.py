@@ -15,6 +15,7 @@ from pathlib import Path
 
 import backlog
 import commands
+import cpu
 import flood
 import latency
 import nominal
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "latency": latency.run,
     "commands": commands.run,
     "nominal": nominal.run,
+    "cpu": cpu.run,
     "backlog": backlog.run,
     "outbox": outbox.run,
     "flood": flood.run,
