@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import pytest
@@ -233,6 +234,43 @@ def test_a_yaml_mapped_topic_arrives_as_json(ros: dict[str, Any], make_emulator:
     assert data["linear_acceleration"]["z"] == pytest.approx(9.81)
     assert data["orientation_covariance"][0] is None
     assert len(data["orientation_covariance"]) == 9
+
+
+def test_inputs_are_subscriptions_of_a_hidden_node_spun_in_a_thread_of_their_own(
+    ros: dict[str, Any], make_emulator: Any, start_bridge: Any
+) -> None:
+    """The three core types are taken as bytes (alien_ros.cdr), a mapped topic as a message; none by the node itself."""
+    emulator = make_emulator(dialect="v0.0.1")
+    bridge = start_bridge(
+        emulator,
+        mappings=["imu"],
+        **{"mappings.imu.topic": "imu/data", "mappings.imu.type": "sensor_msgs/msg/Imu", "fix.rate_hz": 0.0},
+    )
+    assert [(item.topic, item.raw) for item in bridge.inputs] == [
+        ("/fix", True),
+        ("/battery_state", True),
+        ("/diagnostics", True),
+        ("/imu/data", False),
+    ]
+    assert all(item.subscription is not None and item.subscription.raw == item.raw for item in bridge.inputs)
+    assert not bridge.subscriptions  # the bridge node itself subscribes to nothing
+    assert "alien-ros-inputs" in {thread.name for thread in threading.enumerate()}
+    spin_until(
+        ros["executor"],
+        lambda: ("_alien_bridge_inputs", "/") in ros["helper"].get_node_names_and_namespaces(),
+        10,
+        "the input node in the graph",
+    )
+    pub = ros["helper"].create_publisher(NavSatFix, "fix", qos_profile_sensor_data)
+    republish_until(
+        ros["executor"],
+        lambda: pub.publish(_fix(12.5, 7.25)),
+        lambda: bool(_telemetry_with(emulator, "position")),
+        15,
+        "a fix through the raw subscription",
+    )
+    position = _telemetry_with(emulator, "position")[0]
+    assert (position["latitude"], position["longitude"], position["frame_id"]) == (12.5, 7.25, "gps")
 
 
 @pytest.mark.parametrize(
