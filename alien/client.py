@@ -86,6 +86,8 @@ class AlienClient:
             self.config.telemetry_rate_limit_per_key_hz,
             self.config.telemetry_burst_per_key,
         )
+        self._identity = self.config.identity  # the same object for the client's life; its ids change
+        self._checked_ids: Ids | None = None
         self.composer = Composer(self.outbox, self.wire_format, self._known_ids, self.telemetry_limiter)
         reports = CommandReports(self.composer, self.link)
         self._dispatcher = CommandDispatcher.from_config(self.config, reports.report, reports.reply)
@@ -384,11 +386,20 @@ class AlienClient:
 
     # --- internals ---
     def _known_ids(self) -> Ids | None:
-        """The ids for subjects and payloads; None until registered (messages then wait, see Composer)."""
-        org_id, entity_id = self.config.org_id, self.config.entity_id
+        """The ids for subjects and payloads; None until registered (messages then wait, see Composer).
+
+        Asked for every message: read from the identity directly (not through the config's
+        properties) and checked as subject tokens once per pair of ids, not every time.
+        """
+        identity = self._identity
+        org_id, entity_id = identity.org_id, identity.entity_id
         if not org_id or not entity_id:
             return None
-        return subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id")
+        checked = self._checked_ids
+        if checked is not None and checked[0] == org_id and checked[1] == entity_id:
+            return checked
+        self._checked_ids = (subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id"))
+        return self._checked_ids
 
     def _registered_ids(self) -> Ids:
         ids = self._known_ids()

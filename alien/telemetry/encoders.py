@@ -189,7 +189,8 @@ class _MavlinkEncoder:
         moment = at or self._clock()
         if moment.tzinfo is None:
             raise ValueError("the encoder's clock returned a naive datetime; timestamps need a zone")
-        moment = moment.astimezone(timezone.utc)
+        if moment.tzinfo is not timezone.utc:
+            moment = moment.astimezone(timezone.utc)
         last = self._last.get(message_type)
         if last is not None and moment <= last:
             moment = last + _TICK
