@@ -90,6 +90,11 @@ def state_from_telemetry(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _finite(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:  # per reading, several times: the exact types first
+        return math.isfinite(value)
+    if kind is int:
+        return True
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -74,6 +74,10 @@ class AckInbox:
         if msg.headers and msg.headers.get(_STATUS) == _NO_RESPONDERS:
             future.set_exception(nats.js.errors.NoStreamResponseError())
             return
+        data = msg.data
+        if data.startswith(b'{"stream":') and b'"error"' not in data and b'"duplicate"' not in data:
+            future.set_result(False)  # the usual PubAck: a new message stored, no JSON parse needed
+            return
         try:
             answer = json.loads(msg.data)
         except ValueError as exc:
