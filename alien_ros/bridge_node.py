@@ -151,7 +151,11 @@ class BridgeNode(Node):
         self.router.destroy()
 
     def destroy_node(self) -> None:
-        self._inputs.stop()  # also when shutdown() was not called (e.g. the node failed to start)
+        # also when shutdown() was not called, and when __init__ failed before the inputs existed
+        # (rclpy 9 destroys a node whose construction raised)
+        inputs: Inputs | None = getattr(self, "_inputs", None)
+        if inputs is not None:
+            inputs.stop()
         super().destroy_node()
 
 
