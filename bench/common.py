@@ -194,6 +194,40 @@ def servers(workdir: Path) -> Iterator[Servers]:
         server.stop()
 
 
+@contextmanager
+def processing_paused(servers: Servers) -> Iterator[None]:
+    """The emulator's consumers paused meanwhile (MothershipEmulator.pause_processing), and caught up after.
+
+    The mothership's work on what it stores runs on its own machines, not on the robot's cores;
+    here it would share the 2 cores with the bridge it is measured against. The streams store,
+    and count, all the same.
+    """
+    servers.emulator.pause_processing(True)
+    try:
+        yield
+    finally:
+        servers.emulator.pause_processing(False)
+        asyncio.run(caught_up(servers.nats.url))
+
+
+async def caught_up(nats_url: str, timeout: float = 300.0) -> None:
+    """Until the emulator's telemetry and event consumers have nothing pending (bounded poll)."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        deadline = time.monotonic() + timeout
+        for stream, consumer in ((TELEMETRY_STREAM, "telemetry-processor"), (EVENTS_STREAM, "event-processor")):
+            while True:
+                info = await js.consumer_info(stream, consumer)
+                if not info.num_pending and not info.num_ack_pending:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{consumer}: {info.num_pending} pending after {timeout}s")
+                await asyncio.sleep(0.2)  # bounded poll of the consumer's counters
+    finally:
+        await nc.close()
+
+
 # --------------------------------------------------------------------------- stream counts
 
 

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import psutil
-from common import PYTHON, Figure, Servers, Settings, at_most, bridge_params, bridge_process, say
+from common import PYTHON, Figure, Servers, Settings, at_most, bridge_params, bridge_process, processing_paused, say
 
 RATES = (10, 100, 1000)
 _TAIL_S = 0.2  # after the last message: the bridge sends it (a few ms) within this
@@ -53,7 +53,7 @@ def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[F
     params = bridge_params(servers, "cpu", **{"fix.rate_hz": 0.0, "fix.qos": "reliable"})
     per_rate: dict[int, list[float]] = {rate: [] for rate in RATES}
     received = 0
-    with bridge_process(servers, params) as proc:
+    with processing_paused(servers), bridge_process(servers, params) as proc:
         bridge = psutil.Process(proc.pid)
         for _ in range(settings.repeats):
             for rate in RATES:

@@ -22,6 +22,7 @@ from common import (
     at_most,
     bridge_params,
     bridge_process,
+    processing_paused,
     run_json,
     say,
     stored_since,
@@ -172,6 +173,11 @@ def nats_rates(servers: Servers, settings: Settings, mode: str, callers: int = 1
 
 
 def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[Figure]:
+    with processing_paused(servers):
+        return measure(servers, settings)
+
+
+def measure(servers: Servers, settings: Settings) -> list[Figure]:
     single = Figure(
         "rclpy_ceiling",
         "bare rclpy subscriber ceiling (SingleThreadedExecutor, spin)",
