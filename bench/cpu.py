@@ -53,7 +53,7 @@ def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[F
     params = bridge_params(servers, "cpu", **{"fix.rate_hz": 0.0, "fix.qos": "reliable"})
     per_rate: dict[int, list[float]] = {rate: [] for rate in RATES}
     received = 0
-    with processing_paused(servers), bridge_process(servers, params) as proc:
+    with bridge_process(servers, params) as proc, processing_paused(servers):
         bridge = psutil.Process(proc.pid)
         for _ in range(settings.repeats):
             for rate in RATES:

@@ -89,7 +89,8 @@ def bridge_flood(
     details: list[dict[str, Any]] = []
     harness = psutil.Process()
     received_key = f"received.{flood.kind}"
-    with bridge_process(servers, params, ALIEN_HEARTBEAT_PERIOD_S="0") as proc:
+    # paused once the bridge is up: its bootsequence, processed, is how the harness knows it is
+    with bridge_process(servers, params, ALIEN_HEARTBEAT_PERIOD_S="0") as proc, processing_paused(servers):
         bridge_proc = psutil.Process(proc.pid)
         for _ in range(settings.repeats):
             before = asyncio.run(stream_last_seq(servers.nats.url, flood.stream))
@@ -160,24 +161,21 @@ def nats_rates(servers: Servers, settings: Settings, mode: str, callers: int = 1
     )
     if mode == "bare":  # registers the entity once, so the bare publisher has its subject
         run_json(["bench/nats_child.py", "library", "--count", "1"], env, timeout=60)
-    rates = []
-    for _ in range(settings.repeats):
-        before = asyncio.run(stream_last_seq(servers.nats.url))
-        args = ["bench/nats_child.py", mode, "--count", str(settings.nats_count), "--callers", str(callers)]
-        run_json(args, env, timeout=300)
-        stored = asyncio.run(stored_since(servers.nats.url, before, settle_s=0.5))
-        if stored["count"] < settings.nats_count:
-            raise RuntimeError(f"{mode}: {stored['count']} of {settings.nats_count} stored")
-        rates.append(stored["rate"])
-    return rates
+    with processing_paused(servers):
+        return [one_nats_rate(servers, settings, mode, callers, env) for _ in range(settings.repeats)]
+
+
+def one_nats_rate(servers: Servers, settings: Settings, mode: str, callers: int, env: dict[str, str]) -> float:
+    before = asyncio.run(stream_last_seq(servers.nats.url))
+    args = ["bench/nats_child.py", mode, "--count", str(settings.nats_count), "--callers", str(callers)]
+    run_json(args, env, timeout=300)
+    stored = asyncio.run(stored_since(servers.nats.url, before, settle_s=0.5))
+    if stored["count"] < settings.nats_count:
+        raise RuntimeError(f"{mode}: {stored['count']} of {settings.nats_count} stored")
+    return float(stored["rate"])
 
 
 def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[Figure]:
-    with processing_paused(servers):
-        return measure(servers, settings)
-
-
-def measure(servers: Servers, settings: Settings) -> list[Figure]:
     single = Figure(
         "rclpy_ceiling",
         "bare rclpy subscriber ceiling (SingleThreadedExecutor, spin)",
