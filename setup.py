@@ -27,6 +27,7 @@ setup(
         "pydantic-settings>=2.0",
         "python-dotenv>=1.0",
         "PyYAML>=6",
+        "prometheus-client>=0.20",
         "rich>=13",
     ],
     # colcon runs no tests with setuptools >= 72 when tests_require is used (see ROS_ENV notes)

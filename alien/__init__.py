@@ -30,10 +30,12 @@ from alien.version import __version__
 if TYPE_CHECKING:
     from alien.client import AlienClient
     from alien.config import AlienConfig
+    from alien.firmware import FirmwareUpdate
     from alien.fleet import AlienFleet
     from alien.mothership import MothershipClient
     from alien.settings import EntityDescription, MothershipSettings, NatsSettings
     from alien.telemetry.encoders import TelemetryEncodeError
+    from alien.telemetry.readings import Reading
     from alien.video import VideoConfig
 
 # Imported on first use: `alien` (the CLI) starts with only the standard library loaded, so a
@@ -42,7 +44,9 @@ _LAZY = {
     "AlienClient": "alien.client",
     "AlienConfig": "alien.config",
     "TelemetryEncodeError": "alien.telemetry.encoders",
+    "Reading": "alien.telemetry.readings",
     "AlienFleet": "alien.fleet",
+    "FirmwareUpdate": "alien.firmware",
     "MothershipClient": "alien.mothership",
     "EntityDescription": "alien.settings",
     "MothershipSettings": "alien.settings",
@@ -69,6 +73,7 @@ __all__ = [
     "CertificateError",
     "ConfigError",
     "EntityDescription",
+    "FirmwareUpdate",
     "IdentityFileError",
     "MothershipClient",
     "MothershipError",
@@ -81,6 +86,7 @@ __all__ = [
     "NotInitializedError",
     "PermissionDeniedError",
     "PublishRejectedError",
+    "Reading",
     "RequestRejectedError",
     "ServerError",
     "TelemetryDeniedError",

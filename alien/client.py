@@ -8,37 +8,40 @@ message in the outbox, which the publisher drains into JetStream with a stable N
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from alien import learnt_denials, permission_check, registration, transport_security
+from alien import permission_check, registration, transport_security
 from alien.closing import flush_before_close
 from alien.command_reports import CommandReports
 from alien.commands import CommandDispatcher, CommandHandler, CommandIntake, Prepare
 from alien.commands.intake import intake_mode
 from alien.commands.seen import SeenCommandStore, seen_commands_path
 from alien.config import AlienConfig
+from alien.delivery.batch import OutboxBatch
 from alien.delivery.outbox import Outbox, OutboxStats
 from alien.delivery.outbox_store import SqliteStore
 from alien.delivery.publisher import Publisher
 from alien.dialect_wait import DialectWait
-from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
 from alien.entity_state import EntityStateWriter
-from alien.errors import (
-    ConfigError,
-    IdentityFileError,
-    NotInitializedError,
-)
+from alien.errors import ConfigError, NotInitializedError
+from alien.firmware import FIRMWARE_COMMAND, FirmwareHook
+from alien.firmware.updater import FirmwareUpdater
 from alien.link import NatsLink
 from alien.logs import get_logger
+from alien.metrics.endpoint import MetricsEndpoint
+from alien.metrics.entity import EntityMetrics
 from alien.mothership import MothershipClient, nearest_status
 from alien.presence import Presence
 from alien.rate_limits import TelemetryLimiter
-from alien.settings import MothershipSettings, NatsSettings, TelemetrySettings
+from alien.settings import FirmwareSettings, MothershipSettings, NatsSettings, TelemetrySettings
 from alien.stats_log import log_stats_every
 from alien.telemetry.composer import Composer, Ids
 from alien.telemetry.encoders import TelemetryFormat
-from alien.telemetry.readings import position
+from alien.telemetry.queueing import TelemetryQueue
+from alien.telemetry.readings import Reading, position
 from alien.telemetry.wire_format import WireFormat
 from alien.video import VideoConfig
 from alien.wire import command_subject, subject_token, telemetry_subject
@@ -94,11 +97,15 @@ class AlienClient:
         self.presence = Presence(
             self.config, self.link, self.outbox, self.composer, self.entity_state, closing=lambda: self._closed
         )
+        self._telemetry = TelemetryQueue(self.outbox, self.composer, self.presence.observe)
         self._dialect_wait = DialectWait(
             self.wire_format, self.composer, self.outbox, self.presence, self._learn_dialect
         )
+        # None unless ALIEN_METRICS_ADDR is set (docs/metrics.md); an AlienFleet serves its entities on its own endpoint
+        self.metrics = EntityMetrics.of_client(self.config, self.outbox, self.link, self._dispatcher, self.wire_format)
+        self.metrics_endpoint = MetricsEndpoint.serving(self.metrics, self.config) if self._owns_link else None
         self.link.on_reconnect(self.presence.announce)
-        self.link.on_denied(self._learn_denial)
+        self.link.on_denied(permission_check.keep_refusals(self.config, self.link, lambda: self.is_registered))
         self._stopped = asyncio.Event()
         self._running = False
         self._closed = False
@@ -146,6 +153,8 @@ class AlienClient:
             # Refuse plain NATS beyond loopback before registering, not after (the link checks
             # again, and warns, when it dials).
             transport_security.check_nats(NatsSettings.from_config(self.config))
+        if self.metrics_endpoint is not None:  # before registration: "not registered yet" is worth seeing
+            await self.metrics_endpoint.start()
         self.config.load()
         if self.config.outbox_durability != "memory" and self.outbox.store is None:
             self.outbox.attach(SqliteStore(self.config.outbox_path, self.config.outbox_durability))
@@ -156,7 +165,9 @@ class AlienClient:
             self._dispatcher.attach_seen_store(SeenCommandStore(seen_path))
         if self.mothership is not None:  # a retry after a failed first attempt
             await self.mothership.close()
-        self.mothership = MothershipClient(MothershipSettings.from_config(self.config))
+        self.mothership = MothershipClient(
+            MothershipSettings.from_config(self.config), on_request=self.metrics.rest_request if self.metrics else None
+        )
         try:
             await self.mothership.__aenter__()
             # as long as the mothership is unreachable (telemetry waits in the outbox)
@@ -214,17 +225,6 @@ class AlienClient:
             intake_mode(self.config.command_intake, self.config.learnt_denials, self.config.nats_url)
         )
 
-    def _learn_denial(self, operation: str, subject: str) -> None:
-        """Keep a refused right with the identity, so that the next start does not ask for it again."""
-        feature = learnt_denials.feature_of(subject, self.link.api_prefix.lower(), ENTITY_STATE_BUCKET.lower())
-        if operation != "publish" or feature is None:
-            return
-        if self.config.identity.learn_refusal(feature, self.config.nats_url) and self.is_registered:
-            try:
-                self.config.save()
-            except IdentityFileError as exc:  # only a probe more at the next start
-                logger.warning("could not keep what the server refused: %s", exc)
-
     async def _learn_dialect(self) -> None:
         """Saved ids, server unreachable at boot and no dialect saved: ask until it answers."""
         assert self.mothership is not None
@@ -251,15 +251,45 @@ class AlienClient:
         """Handle commands of every type nobody registered, instead of rejecting them."""
         self._dispatcher.set_fallback(handler)
 
-    async def publish_telemetry(self, data: dict[str, Any]) -> str:
-        """Queue telemetry for `constellation.telemetry.{org}.{entity}`; returns its message id."""
-        return self.queue_telemetry(data)
+    def on_firmware(self, hook: FirmwareHook) -> None:
+        """Take signed firmware updates (docs/firmware.md): `hook(update)` installs each verified file.
+
+        Registers the `firmware_update` command: always signed, one at a time (else `busy`). A plain
+        function runs in a worker thread; a dict it returns joins the command's result, raising fails it.
+        """
+        entity = lambda: (self.config.entity_id, self.config.entity_type)  # noqa: E731 - read when a command runs
+        updater = FirmwareUpdater(FirmwareSettings.from_config(self.config), self.link, hook, entity)
+        self._dispatcher.register(FIRMWARE_COMMAND, updater.run, prepare=updater.prepare, exclusive=True)
+
+    async def publish_telemetry(self, data: dict[str, Any], *, timestamp: datetime | float | None = None) -> str:
+        """Queue telemetry for `constellation.telemetry.{org}.{entity}`; returns its message id.
+
+        `timestamp`: the reading's own time (a datetime with a zone, or POSIX seconds), kept on the
+        wire; default now.
+        """
+        return self.queue_telemetry(data, timestamp=timestamp)
+
+    async def publish_telemetry_batch(self, readings: Iterable[dict[str, Any] | Reading]) -> list[str]:
+        """Queue many readings in one durable outbox transaction; their message ids, in order.
+
+        Each is a dict (read now) or a `Reading(data, timestamp)`; each is its own message. One
+        that cannot be encoded raises, naming its index, and none of them is queued.
+        """
+        return self._telemetry.readings(readings)
+
+    def batch(self) -> OutboxBatch:
+        """`async with client.batch():` (or `with`): what this task queues inside enters the outbox together.
+
+        One store transaction when the block ends, each message with its own id; a block that raises
+        queues none of it (docs/library.md#batches-of-readings).
+        """
+        return OutboxBatch(self.outbox)
 
     async def publish_event(self, event_type: str, data: dict[str, Any]) -> str:
         """Queue an event for `constellation.events.{org}.{event_type}`; returns its message id."""
         return self.queue_event(event_type, data)
 
-    def queue_telemetry(self, data: dict[str, Any]) -> str:
+    def queue_telemetry(self, data: dict[str, Any], *, timestamp: datetime | float | None = None) -> str:
         """`publish_telemetry` for synchronous callers on the client's event loop (timers, callbacks).
 
         The reading is encoded for the server (`telemetry_format`); what that format cannot carry
@@ -268,15 +298,7 @@ class AlienClient:
         over the flood limits (`TelemetryLimiter`, keyed by its top-level keys) is dropped, counted
         as `dropped["rate_limited"]`, and "" returned.
         """
-        if not isinstance(data, dict):
-            raise TypeError(f"telemetry data must be a dict, got {type(data).__name__}")
-        if self.composer.rate_limited("+".join(sorted(map(str, data)))):
-            return ""
-        # Before registration (or while the format depends on a server that has not answered),
-        # the reading waits in the outbox as it is (durable, bounded) and is encoded once that is known.
-        msg_id = self.composer.telemetry(data)
-        self.presence.observe(data)
-        return msg_id
+        return self._telemetry.reading(data, timestamp)
 
     def queue_event(self, event_type: str, data: dict[str, Any]) -> str:
         """`publish_event` for synchronous callers on the client's event loop."""
@@ -383,6 +405,8 @@ class AlienClient:
             self._dispatcher.attach_seen_store(None)
         if self.mothership is not None:
             await self.mothership.close()
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.stop()
 
     # --- internals ---
     def _known_ids(self) -> Ids | None:

@@ -28,7 +28,9 @@ from alien.config_checks import URL_FIELDS
 from alien.config_fields import (
     CommandFields,
     DeliveryFields,
+    FirmwareFields,
     LinkProtectionFields,
+    MetricsFields,
     SeedFields,
     ServerFields,
     TelemetryFields,
@@ -44,7 +46,15 @@ _SEED_NAMES = {"org_id": "pinned_org_id", "entity_id": "pinned_entity_id"}
 
 
 class AlienConfig(
-    LinkProtectionFields, TelemetryFields, CommandFields, DeliveryFields, ServerFields, SeedFields, BaseSettings
+    FirmwareFields,
+    MetricsFields,
+    LinkProtectionFields,
+    TelemetryFields,
+    CommandFields,
+    DeliveryFields,
+    ServerFields,
+    SeedFields,
+    BaseSettings,
 ):
     """Everything alien needs to know; each field is also an environment variable.
 
@@ -141,6 +151,14 @@ class AlienConfig(
     @classmethod
     def _nats_urls(cls, value: str) -> str:
         return config_checks.nats_urls(value)
+
+    @field_validator("metrics_addr")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # empty (a ROS parameter left "", ALIEN_METRICS_ADDR=) means off
+        config_checks.metrics_address(value)
+        return value.strip()
 
     @property
     def identity(self) -> DeviceIdentity:

@@ -95,6 +95,28 @@ def check_nats_user_part(url: str) -> None:
         )
 
 
+def metrics_address(value: str) -> tuple[str, int]:
+    """ALIEN_METRICS_ADDR as (host, port): `HOST:PORT`, `[IPv6]:PORT`, or a port alone (127.0.0.1)."""
+    text = value.strip()
+    if text.isdigit():
+        host, port_text = "127.0.0.1", text
+    else:
+        host, colon, port_text = text.rpartition(":")
+        if not colon or not port_text.isdigit():
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9464")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not host or any(c in host for c in "/[]@ "):
+            raise ValueError(
+                "names no host: use 127.0.0.1:PORT (loopback), or 0.0.0.0:PORT with "
+                "ALIEN_METRICS_ALLOW_REMOTE=true for every interface"
+            )
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port {port} is not in 0..65535")
+    return host, port
+
+
 def describe(exc: pydantic.ValidationError, fields: Mapping[str, FieldInfo]) -> str:
     """One line per bad setting, naming the environment variable and what is allowed."""
     lines = []

@@ -309,3 +309,40 @@ class LinkProtectionFields(BaseModel):
         description="Allow plain nats:// and http:// to hosts other than loopback (refused by default; "
         "a WARNING is logged when allowed).",
     )
+
+
+class FirmwareFields(BaseModel):
+    """Firmware over the air: where it comes from, how big it may be, how long a download retries (docs/firmware.md)."""
+
+    firmware_bucket: str = Field(
+        default="alien_firmware",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="JetStream object store bucket firmware_update reads from, unless the command names another "
+        "(the operator's bucket: `alien firmware upload` creates it).",
+    )
+    firmware_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1,
+        description="Largest firmware file accepted; a bigger one is refused before anything is downloaded.",
+    )
+    firmware_retry_budget_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long an interrupted firmware download keeps retrying (reconnects, server restarts: "
+        "it resumes at the chunk it was reading) without receiving anything, before it fails.",
+    )
+
+
+class MetricsFields(BaseModel):
+    """The Prometheus metrics endpoint, off unless set (docs/metrics.md)."""
+
+    metrics_addr: str | None = Field(
+        default=None,
+        description="Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; port 0: any free "
+        "port; a port alone: 127.0.0.1). Unset: no endpoint.",
+    )
+    metrics_allow_remote: bool = Field(
+        default=False,
+        description="Allow ALIEN_METRICS_ADDR on an address other than loopback (e.g. 0.0.0.0): the endpoint has "
+        "no authentication, so anyone who reaches it reads the device's ids and counters (a WARNING is logged).",
+    )

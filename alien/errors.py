@@ -116,3 +116,15 @@ class PublishRejectedError(AlienError):
 
 class UnsupportedByServerError(AlienError):
     """The server's dialect has no such feature (e.g. video_config on v0.0.1)."""
+
+
+class CommandFailure(AlienError):
+    """Raised by a command handler: the command fails with `reason`, a stable token, and the message.
+
+    `command_failed` then carries `reason` besides `error` and `error_type` (docs/commands.md#lifecycle).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

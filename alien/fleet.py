@@ -20,6 +20,7 @@ from alien.delivery.outbox import OutboxStats
 from alien.errors import ConfigError
 from alien.link import NatsLink
 from alien.logs import get_logger
+from alien.metrics.endpoint import MetricsEndpoint
 from alien.settings import NatsSettings
 
 logger = get_logger("alien")
@@ -42,6 +43,12 @@ class AlienFleet:
             raise ConfigError("ALIEN_ENTITY_ID pins one entity; a fleet registers one per add() (unset it)")
         self.link = NatsLink(NatsSettings.from_config(self.config), name="alien-fleet")
         self.clients: dict[str, AlienClient] = {}
+        # every entity's metrics on one endpoint (ALIEN_METRICS_ADDR; docs/metrics.md)
+        self.metrics_endpoint = (
+            MetricsEndpoint(self.config.metrics_addr, allow_remote=self.config.metrics_allow_remote)
+            if self.config.metrics_addr
+            else None
+        )
         self._initialized: set[str] = set()
         self._lock = asyncio.Lock()
 
@@ -60,11 +67,15 @@ class AlienFleet:
         )
         client = AlienClient(config, link=self.link)
         self.clients[entity_name] = client
+        if self.metrics_endpoint is not None and client.metrics is not None:
+            self.metrics_endpoint.add(client.metrics)
         return client
 
     async def initialize(self) -> None:
         """Connect (once), then register and start every entity added since the last call."""
         async with self._lock:
+            if self.metrics_endpoint is not None:  # idempotent; up before the connection, as an entity's would be
+                await self.metrics_endpoint.start()
             if not self.link.is_open:  # once: a reconnecting link reconnects by itself
                 await self.link.connect()
             pending = [name for name in self.clients if name not in self._initialized]
@@ -102,6 +113,8 @@ class AlienFleet:
             if isinstance(result, Exception):  # one entity's failure must not keep the others open
                 logger.warning("closing entity %r failed: %s", name, result)
         await self.link.close(timeout)
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.stop()
 
     async def __aenter__(self) -> AlienFleet:
         try:

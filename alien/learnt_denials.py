@@ -51,6 +51,8 @@ def feature_of(subject: str, api_prefix: str, bucket: str) -> Feature | None:
     kv = (f"$kv.{bucket}.", f"{api_prefix}stream.info.kv_{bucket}", f"{api_prefix}direct.get.kv_{bucket}")
     if subject.startswith(tuple(s.lower() for s in kv)):
         return "entity_state"
+    if subject.startswith(f"{api_prefix}direct.get.obj_".lower()):
+        return None  # a firmware bucket (docs/firmware.md#permissions): says nothing of the API commands need
     if subject.startswith(api_prefix.lower()):
         return "jetstream_api"
     return None

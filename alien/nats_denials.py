@@ -70,6 +70,8 @@ def _scope_hint(operation: str, subject: str) -> str:
     for (op, prefix), scope in scopes.items():
         if op == operation and subject.startswith(prefix):
             return f" (on v0.1 servers: an API key with the scope {scope} for this organization)"
+    if subject.startswith("$JS.API.DIRECT.GET.OBJ_"):
+        return " (a firmware bucket: its operator grants edge keys read access by hand, docs/firmware.md#permissions)"
     if subject.startswith(("$KV.", "$JS.API.STREAM.INFO.KV_", "$JS.API.DIRECT.GET.KV_")):
         return " (newer servers keep entity state themselves; ALIEN_ENTITY_STATE=off stops trying)"
     if subject.startswith("$JS.API."):

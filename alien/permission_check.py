@@ -17,8 +17,11 @@ from typing import Any
 
 import nats.errors
 
-from alien.errors import MothershipError, TelemetryDeniedError
-from alien.link import NatsLink
+from alien import learnt_denials
+from alien.config import AlienConfig
+from alien.entity_state import BUCKET as ENTITY_STATE_BUCKET
+from alien.errors import IdentityFileError, MothershipError, TelemetryDeniedError
+from alien.link import DenialListener, NatsLink
 from alien.logs import get_logger
 
 logger = get_logger("alien.permission_check")
@@ -88,3 +91,19 @@ def telemetry_denied(
         subject=subject,
         org_id=org_id,
     )
+
+
+def keep_refusals(config: AlienConfig, link: NatsLink, registered: Callable[[], bool]) -> DenialListener:
+    """For `link.on_denied`: a refused right is kept with the identity, so the next start does not ask for it again."""
+
+    def keep(operation: str, subject: str) -> None:
+        feature = learnt_denials.feature_of(subject, link.api_prefix.lower(), ENTITY_STATE_BUCKET.lower())
+        if operation != "publish" or feature is None:
+            return
+        if config.identity.learn_refusal(feature, config.nats_url) and registered():
+            try:
+                config.save()
+            except IdentityFileError as exc:  # only a probe more at the next start
+                logger.warning("could not keep what the server refused: %s", exc)
+
+    return keep

@@ -164,7 +164,36 @@ class EntityDescription:
         return cls(entity_type=config.entity_type, entity_name=config.entity_name, video_config=config.video_config)
 
 
-__all__ = ["EntityDescription", "MothershipSettings", "NatsSettings", "TelemetrySettings", "signature_policy"]
+@dataclass(frozen=True)
+class FirmwareSettings:
+    """What a firmware update reads (docs/firmware.md): the bucket, the limits, where files go, whom to trust."""
+
+    bucket: str = _default("firmware_bucket")
+    max_bytes: int = _default("firmware_max_bytes")
+    retry_budget_s: float = _default("firmware_retry_budget_s")
+    directory: Path = Path(".alien/firmware.alien_config")  # the defaults' (data_dir, config_file)
+    trusted_keys: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_config(cls, config: AlienConfig) -> FirmwareSettings:
+        """Files go to `<data_dir>/firmware.<identity stem>/`, one directory per identity like the outbox."""
+        return cls(
+            bucket=config.firmware_bucket,
+            max_bytes=config.firmware_max_bytes,
+            retry_budget_s=config.firmware_retry_budget_s,
+            directory=config.data_dir / f"firmware.{config.identity_path.stem.lstrip('.') or 'alien'}",
+            trusted_keys=frozenset(config.command_trusted_keys),
+        )
+
+
+__all__ = [
+    "EntityDescription",
+    "FirmwareSettings",
+    "MothershipSettings",
+    "NatsSettings",
+    "TelemetrySettings",
+    "signature_policy",
+]
 
 
 def signature_policy(config: AlienConfig) -> SignaturePolicy:

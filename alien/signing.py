@@ -198,6 +198,11 @@ def _signature_bytes(sig_text: Any) -> bytes | None:
     return raw
 
 
+# Types that need a trusted signature whatever ALIEN_COMMAND_CRITICAL_TYPES says: a firmware
+# update installs code on the device (docs/firmware.md).
+ALWAYS_SIGNED_TYPES = frozenset({"firmware_update"})
+
+
 @dataclass(frozen=True)
 class SignaturePolicy:
     """Which command types need a valid signature from a trusted key, and their default life."""
@@ -209,4 +214,44 @@ class SignaturePolicy:
 
     def requires_signature(self, command_type: str) -> bool:
         # case-folded: "ESTOP" must not slip past a critical "estop" to a fallback handler
-        return self.require_all or command_type.casefold() in {t.casefold() for t in self.critical_types}
+        folded = command_type.casefold()
+        return (
+            self.require_all or folded in ALWAYS_SIGNED_TYPES or folded in {t.casefold() for t in self.critical_types}
+        )
+
+
+def sign_bytes(data: bytes, seed: str) -> dict[str, str]:
+    """A detached signature of `data` with an operator seed: `{"key": "<public key>", "sig": "<base64url>"}`.
+
+    For documents other than commands (firmware manifests): the caller puts a context of its own
+    in front of `data`, so that no signature made for one kind of document verifies as another.
+    """
+    keys = _keys(seed)
+    sig = base64.urlsafe_b64encode(keys.sign(data)).rstrip(b"=").decode()
+    return {"key": str(keys.public_key.decode()), "sig": sig}
+
+
+def verify_bytes(data: bytes, signature: Any, trusted_keys: Iterable[str]) -> str:
+    """The signer's public key when `signature` (as sign_bytes makes it) signs `data` with a trusted key.
+
+    SignatureError reasons: `unsigned`, `bad_signature` (malformed, or not over `data`),
+    `untrusted_key`. Details never contain signature bytes or seeds.
+    """
+    if signature is None:
+        raise SignatureError("unsigned", "it carries no signature")
+    if not isinstance(signature, dict) or not isinstance(signature.get("key"), str):
+        raise SignatureError("bad_signature", 'signature must be {"key": "<public key>", "sig": "<base64url>"}')
+    key_text: str = signature["key"]
+    raw_sig = _signature_bytes(signature.get("sig"))
+    if raw_sig is None:
+        raise SignatureError("bad_signature", "signature.sig must be the base64url of a 64-byte Ed25519 signature")
+    trusted = {k.strip() for k in trusted_keys}
+    shown = _shown(key_text)
+    if key_text not in trusted:
+        configured = "no key is trusted (ALIEN_COMMAND_TRUSTED_KEYS)" if not trusted else "it is not a trusted key"
+        raise SignatureError("untrusted_key", f"signed by {shown}: {configured}")
+    try:
+        verify_key(key_text).verify(data, raw_sig)
+    except (SigningKeyError, ValueError, TypeError, nacl.exceptions.BadSignatureError):
+        raise SignatureError("bad_signature", f"the signature by {shown} does not match what it signs") from None
+    return key_text

@@ -32,6 +32,7 @@ from alien.errors import (
     PermissionDeniedError,
     ServerError,
 )
+from alien.firmware import FirmwareHook
 from alien.logs import get_logger
 from alien.telemetry.channels import TelemetryChannels
 from alien.wire import redact_url
@@ -164,6 +165,10 @@ class ThreadedClient:
         """Before start(): commands of every type nobody registered go to `handler` (see AlienClient)."""
         self.client.set_unhandled_command_handler(handler)
 
+    def on_firmware(self, hook: FirmwareHook) -> None:
+        """Before start(): signed firmware updates, each verified file handed to `hook` (see AlienClient)."""
+        self.client.on_firmware(hook)
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
@@ -178,10 +183,10 @@ class ThreadedClient:
     # --- on the loop thread ---
     def _take_handover(self) -> None:
         self._handover_scheduled = False  # first: a reading appended from now on schedules a new wake-up
-        handover, outbox = self._handover, self.client.outbox
+        handover = self._handover
         room = self._room_in_outbox()
         if room > 0:
-            with outbox.batch():
+            with self.client.batch():  # one durable write for the whole hand-over
                 for _ in range(min(room, len(handover))):
                     self.channels.submit(*handover.popleft())
             self._handover_room.set()

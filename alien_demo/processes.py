@@ -48,8 +48,10 @@ def child_environment(domain_id: int, api_key: str | None) -> dict[str, str]:
     return env
 
 
-def bridge_params(workdir: Path, mothership_url: str, nats_url: str, dialect: str, return_timeout_s: float) -> Path:
-    """The package's config/bridge.yaml with the demo's servers, rates and return_to_base mapping."""
+def bridge_params(
+    workdir: Path, mothership_url: str, nats_url: str, dialect: str, return_timeout_s: float, metrics_addr: str
+) -> Path:
+    """The package's config/bridge.yaml with the demo's servers, rates, metrics endpoint and return_to_base mapping."""
     params = yaml.safe_load(_bridge_params_file().read_text())
     values = params[NODE_KEY]["ros__parameters"]
     values.update(
@@ -66,6 +68,7 @@ def bridge_params(workdir: Path, mothership_url: str, nats_url: str, dialect: st
             "battery.rate_hz": 1.0,
             "diagnostics.rate_hz": 0.5,
             "status_period_s": 0.5,
+            "metrics_addr": metrics_addr,  # loopback: docs/metrics.md
             "commands": ["return_to_base"],
             # The only action type installable here is test_msgs' Fibonacci (the simulated robot
             # serves it). On a real robot: nav2_msgs/action/NavigateToPose, target navigate_to_pose.

@@ -24,6 +24,7 @@ class Story:
         self.failure: str | None = None
         self.mothership: MothershipWatch | None = None
         self.bridge: BridgeWatch | None = None
+        self.metrics_url: str | None = None  # the bridge's metrics endpoint (docs/metrics.md)
         self.on_milestone: Callable[[str], None] = lambda line: None
         self._lock = threading.Lock()
 
@@ -53,6 +54,7 @@ def verdict(
     """The summary's figures and every check; `ok` only when each one holds."""
     command = digest.command_result or {}
     outage = result.get("outage", {})
+    metrics = result.get("metrics", {})
     figures: dict[str, Any] = {
         "dialect": dialect,
         "elapsed_s": elapsed_s,
@@ -77,6 +79,7 @@ def verdict(
         "received": result.get("received"),
         "dropped": result.get("dropped"),
         "bridge_exit": result.get("bridge_exit"),
+        "metrics": metrics,
         "events": dict(sorted(digest.event_counts.items())),
     }
     first, last = digest.battery_first, digest.battery_last
@@ -94,6 +97,9 @@ def verdict(
         and result.get("enqueued") == result.get("published") == result.get("received"),
         "nothing dropped": result.get("dropped") == 0,
         "bridge exited cleanly": result.get("bridge_exit") == 0 and digest.event_counts.get("shutdown", 0) == 1,
+        # the endpoint, scraped after the comparison: registered, connected, and at least what was compared
+        "metrics endpoint served": bool(metrics.get("registered") and metrics.get("connected"))
+        and (metrics.get("published") or 0) >= (result.get("published") or 1),
     }
     if failure:  # named first: the later checks failed because the story stopped
         checks = {"story completed": False, **checks}

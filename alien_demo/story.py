@@ -69,6 +69,7 @@ class Demo:
         from alien_demo.bridge_status import BridgeWatch
         from alien_demo.mothership import MothershipWatch
         from alien_testing import MothershipEmulator, NatsServer
+        from alien_testing.nats_binary import free_port
 
         story, args = self.story, self.args
         domain_id = random.choice(DOMAIN_IDS)
@@ -90,8 +91,15 @@ class Demo:
                 children.append(
                     processes.start_robot(env, self.workdir, processes.robot_arguments(args.duration, leg_s))
                 )
+                metrics_addr = f"127.0.0.1:{free_port()}"
+                story.metrics_url = f"http://{metrics_addr}/metrics"
                 params = processes.bridge_params(
-                    self.workdir, emulator.url, server.url, args.dialect, return_timeout_s=self.return_s + 30
+                    self.workdir,
+                    emulator.url,
+                    server.url,
+                    args.dialect,
+                    return_timeout_s=self.return_s + 30,
+                    metrics_addr=metrics_addr,
                 )
                 bridge = processes.start_bridge(env, self.workdir, params)
                 children.append(bridge)
@@ -133,6 +141,7 @@ class Demo:
             lambda s: s.state == "connected", 60, "the bridge to register and connect", gone=gone
         )
         story.milestone(f"bridge connected ({status.values.get('dialect')}, entity {status.values.get('entity_id')})")
+        story.milestone(f"metrics: {story.metrics_url} (another terminal: .venv/bin/alien metrics {story.metrics_url})")
         emulator.wait_for(lambda: story.digest().positions > 0, 30, "the first position at the mothership")
         story.milestone("first position at the mothership")
 
@@ -203,6 +212,34 @@ class Demo:
         story.milestone(
             f"enqueued {status.enqueued}, published {status.published}, received {received}, dropped {status.dropped}"
         )
+        self._metrics()
+
+    def _metrics(self) -> None:
+        """The bridge's metrics endpoint, as `alien metrics` shows it: two scrapes a second apart."""
+        from alien.cli.common import CliFailure
+        from alien.cli.metrics import render, scrape
+        from alien.cli.metrics_summary import summarise
+
+        story = self.story
+        url = story.metrics_url
+        assert url is not None  # set before the bridge started
+        try:
+            first = scrape(url, 5)
+            self.pause(1.0)  # the interval the rates are measured over
+            summary = summarise(url, first, scrape(url, 5))
+        except CliFailure as exc:
+            story.result["metrics"] = {"error": str(exc)}
+            story.milestone(f"metrics endpoint: {exc}")
+            return
+        entities = list(summary["entities"].values())
+        entity = entities[0] if entities else {"totals": {}}
+        story.result["metrics"] = {
+            "url": url,
+            "registered": entity.get("registered"),
+            "connected": entity.get("connected"),
+            "published": entity["totals"].get("published"),
+        }
+        story.milestone("the bridge's metrics endpoint (alien metrics):\n" + render(summary))
 
     def interrupt(self, signum: int, frame: FrameType | None) -> None:
         self.stopping.set()

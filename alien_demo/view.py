@@ -67,6 +67,7 @@ def render(story: Story) -> Group:
         outbox.add_row("enqueued / published", f"{status.enqueued} / {status.published}")
         outbox.add_row("dropped", f"{status.dropped}")
         outbox.add_row("reconnects", status.values.get("reconnects", "0"))
+        outbox.add_row("metrics", story.metrics_url or "-")
 
     tables = Table.grid(expand=True)
     tables.add_column(ratio=3)

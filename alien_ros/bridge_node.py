@@ -21,6 +21,7 @@ from sensor_msgs.msg import BatteryState, NavSatFix
 from alien import AlienConfig
 from alien.rate_limits import PositionDeadband
 from alien.threaded import ClientSnapshot, ThreadedClient, failure_line
+from alien_ros.bridge_metrics import BridgeMetrics
 from alien_ros.cdr import Diagnostics, decode_battery, decode_diagnostics, decode_fix
 from alien_ros.command_router import CommandRouter
 from alien_ros.conversions import (
@@ -63,6 +64,8 @@ class BridgeNode(Node):
         self.level_tracker = DiagnosticLevelTracker()
         self.deadband = PositionDeadband(self.settings.position_deadband_m, self.settings.position_keepalive_s)
         self.received: dict[str, int] = {}
+        if self.alien.client.metrics_endpoint is not None:  # ALIEN_METRICS_ADDR / metrics_addr
+            self.alien.client.metrics_endpoint.add(BridgeMetrics(self))
 
         s = self.settings
         self.alien.add_channel("position", s.fix_rate_hz)

@@ -8,6 +8,9 @@ Each mapped command type (config `commands.<type>.*`) becomes one of:
   `command_progress`; the result (status + fields) completes or fails the command. A `cancel`
   command naming a `command_id` cancels that goal.
 Unmapped types, when allowed, are published as JSON on `~/commands` (std_msgs/String).
+`firmware_update`, mapped to a service or an action, is the install hook instead: the alien client
+checks, downloads and verifies the file, then the request or goal is filled from the update
+(alien_ros/firmware_install.py).
 
 Threads: handlers run on the alien client's asyncio loop and must not touch rclpy objects
 that the executor is using; they hand the work to the executor thread through a guard
@@ -38,8 +41,10 @@ from std_msgs.msg import String
 
 from alien.commands import CommandContext
 from alien.commands.envelope import Command
+from alien.firmware import FIRMWARE_COMMAND
 from alien.threaded import ThreadedClient
 from alien_ros.conversions import message_to_dict
+from alien_ros.firmware_install import FirmwareInstall
 from alien_ros.message_fill import fill_message
 from alien_ros.message_types import resolve_action_type, resolve_message_type, resolve_service_type
 from alien_ros.parameters import CommandMapping
@@ -113,6 +118,8 @@ class CommandRouter:
 
     # --- setup ---
     def _route(self, mapping: CommandMapping) -> Route:
+        if mapping.name == FIRMWARE_COMMAND:
+            return self._firmware_route(mapping)
         if mapping.kind == "topic":
             msg_type = resolve_message_type(mapping.type_name)
             topic = TopicRoute(mapping, self.node.create_publisher(msg_type, mapping.target, 10))
@@ -130,6 +137,27 @@ class CommandRouter:
         self.alien.register_command_handler(
             mapping.name, self._action_handler(action), prepare=_filler(action_type.Goal)
         )
+        return action
+
+    def _firmware_route(self, mapping: CommandMapping) -> Route:
+        """The install hook (docs/bridge.md#firmware-updates): the library verifies, the service or action installs."""
+        max_size = self.alien.client.config.firmware_max_bytes
+        if mapping.kind == "service":
+            srv_type = resolve_service_type(mapping.type_name)
+            service = ServiceRoute(mapping, self.node.create_client(srv_type, mapping.target))
+
+            async def call(request: Any, progress: Any, command_id: str) -> dict[str, Any]:
+                return await self.call_service(service, request)
+
+            self.alien.on_firmware(FirmwareInstall(srv_type.Request, mapping.fields, call, max_size=max_size))
+            return service
+        action_type = resolve_action_type(mapping.type_name)
+        action = ActionRoute(mapping, ActionClient(self.node, action_type, mapping.target))
+
+        async def send(goal: Any, progress: Any, command_id: str) -> dict[str, Any]:
+            return await self.run_action(action, goal, progress, command_id)
+
+        self.alien.on_firmware(FirmwareInstall(action_type.Goal, mapping.fields, send, max_size=max_size))
         return action
 
     def destroy(self) -> None:
@@ -198,109 +226,115 @@ class CommandRouter:
 
     # --- service ---
     def _service_handler(self, route: ServiceRoute) -> _Handler:
-        mapping, client = route.mapping, route.client
-
         async def handle(command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
-            answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            pending: list[Future] = []
-
-            def call() -> None:
-                if not client.service_is_ready():
-                    self._settle(answer, error=CommandFailed(f"service {client.srv_name} is not available"))
-                    return
-                ros_future = client.call_async(context.prepared)
-                pending.append(ros_future)
-                ros_future.add_done_callback(lambda f: self._settle_from(answer, f))
-
-            self._on_ros_thread(call)
-            try:
-                response = await asyncio.wait_for(answer, mapping.timeout_s)
-            except asyncio.TimeoutError:
-
-                def forget() -> None:
-                    for ros_future in pending:
-                        client.remove_pending_request(ros_future)
-
-                self._on_ros_thread(forget)
-                raise CommandFailed(f"service {client.srv_name} did not answer within {mapping.timeout_s:g}s") from None
-            result = message_to_dict(response)
-            if result.get("success") is False:
-                raise CommandFailed(f"service {client.srv_name} answered success=false: {result.get('message', '')}")
-            return result
+            return await self.call_service(route, context.prepared)
 
         return handle
+
+    async def call_service(self, route: ServiceRoute, request: Any) -> dict[str, Any]:
+        """Call the route's service with `request` (on the client's loop); its response, or CommandFailed."""
+        mapping, client = route.mapping, route.client
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        pending: list[Future] = []
+
+        def call() -> None:
+            if not client.service_is_ready():
+                self._settle(answer, error=CommandFailed(f"service {client.srv_name} is not available"))
+                return
+            ros_future = client.call_async(request)
+            pending.append(ros_future)
+            ros_future.add_done_callback(lambda f: self._settle_from(answer, f))
+
+        self._on_ros_thread(call)
+        try:
+            response = await asyncio.wait_for(answer, mapping.timeout_s)
+        except asyncio.TimeoutError:
+
+            def forget() -> None:
+                for ros_future in pending:
+                    client.remove_pending_request(ros_future)
+
+            self._on_ros_thread(forget)
+            raise CommandFailed(f"service {client.srv_name} did not answer within {mapping.timeout_s:g}s") from None
+        result = message_to_dict(response)
+        if result.get("success") is False:
+            raise CommandFailed(f"service {client.srv_name} answered success=false: {result.get('message', '')}")
+        return result
 
     # --- action ---
     def _action_handler(self, route: ActionRoute) -> _Handler:
-        mapping, action_client, name = route.mapping, route.client, route.mapping.target
-
         async def handle(command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
-            loop = asyncio.get_running_loop()
-            accepted: asyncio.Future[Any] = loop.create_future()
-            finished: asyncio.Future[Any] = loop.create_future()
-            # Set (from the loop) when this handler stops waiting; read on the ROS thread, so a
-            # goal accepted after the acceptance timeout is cancelled instead of left running.
-            gave_up = threading.Event()
-
-            def on_feedback(feedback: Any) -> None:  # ROS thread
-                progress = message_to_dict(feedback.feedback)
-                loop.call_soon_threadsafe(context.progress, progress)
-
-            def on_goal(goal_future: Future) -> None:  # ROS thread
-                goal_handle = goal_future.result()
-                if goal_handle is None or not goal_handle.accepted:
-                    self._settle(accepted, error=CommandFailed(f"action server {name} rejected the goal"))
-                    return
-                if gave_up.is_set():
-                    goal_handle.cancel_goal_async()
-                    return
-                self._goals[context.command_id] = goal_handle
-                self._settle(accepted, goal_handle)
-                goal_handle.get_result_async().add_done_callback(lambda f: self._settle_from(finished, f))
-
-            def send() -> None:
-                if not action_client.server_is_ready():
-                    self._settle(accepted, error=CommandFailed(f"action server {name} is not available"))
-                    return
-                action_client.send_goal_async(context.prepared, feedback_callback=on_feedback).add_done_callback(
-                    on_goal
-                )
-
-            def give_up() -> None:  # ROS thread: cancel the goal if it runs, or when it is accepted
-                gave_up.set()
-                goal_handle = self._goals.pop(context.command_id, None)
-                if goal_handle is not None:
-                    goal_handle.cancel_goal_async()
-
-            self._on_ros_thread(send)
-            try:
-                await asyncio.wait_for(accepted, mapping.accept_timeout_s)
-            except asyncio.TimeoutError:
-                gave_up.set()
-                raise CommandFailed(
-                    f"action server {name} did not accept the goal within {mapping.accept_timeout_s:g}s"
-                ) from None
-            except asyncio.CancelledError:
-                gave_up.set()
-                raise
-            try:
-                outcome = await asyncio.wait_for(finished, mapping.timeout_s)
-            except asyncio.TimeoutError:
-                self._on_ros_thread(give_up)
-                raise CommandFailed(
-                    f"action {name} gave no result within {mapping.timeout_s:g}s; goal cancelled"
-                ) from None
-            except asyncio.CancelledError:  # the client is shutting down: stop the robot's goal too
-                self._on_ros_thread(give_up)
-                raise
-            self._on_ros_thread(lambda: self._goals.pop(context.command_id, None))
-            status = _STATUS_NAMES.get(outcome.status, str(outcome.status))
-            result = {"status": status, "result": message_to_dict(outcome.result)}
-            if outcome.status != GoalStatus.STATUS_SUCCEEDED:
-                raise CommandFailed(f"action {name} ended {status}: {json.dumps(result['result'])[:500]}")
-            return result
+            return await self.run_action(route, context.prepared, context.progress, context.command_id)
 
         return handle
+
+    async def run_action(
+        self, route: ActionRoute, goal: Any, progress: Callable[[dict[str, Any]], None], command_id: str
+    ) -> dict[str, Any]:
+        """Send `goal` (on the client's loop): feedback to `progress`, a `cancel` of `command_id` cancels it.
+
+        Its status and result, or CommandFailed (rejected, not accepted or no result in time, aborted, cancelled).
+        """
+        mapping, action_client, name = route.mapping, route.client, route.mapping.target
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[Any] = loop.create_future()
+        finished: asyncio.Future[Any] = loop.create_future()
+        # Set (from the loop) when this handler stops waiting; read on the ROS thread, so a
+        # goal accepted after the acceptance timeout is cancelled instead of left running.
+        gave_up = threading.Event()
+
+        def on_feedback(feedback: Any) -> None:  # ROS thread
+            loop.call_soon_threadsafe(progress, message_to_dict(feedback.feedback))
+
+        def on_goal(goal_future: Future) -> None:  # ROS thread
+            goal_handle = goal_future.result()
+            if goal_handle is None or not goal_handle.accepted:
+                self._settle(accepted, error=CommandFailed(f"action server {name} rejected the goal"))
+                return
+            if gave_up.is_set():
+                goal_handle.cancel_goal_async()
+                return
+            self._goals[command_id] = goal_handle
+            self._settle(accepted, goal_handle)
+            goal_handle.get_result_async().add_done_callback(lambda f: self._settle_from(finished, f))
+
+        def send() -> None:
+            if not action_client.server_is_ready():
+                self._settle(accepted, error=CommandFailed(f"action server {name} is not available"))
+                return
+            action_client.send_goal_async(goal, feedback_callback=on_feedback).add_done_callback(on_goal)
+
+        def give_up() -> None:  # ROS thread: cancel the goal if it runs, or when it is accepted
+            gave_up.set()
+            goal_handle = self._goals.pop(command_id, None)
+            if goal_handle is not None:
+                goal_handle.cancel_goal_async()
+
+        self._on_ros_thread(send)
+        try:
+            await asyncio.wait_for(accepted, mapping.accept_timeout_s)
+        except asyncio.TimeoutError:
+            gave_up.set()
+            raise CommandFailed(
+                f"action server {name} did not accept the goal within {mapping.accept_timeout_s:g}s"
+            ) from None
+        except asyncio.CancelledError:
+            gave_up.set()
+            raise
+        try:
+            outcome = await asyncio.wait_for(finished, mapping.timeout_s)
+        except asyncio.TimeoutError:
+            self._on_ros_thread(give_up)
+            raise CommandFailed(f"action {name} gave no result within {mapping.timeout_s:g}s; goal cancelled") from None
+        except asyncio.CancelledError:  # the client is shutting down: stop the robot's goal too
+            self._on_ros_thread(give_up)
+            raise
+        self._on_ros_thread(lambda: self._goals.pop(command_id, None))
+        status = _STATUS_NAMES.get(outcome.status, str(outcome.status))
+        result = {"status": status, "result": message_to_dict(outcome.result)}
+        if outcome.status != GoalStatus.STATUS_SUCCEEDED:
+            raise CommandFailed(f"action {name} ended {status}: {json.dumps(result['result'])[:500]}")
+        return result
 
     async def _cancel(self, command: dict[str, Any], context: CommandContext) -> dict[str, Any]:
         target = context.prepared

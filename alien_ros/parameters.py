@@ -19,6 +19,7 @@ from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializ
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from alien.firmware import FIRMWARE_COMMAND
 from alien.wire import redact_url
 from alien_ros.qos import QOS_CHOICES
 
@@ -46,6 +47,7 @@ CONNECTION_PARAMETERS: dict[str, tuple[str, str]] = {
     "entity_state": ("entity_state", "auto | on | off: the operator-map KV entry (env ALIEN_ENTITY_STATE)"),
     "device_id": ("device_id", "device_id in bootsequence/shutdown events (env ALIEN_DEVICE_ID)"),
     "video_config": ("video_config", "video streams as a JSON object, v0.1.x servers (env ALIEN_VIDEO_CONFIG)"),
+    "metrics_addr": ("metrics_addr", "serve Prometheus metrics on HOST:PORT; unset: off (env ALIEN_METRICS_ADDR)"),
 }
 
 # name -> (default, description); the type follows the default.
@@ -74,6 +76,14 @@ COMMAND_FIELDS: dict[str, tuple[Any, str]] = {
     "target": ("", "topic, service or action name"),
     "timeout_s": (10.0, "service: answer timeout; action: result timeout"),
     "accept_timeout_s": (5.0, "action: goal acceptance timeout"),
+}
+# commands.firmware_update.* only: the install hook (docs/bridge.md#firmware-updates)
+FIRMWARE_FIELDS: dict[str, tuple[Any, str]] = {
+    "fields": (
+        [""],
+        "firmware_update only: request/goal fields from the verified update, each '<field path>=<path|name|version|"
+        "size|sha256|signer|command_id>' (default: every field named like one of these)",
+    ),
 }
 CommandKind = Literal["topic", "service", "action"]
 COMMAND_KINDS: tuple[CommandKind, ...] = ("topic", "service", "action")
@@ -111,6 +121,7 @@ class CommandMapping:
     target: str
     timeout_s: float
     accept_timeout_s: float
+    fields: tuple[str, ...] = ()  # firmware_update: '<field path>=<update attribute>' (FIRMWARE_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -216,6 +227,14 @@ def _command(node: Node, name: str, defaulted: list[str]) -> CommandMapping:
             raise ParameterError(f"commands.{name}.{required} is required for command '{name}'")
     if values["kind"] not in COMMAND_KINDS:
         raise ParameterError(f"commands.{name}.kind is {values['kind']!r}; allowed: {', '.join(COMMAND_KINDS)}")
+    fields: tuple[str, ...] = ()
+    if name == FIRMWARE_COMMAND:
+        if values["kind"] == "topic":
+            raise ParameterError(
+                f"commands.{name}.kind is 'topic'; the install hook is a service or an action (it reports its result)"
+            )
+        default, description = FIRMWARE_FIELDS["fields"]
+        fields = tuple(f for f in _declare(node, f"commands.{name}.fields", default, description, defaulted) if f)
     return CommandMapping(
         name=name,
         kind=values["kind"],
@@ -223,6 +242,7 @@ def _command(node: Node, name: str, defaulted: list[str]) -> CommandMapping:
         target=values["target"],
         timeout_s=values["timeout_s"],
         accept_timeout_s=values["accept_timeout_s"],
+        fields=fields,
     )
 
 

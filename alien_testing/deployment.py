@@ -52,6 +52,7 @@ class V01Deployment:
     release: Release = "v0.1.1"
     scopes: Iterable[str] | None = None
     kv: bool = False
+    firmware_bucket: str | None = None  # read access to this firmware bucket, as an operator grants it
     tls: bool = False
     org_id: str = DEFAULT_ORG_ID
     extra_edges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -61,7 +62,9 @@ class V01Deployment:
     def __post_init__(self) -> None:
         scopes = DEFAULT_EDGE_SCOPES[self.release] if self.scopes is None else tuple(self.scopes)
         self.edges: dict[str, EdgeKey] = {
-            "edge": mint_edge_key(scopes, org_id=self.org_id, release=self.release, kv=self.kv)
+            "edge": mint_edge_key(
+                scopes, org_id=self.org_id, release=self.release, kv=self.kv, firmware_bucket=self.firmware_bucket
+            )
         }
         for name, spec in self.extra_edges.items():
             self.edges[name] = mint_edge_key(
@@ -69,6 +72,7 @@ class V01Deployment:
                 org_id=spec.get("org_id", self.org_id),
                 release=self.release,
                 kv=spec.get("kv", self.kv),
+                firmware_bucket=spec.get("firmware_bucket", self.firmware_bucket),
             )
         self.admin_password = os.urandom(12).hex()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None

@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import backlog
+import batch
 import commands
 import cpu
+import firmware
 import flood
 import latency
+import metrics_cost
 import nominal
 import outbox
 import throughput
@@ -32,6 +35,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "backlog": backlog.run,
     "outbox": outbox.run,
     "flood": flood.run,
+    "firmware": firmware.run,
+    "batch": batch.run,
+    "metrics_cost": metrics_cost.run,
 }
 
 

@@ -7,7 +7,7 @@ import logging
 from typing import NoReturn
 
 from alien import error_hints
-from alien.cli import commands, keys, register, simulate, status, tail
+from alien.cli import commands, firmware, keys, metrics, register, simulate, status, tail
 from alien.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -33,7 +33,9 @@ __all__ = ["run"]
 _EXIT_CODES = """exit codes:
   0    ok
   1    the mothership or NATS unreachable or refused (register: also with saved ids, then not checked)
+       (metrics: the endpoint does not answer)
   2    usage, configuration, identity or key file; a MOTHERSHIP_URL that does not answer HTTP
+       (metrics: an answer that is no metrics endpoint)
   3    command rejected (send-command)
   4    command failed (send-command)
   5    timeout (send-command, tail --count, simulate flush)
@@ -60,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alien {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (register, status, commands, tail, simulate, keys):
+    for module in (register, status, commands, tail, simulate, metrics, keys, firmware):
         module.add_parsers(sub)
     return parser
 

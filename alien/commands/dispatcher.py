@@ -9,7 +9,8 @@ Each handler runs as its own task, so a long-running command never delays the ne
 In this order: the intake limit; the envelope (`parse_command`, including expiry); the target
 entity and the signature (`CommandPolicy.authorise`); an id already accepted (`duplicate`, or
 `replayed` for a signed command); the allowlist (only types with a handler, or any type when a
-fallback handler is set; else `unknown_type`); the params. See docs/commands.md.
+fallback handler is set; else `unknown_type`); one at a time for a type registered `exclusive`
+(else `busy`); the params. See docs/commands.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from alien.commands.context import CommandContext, CommandHandler, Prepare, Repl
 from alien.commands.envelope import TYPE_PATTERN, Command, CommandRejected, parse_command
 from alien.commands.policy import CommandPolicy
 from alien.commands.seen import SeenCommandStore
+from alien.errors import CommandFailure
 from alien.logs import get_logger
 from alien.rate_limits import RejectionDigest, TokenBucket
 from alien.settings import signature_policy
@@ -75,6 +77,7 @@ class CommandDispatcher:
         self.handlers: dict[str, CommandHandler] = {}
         self._wants_context: dict[str, bool] = {}
         self._prepare: dict[str, Prepare] = {}
+        self._exclusive: dict[str, str | None] = {}  # type -> the command_id running now, or None
         self._fallback: CommandHandler | None = None
         self.progress_rate_hz = progress_rate_hz
         self._tasks: set[asyncio.Task[None]] = set()
@@ -82,6 +85,8 @@ class CommandDispatcher:
         self.intake_limit = intake_limit or TokenBucket(100.0, 200)
         self.digest = digest or RejectionDigest(10, 10.0)
         self._summary: asyncio.TimerHandle | None = None
+        # (outcome, seconds from arrival) when a command ends; the metrics' latency (alien.metrics.entity)
+        self.on_finished: Callable[[str, float], None] | None = None
 
     @classmethod
     def from_config(cls, config: AlienConfig, report: Report, reply: Reply) -> CommandDispatcher:
@@ -108,12 +113,15 @@ class CommandDispatcher:
         """Handlers running now."""
         return len(self._tasks)
 
-    def register(self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None) -> None:
+    def register(
+        self, command_type: str, handler: CommandHandler, *, prepare: Prepare | None = None, exclusive: bool = False
+    ) -> None:
         """Run `handler` for `command_type`.
 
         `prepare(command)` runs before the command is accepted: a ValueError it raises rejects
         the command (`bad_params`, with the error as detail); what it returns is
-        `context.prepared` for the handler.
+        `context.prepared` for the handler. `exclusive`: one command of this type at a time; one
+        arriving while another runs is rejected (`busy`).
         """
         if not TYPE_PATTERN.fullmatch(command_type):
             raise ValueError(f"command type {command_type!r} must match {TYPE_PATTERN.pattern}")
@@ -121,6 +129,8 @@ class CommandDispatcher:
         self._wants_context[command_type] = _positional_count(handler) >= 2
         if prepare is not None:
             self._prepare[command_type] = prepare
+        if exclusive:
+            self._exclusive[command_type] = None
 
     def set_fallback(self, handler: CommandHandler | None) -> None:
         """Handle every type nobody registered (instead of rejecting it as unknown_type)."""
@@ -134,6 +144,7 @@ class CommandDispatcher:
 
     def dispatch(self, raw: bytes, *, reply: str | None = None, message_id: str | None = None) -> None:
         """Validate `raw`; start its handler or report why it was rejected. Never raises."""
+        arrived = time.monotonic()
         self.counts["received"] += 1
         # Over the intake limit only a command signed by a trusted key is read on; the byte test
         # keeps a flood of unsigned garbage from costing a JSON parse each.
@@ -159,6 +170,8 @@ class CommandDispatcher:
         rejection = policy.replayed(command, admission, now)
         if rejection is None and handler is None:
             rejection = self._unknown(command)
+        if rejection is None:
+            rejection = self._busy(command)
         prepared = self._prepared(command) if rejection is None else rejection
         if isinstance(prepared, CommandRejected):
             self._reject(prepared, reply)
@@ -168,17 +181,33 @@ class CommandDispatcher:
             self._reject(rejection, reply)
             return
         assert handler is not None  # else _unknown() rejected it
-        self._accept(command, handler, prepared.value, reply)
+        self._accept(command, handler, prepared.value, reply, arrived)
 
-    def _accept(self, command: Command, handler: CommandHandler, prepared: Any, reply: str | None) -> None:
+    def _accept(
+        self, command: Command, handler: CommandHandler, prepared: Any, reply: str | None, arrived: float
+    ) -> None:
         self.counts["accepted"] += 1
         accepted = {**command_ids(command), **({"priority": command.priority} if command.priority else {})}
         self._report("command_received", accepted)
         if reply:
             self._reply(reply, {**command_ids(command), "accepted": True})
-        task = asyncio.create_task(self._run(handler, command, prepared), name=f"alien-command-{command.type}")
+        task = asyncio.create_task(self._run(handler, command, prepared, arrived), name=f"alien-command-{command.type}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if command.type in self._exclusive:  # taken before the next message is read: no second one slips in
+            self._exclusive[command.type] = command.command_id
+            task.add_done_callback(lambda _: self._exclusive.__setitem__(command.type, None))
+
+    def _busy(self, command: Command) -> CommandRejected | None:
+        running = self._exclusive.get(command.type)
+        if running is None:
+            return None
+        return CommandRejected(
+            "busy",
+            f"{command.type} {shown(running, ID_LIMIT)} is running; one runs at a time, send it again when it ended",
+            command_id=command.command_id,
+            type_=command.type,
+        )
 
     def _unknown(self, command: Command) -> CommandRejected:
         known = ", ".join(sorted(self.handlers)) or "none"
@@ -199,7 +228,7 @@ class CommandDispatcher:
             detail = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             return CommandRejected("bad_params", detail, command_id=command.command_id, type_=command.type)
 
-    async def _run(self, handler: CommandHandler, command: Command, prepared: Any) -> None:
+    async def _run(self, handler: CommandHandler, command: Command, prepared: Any, arrived: float) -> None:
         context = CommandContext(command, self._report, self.progress_rate_hz, prepared)
         try:
             wants_context = self._wants_context.get(command.type, _positional_count(handler) >= 2)
@@ -209,7 +238,7 @@ class CommandDispatcher:
                 result = await result
         except asyncio.CancelledError:
             context.finish()
-            self._fail(command, "cancelled", "CancelledError")
+            self._fail(command, "cancelled", "CancelledError", arrived)
             raise
         except Exception as exc:  # noqa: BLE001 - a failing handler is reported, never fatal
             context.finish()
@@ -217,15 +246,23 @@ class CommandDispatcher:
             error = shown(str(exc) or type(exc).__name__, DETAIL_LIMIT)
             error_type = type(exc).__name__
             logger.warning("command %s (%s) failed: %s: %s", command.command_id, command.type, error_type, error)
-            self._fail(command, error, error_type)
+            reason = exc.reason if isinstance(exc, CommandFailure) and TYPE_PATTERN.fullmatch(exc.reason) else None
+            self._fail(command, error, error_type, arrived, reason)
             return
         context.finish()
         self.counts["completed"] += 1
         self._report("command_completed", {**command_ids(command), "result": _as_result(result)})
+        self._finished("completed", arrived)
 
-    def _fail(self, command: Command, error: str, error_type: str) -> None:
+    def _fail(self, command: Command, error: str, error_type: str, arrived: float, reason: str | None = None) -> None:
         self.counts["failed"] += 1
-        self._report("command_failed", {**command_ids(command), "error": error, "error_type": error_type})
+        failed = {**command_ids(command), "error": error, "error_type": error_type}
+        self._report("command_failed", {**failed, "reason": reason} if reason else failed)
+        self._finished("failed", arrived)
+
+    def _finished(self, outcome: str, arrived: float) -> None:
+        if self.on_finished is not None:
+            self.on_finished(outcome, time.monotonic() - arrived)
 
     async def join(self) -> None:
         """Wait until every handler running now has ended."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from alien.commands.envelope import Command, CommandRejected, RecentCommandIds
 from alien.commands.seen import SeenCommandStore
 from alien.logs import get_logger
-from alien.signing import SignatureError, SignaturePolicy, verify
+from alien.signing import ALWAYS_SIGNED_TYPES, SignatureError, SignaturePolicy, verify
 from alien.untrusted import ID_LIMIT, quoted, shown
 
 logger = get_logger("alien.commands")
@@ -74,11 +74,12 @@ class CommandPolicy:
         except SignatureError as exc:
             if exc.reason != "unsigned":
                 return reject(exc.reason, exc.detail)
-            why = (
-                "every command needs one (ALIEN_COMMAND_REQUIRE_SIGNATURE)"
-                if policy.require_all
-                else f"{command.type!r} is a critical type (ALIEN_COMMAND_CRITICAL_TYPES)"
-            )
+            if policy.require_all:
+                why = "every command needs one (ALIEN_COMMAND_REQUIRE_SIGNATURE)"
+            elif command.type.casefold() in ALWAYS_SIGNED_TYPES:
+                why = f"{command.type!r} always needs one"
+            else:
+                why = f"{command.type!r} is a critical type (ALIEN_COMMAND_CRITICAL_TYPES)"
             return reject("unsigned", f"no signature from a trusted key: {why}")
         assert command.issued_at is not None  # verify() insists on issued_at
         longest = command.issued_at + max(policy.max_age_s, self.dedupe_window_s)

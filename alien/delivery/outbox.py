@@ -22,6 +22,8 @@ from enum import IntEnum
 from types import MappingProxyType
 from typing import Literal, Protocol
 
+from alien.metrics.latency import Latency
+
 FullPolicy = Literal["drop_oldest", "drop_newest"]
 
 
@@ -116,6 +118,7 @@ class Outbox:
         self.parked = 0
         self._holds: set[str] = set()  # see hold_telemetry()
         self._settled: dict[str, asyncio.Future[bool]] = {}
+        self.ack_latency: Latency | None = None  # enqueue -> PubAck, observed when metrics are on
         if store is not None:
             self.attach(store)
 
@@ -335,6 +338,10 @@ class Outbox:
             self._settle(message, acknowledged=True)
             self.duplicates += int(duplicate)
         self.published += len(acks)
+        if self.ack_latency is not None:
+            now = time.time()
+            for message, _ in acks:
+                self.ack_latency.observe(now - message.created)
 
     def reject(self, message: OutgoingMessage, reason: str) -> None:
         """The server refused it for good: parked with the reason (kept on disk), not retried."""

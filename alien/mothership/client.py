@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,8 @@ class MothershipClient:
     connection settings only: what is registered comes with the calls that register it.
     """
 
-    def __init__(self, settings: MothershipSettings) -> None:
+    def __init__(self, settings: MothershipSettings, *, on_request: Callable[[str, float], None] | None = None) -> None:
+        """`on_request(method, seconds)` after every HTTP attempt (the metrics' REST latency)."""
         transport_security.check_mothership(settings)  # plain HTTP beyond loopback: refused before dialling
         self.settings = settings
         self._transport = RestTransport(
@@ -37,6 +39,7 @@ class MothershipClient:
             timeout_s=settings.request_timeout_s,
             retry=RetryPolicy(settings.request_attempts, settings.retry_backoff_s, settings.retry_backoff_max_s),
             ca_file=str(settings.http_tls_ca) if settings.http_tls_ca else None,
+            on_request=on_request,
         )
         self._dialect: DialectSpec | None = dialect_for(settings.dialect) if settings.dialect != "auto" else None
 

@@ -12,6 +12,8 @@ import asyncio
 import json
 import re
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +47,18 @@ class Response:
 class RestTransport:
     """One aiohttp session; `request()` returns a successful Response or raises a typed error."""
 
-    def __init__(self, base_url: str, *, timeout_s: float, retry: RetryPolicy, ca_file: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float,
+        retry: RetryPolicy,
+        ca_file: str | None = None,
+        on_request: Callable[[str, float], None] | None = None,
+    ) -> None:
+        """`on_request(method, seconds)`: after every attempt, answered or not (the metrics' REST latency)."""
         self.base_url = base_url.rstrip("/")
+        self._on_request = on_request
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._retry = retry
         self._ssl: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
@@ -84,6 +96,7 @@ class RestTransport:
         last_error: MothershipError | None = None
         for attempt in range(1, attempts + 1):
             retry_after: float | None = None
+            started = time.monotonic()
             try:
                 async with self._session.request(
                     method, self.base_url + path, headers=headers, params=params, json=json_body, ssl=self._ssl
@@ -117,6 +130,9 @@ class RestTransport:
                 retryable = POST_RETRY_STATUSES if method == "POST" else RETRY_STATUSES
                 if not retry_statuses or response.status not in retryable:
                     raise last_error
+            finally:
+                if self._on_request is not None:
+                    self._on_request(method, time.monotonic() - started)
             if attempt < attempts:
                 delay = self._retry.delay(attempt, retry_after)
                 # DEBUG: the caller says each failed attempt once (e.g. the registration loop at WARNING)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alien.delivery import batch
 from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
 from alien.logs import get_logger
 from alien.rate_limits import TelemetryLimiter
@@ -25,7 +26,7 @@ logger = get_logger("alien")
 Ids = tuple[str, str]  # (org_id, entity_id), both valid subject tokens
 
 # Subjects of pending messages (an "@" is in no subject a message goes out on).
-PENDING_READING = "@reading@"  # payload {"data", "at"}
+PENDING_READING = "@reading@"  # payload {"data", "at", "own_time"?: at is the reading's own timestamp}
 PENDING_EVENT = "@event@"  # payload {"event_type", "data", "timestamp"}
 _OLD_READING = "@telemetry@"  # an earlier version's pending reading: the payload is the reading
 # An earlier version queued these in place of the ids, in subjects and the envelope's own fields.
@@ -47,16 +48,22 @@ class Composer:
         self.ids = ids
         self.limiter = limiter
 
-    def telemetry(self, data: dict[str, Any]) -> str:
-        """Queue a reading: its telemetry messages, and a `telemetry` event for what the format cannot carry."""
+    def telemetry(self, data: dict[str, Any], timestamp: datetime | None = None) -> str:
+        """Queue a reading: its telemetry messages, and a `telemetry` event for what the format cannot carry.
+
+        `timestamp`: the reading's own time, kept exactly on every wire format; None: now.
+        """
         ids = self.ids()
         if ids is None or self.wire_format.undecided():
             if not self.wire_format.undecided():
                 self.wire_format.check(data)  # refused now what could never be sent
-            return self.put(PENDING_READING, dumps({"data": data, "at": utc_timestamp()}), Lane.TELEMETRY)
-        messages = self._encode(data, ids)
+            held: dict[str, Any] = {"data": data, "at": utc_timestamp(timestamp)}
+            if timestamp is not None:
+                held["own_time"] = True
+            return self.put(PENDING_READING, dumps(held), Lane.TELEMETRY)
+        messages = self._encode(data, ids, timestamp, own_time=timestamp is not None)
         for message in messages:
-            self.outbox.put(message)
+            batch.put(self.outbox, message)
         return messages[0].msg_id if messages else ""
 
     def event(self, event_type: str, data: dict[str, Any], lane: Lane = Lane.CONTROL) -> str:
@@ -71,7 +78,7 @@ class Composer:
 
     def put(self, subject: str, payload: bytes, lane: Lane, msg_id: str | None = None) -> str:
         message = OutgoingMessage(msg_id or new_message_id(), subject, payload, lane)
-        self.outbox.put(message)
+        batch.put(self.outbox, message)
         return message.msg_id
 
     def resolve(self) -> int:
@@ -128,15 +135,26 @@ class Composer:
         return True
 
     def _encode(
-        self, data: dict[str, Any], ids: Ids, at: datetime | None = None, first_id: str | None = None
+        self,
+        data: dict[str, Any],
+        ids: Ids,
+        at: datetime | None = None,
+        first_id: str | None = None,
+        *,
+        own_time: bool = False,
     ) -> list[OutgoingMessage]:
-        """TelemetryEncodeError (a ValueError) when a value cannot be represented at all."""
+        """TelemetryEncodeError (a ValueError) when a value cannot be represented at all.
+
+        `at`: when it was read (None: now); `own_time`: `at` is the reading's own timestamp, kept as it is.
+        """
         org_id, entity_id = ids
-        encoded = self.wire_format.encoder().encode(data, EncoderIds(org_id, entity_id), at=at, first_id=first_id)
+        encoded = self.wire_format.encoder().encode(
+            data, EncoderIds(org_id, entity_id), at=at, first_id=first_id, own_time=own_time
+        )
         subject = telemetry_subject(org_id, entity_id)
         messages = [OutgoingMessage(m.msg_id, subject, m.payload, Lane.TELEMETRY) for m in encoded.messages]
-        if encoded.leftover:
-            event = encode_event(entity_id, "telemetry", encoded.leftover)
+        if encoded.leftover:  # the reading's time on the event too (the event's own shape carries it)
+            event = encode_event(entity_id, "telemetry", encoded.leftover, utc_timestamp(at) if at else None)
             messages.append(OutgoingMessage(new_message_id(), event_subject(org_id, "telemetry"), event, Lane.CONTROL))
         return messages
 
@@ -146,7 +164,8 @@ class Composer:
             if held.subject == _OLD_READING:
                 return self._encode(body, ids, first_id=held.msg_id)
             # The id publish_telemetry returned stays the id on the wire, and the reading its time.
-            return self._encode(body["data"], ids, datetime.fromisoformat(body["at"]), held.msg_id)
+            at = datetime.fromisoformat(body["at"])
+            return self._encode(body["data"], ids, at, held.msg_id, own_time=body.get("own_time") is True)
         except (ValueError, TypeError, KeyError) as exc:  # TelemetryEncodeError is a ValueError
             logger.warning("a telemetry reading queued before it could be encoded is not sent: %s", exc)
             self.outbox.note_dropped("unencodable")

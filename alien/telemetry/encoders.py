@@ -76,9 +76,18 @@ class TelemetryEncoder(Protocol):
     format: TelemetryFormat
 
     def encode(
-        self, data: dict[str, Any], ids: EncoderIds, *, at: datetime | None = None, first_id: str | None = None
+        self,
+        data: dict[str, Any],
+        ids: EncoderIds,
+        *,
+        at: datetime | None = None,
+        first_id: str | None = None,
+        own_time: bool = False,
     ) -> Encoded:
-        """`at`: when it was read (default: now); `first_id`: the first message's id (default: a new one)."""
+        """`at`: when it was read (default: now); `first_id`: the first message's id (default: a new one).
+
+        `own_time`: `at` is the reading's own timestamp (e.g. logged offline): sent exactly as it is.
+        """
         ...
 
     def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None: ...
@@ -149,7 +158,13 @@ class SeedEncoder:
         self._clock = clock
 
     def encode(
-        self, data: dict[str, Any], ids: EncoderIds, *, at: datetime | None = None, first_id: str | None = None
+        self,
+        data: dict[str, Any],
+        ids: EncoderIds,
+        *,
+        at: datetime | None = None,
+        first_id: str | None = None,
+        own_time: bool = False,
     ) -> Encoded:
         moment = at or (self._clock() if self._clock is not None else None)
         payload = encode_telemetry(ids.entity_id, data, utc_timestamp(moment) if moment is not None else None)
@@ -172,21 +187,33 @@ class _MavlinkEncoder:
     position_message = "GLOBAL_POSITION_INT"
 
     def encode(
-        self, data: dict[str, Any], ids: EncoderIds, *, at: datetime | None = None, first_id: str | None = None
+        self,
+        data: dict[str, Any],
+        ids: EncoderIds,
+        *,
+        at: datetime | None = None,
+        first_id: str | None = None,
+        own_time: bool = False,
     ) -> Encoded:
         _check_data(data)
         messages, leftover = to_mavlink(data, self.position_message)
-        wire = [self._wire(m, ids, at, (i == 0 and first_id) or new_message_id()) for i, m in enumerate(messages)]
+        wire = [
+            self._wire(m, ids, self._timestamp(m.message_type, at, own_time), (i == 0 and first_id) or new_message_id())
+            for i, m in enumerate(messages)
+        ]
         return Encoded(wire, leftover)
 
     def heartbeat(self, status: str | None, health_level: str | None, ids: EncoderIds) -> WireMessage | None:
-        return self._wire(mavlink.heartbeat(self.entity_type, status, health_level), ids, None, new_message_id())
+        message = mavlink.heartbeat(self.entity_type, status, health_level)
+        return self._wire(message, ids, self._timestamp(message.message_type), new_message_id())
 
-    def _timestamp(self, message_type: str, at: datetime | None = None) -> str:
+    def _timestamp(self, message_type: str, at: datetime | None = None, own_time: bool = False) -> str:
         """The clock's time, bumped 1 µs past the last one of `message_type` when not later.
 
         The strict server ignores a message whose timestamp is not after the last one of its type
         (docs/contract.md#telemetry-envelope-v1); two readings within one clock tick must both count.
+        A reading's own time (`own_time`) is kept as it is, even when earlier: it says when it
+        was read; it still moves the clock's readings of this type past it.
         """
         moment = at or self._clock()
         if moment.tzinfo is None:
@@ -194,15 +221,18 @@ class _MavlinkEncoder:
         if moment.tzinfo is not timezone.utc:
             moment = moment.astimezone(timezone.utc)
         last = self._last.get(message_type)
+        if own_time:
+            self._last[message_type] = moment if last is None else max(last, moment)
+            return utc_timestamp(moment)
         if last is not None and moment <= last:
             moment = last + _TICK
         self._last[message_type] = moment
         return utc_timestamp(moment)
 
-    def _wire(self, message: mavlink.Message, ids: EncoderIds, at: datetime | None, msg_id: str) -> WireMessage:
-        return WireMessage(msg_id, dumps(self._body(message, msg_id, ids, at)), message.message_type)
+    def _wire(self, message: mavlink.Message, ids: EncoderIds, timestamp: str, msg_id: str) -> WireMessage:
+        return WireMessage(msg_id, dumps(self._body(message, msg_id, ids, timestamp)), message.message_type)
 
-    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds, at: datetime | None) -> dict[str, Any]:
+    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds, timestamp: str) -> dict[str, Any]:
         # docs/contract.md#mavlink-style-telemetry: timestamp RFC 3339 with a zone; free-form keys would be ignored
         return {
             "message_type": message.message_type,
@@ -210,7 +240,7 @@ class _MavlinkEncoder:
             "system_id": self.system_id,
             "component_id": self.component_id,
             "data": message.data,
-            "timestamp": self._timestamp(message.message_type, at),
+            "timestamp": timestamp,
         }
 
 
@@ -235,7 +265,7 @@ class EnvelopeV1Encoder(_MavlinkEncoder):
         super().__init__(entity_type=entity_type, system_id=system_id, component_id=component_id, clock=clock)
         self.source = source
 
-    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds, at: datetime | None) -> dict[str, Any]:
+    def _body(self, message: mavlink.Message, msg_id: str, ids: EncoderIds, timestamp: str) -> dict[str, Any]:
         # docs/contract.md#telemetry-envelope-v1: exactly the schema's keys (unknown ones are
         # rejected); message_uid is the Nats-Msg-Id so a replay is recognisably the same message;
         # ids repeat the subject's.
@@ -247,7 +277,7 @@ class EnvelopeV1Encoder(_MavlinkEncoder):
         }
         if self.source:  # optional in the schema; an empty one would say nothing
             body["source"] = self.source
-        return body | super()._body(message, msg_id, ids, at)
+        return body | super()._body(message, msg_id, ids, timestamp)
 
 
 def make_encoder(

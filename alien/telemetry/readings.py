@@ -6,9 +6,38 @@ The seed shapes (docs/index.md#the-seed-api), which v0.0.1 servers accept as any
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 from alien.wire import dumps, utc_timestamp
+
+
+class Reading(NamedTuple):
+    """A telemetry reading and, when it has one, its own time (`publish_telemetry_batch`).
+
+    `timestamp`: a datetime with a zone, or POSIX seconds; None: read now. A reading with its own
+    time (e.g. logged offline and replayed) keeps it on every wire format.
+    """
+
+    data: dict[str, Any]
+    timestamp: datetime | float | None = None
+
+
+def reading_time(timestamp: datetime | float | None) -> datetime | None:
+    """A reading's own time as a UTC datetime; ValueError for a naive datetime or a number that is no time."""
+    if timestamp is None:
+        return None
+    if isinstance(timestamp, datetime):
+        if timestamp.tzinfo is None:
+            raise ValueError(f"timestamp {timestamp.isoformat()} has no time zone (give it one, e.g. timezone.utc)")
+        return timestamp.astimezone(timezone.utc)
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)) or not math.isfinite(timestamp):
+        raise ValueError(f"timestamp {timestamp!r:.60} is neither a datetime nor POSIX seconds")
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"timestamp {timestamp!r} is outside the dates a datetime holds") from None
 
 
 def encode_telemetry(entity_id: str, data: dict[str, Any], timestamp: str | None = None) -> bytes:

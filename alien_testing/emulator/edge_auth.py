@@ -28,6 +28,12 @@ user at all):
 rights to read and compare-and-set ``CONSTELLATION_GLOBAL_STATE`` keys with nats-py
 (``js.key_value``, ``kv.get``, ``kv.create``, ``kv.update(last=...)``, ``kv.put``,
 ``kv.delete``), and nothing else of JetStream (found by experiment against nats-server).
+
+``firmware_bucket="B"`` likewise adds read access to a firmware object store bucket, which no
+release grants either (the bucket is the operator's, docs/contract.md#object-stores): publish on
+``$JS.API.DIRECT.GET.OBJ_B`` and ``$JS.API.DIRECT.GET.OBJ_B.>``, all a device needs to read it
+(docs/firmware.md#permissions). A v0.1.1 scoped key needs no grant (it has ``$JS.API.>``); an rc
+key has no JetStream API at all without it.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ __all__ = [
     "KV_EDGE_PUBLISH",
     "EdgeKey",
     "edge_permissions",
+    "firmware_read_subjects",
     "mint_edge_key",
     "valid_scopes",
 ]
@@ -66,13 +73,23 @@ KV_EDGE_PUBLISH = (
 _INBOX = "_INBOX.>"
 
 
+def firmware_read_subjects(bucket: str) -> tuple[str, str]:
+    """What an operator grants (publish) for a device to read firmware bucket `bucket`: direct gets only."""
+    return f"$JS.API.DIRECT.GET.OBJ_{bucket}", f"$JS.API.DIRECT.GET.OBJ_{bucket}.>"
+
+
 def valid_scopes(release: Release) -> frozenset[str]:
     """Every scope a key may carry on this release (REST scopes and the release's NATS scopes)."""
     return REST_SCOPES | NATS_SCOPES[release]
 
 
 def edge_permissions(
-    org_id: str, scopes: Iterable[str], *, release: Release = "v0.1.1", kv: bool = False
+    org_id: str,
+    scopes: Iterable[str],
+    *,
+    release: Release = "v0.1.1",
+    kv: bool = False,
+    firmware_bucket: str | None = None,
 ) -> dict[str, Any] | None:
     """The NATS permissions a key with ``scopes`` in ``org_id`` gets on ``release``.
 
@@ -84,6 +101,10 @@ def edge_permissions(
     if kv:
         perms = perms or {"publish": {"allow": []}, "subscribe": {"allow": [_INBOX]}}
         perms["publish"]["allow"] = _union(perms["publish"]["allow"], KV_EDGE_PUBLISH)
+        perms["subscribe"]["allow"] = _union(perms["subscribe"]["allow"], [_INBOX])
+    if firmware_bucket is not None:
+        perms = perms or {"publish": {"allow": []}, "subscribe": {"allow": [_INBOX]}}
+        perms["publish"]["allow"] = _union(perms["publish"]["allow"], firmware_read_subjects(firmware_bucket))
         perms["subscribe"]["allow"] = _union(perms["subscribe"]["allow"], [_INBOX])
     return perms
 
@@ -153,10 +174,13 @@ class EdgeKey:
     org_id: str = DEFAULT_ORG_ID
     release: Release = "v0.1.1"
     kv: bool = False
+    firmware_bucket: str | None = None
 
     @property
     def permissions(self) -> dict[str, Any] | None:
-        return edge_permissions(self.org_id, sorted(self.scopes), release=self.release, kv=self.kv)
+        return edge_permissions(
+            self.org_id, sorted(self.scopes), release=self.release, kv=self.kv, firmware_bucket=self.firmware_bucket
+        )
 
     def nkey_user(self) -> NkeyUser | None:
         """The nats-server user for this key; None when the server would register none."""
@@ -175,6 +199,7 @@ def mint_edge_key(
     release: Release = "v0.1.1",
     kv: bool = False,
     api_key: str | None = None,
+    firmware_bucket: str | None = None,
 ) -> EdgeKey:
     """A fresh edge key; unknown scopes are refused, as the real server refuses them at creation."""
     wanted = frozenset(s.strip() for s in scopes)
@@ -183,4 +208,4 @@ def mint_edge_key(
         raise ValueError(f"invalid API key scope(s) for {release}: {sorted(unknown) or 'none given'}")
     seed, public = generate_nkey_user()
     key = api_key or "c4_test_" + os.urandom(16).hex()
-    return EdgeKey(key, wanted, seed, public, org_id, release, kv)
+    return EdgeKey(key, wanted, seed, public, org_id, release, kv, firmware_bucket)

@@ -110,7 +110,7 @@ async def test_simulate_flies_a_fleet_over_one_connection_and_obeys_return_to_ba
     env = _cli_env(emulator, nats_server.url, tmp_path)
     before = {c["cid"] for c in _connections(nats_server)}
     simulate = asyncio.create_task(
-        _alien("simulate", "--entities", "3", "--duration", "4", "--interval", "0.2", env=env, cwd=tmp_path)
+        _alien("simulate", "--entities", "3", "--duration", "10", "--interval", "0.2", env=env, cwd=tmp_path)
     )
     identity_file = tmp_path / "data" / "fleet" / "SIM-001" / "identity.json"
 

@@ -462,6 +462,24 @@ def test_clock_going_backwards_is_bumped_past_the_last_and_forward_is_kept() -> 
     assert stamps == [FROZEN, FROZEN + timedelta(microseconds=1), FROZEN + timedelta(seconds=1)]
 
 
+@pytest.mark.parametrize("fmt", ["seed", "mavlink", "envelope_v1"])
+def test_a_readings_own_time_is_kept_and_the_clocks_stay_after_it(fmt: TelemetryFormat) -> None:
+    """docs/library.md#batches-of-readings: an earlier (replayed) time is sent as it is, never moved."""
+    coder = encoder(fmt)
+
+    def stamp(at: datetime | None = None, own_time: bool = False) -> datetime:
+        return instant(body(coder.encode(position(), IDS, at=at, own_time=own_time).messages[0])["timestamp"])
+
+    assert stamp() == FROZEN
+    earlier, later = FROZEN - timedelta(hours=3), FROZEN + timedelta(seconds=5)
+    assert [stamp(earlier, own_time=True) for _ in range(2)] == [earlier, earlier]  # as given, twice
+    if fmt == "seed":
+        return  # the seed format keeps no order per type: every time is the clock's or the reading's
+    assert stamp() == FROZEN + timedelta(microseconds=1)  # the clock's still after the last of its type
+    assert stamp(later, own_time=True) == later
+    assert stamp() == later + timedelta(microseconds=1)  # never before a reading already sent
+
+
 def test_timestamps_are_utc_with_a_zone() -> None:
     local = datetime(2026, 7, 21, 22, 0, tzinfo=timezone(timedelta(hours=2)))
     (message,) = encoder(clock=lambda: local).encode(position(), IDS).messages

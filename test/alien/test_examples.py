@@ -202,3 +202,54 @@ def test_fleet_simulation_registers_every_entity(make_emulator: Any, nats_server
     with urllib.request.urlopen(connz, timeout=5) as response:
         names = [c.get("name") for c in json.load(response)["connections"]]
     assert names.count("alien-fleet") == 1 and not any(str(n).startswith("alien-SIM") for n in names)
+
+
+def _page_example(page: str, heading: str) -> str:
+    """The first Python block under `heading` of docs/<page>: what a reader copies."""
+    import re
+
+    text = (ROOT / "docs" / page).read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"^```python\n(.*?)^```", section, flags=re.S | re.M)
+    assert match is not None, f"docs/{page} has no Python example under {heading!r}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("dialect", ["v0.0.1", "v0.1"])
+def test_the_batch_example_of_the_library_page_runs(
+    make_emulator: Any, nats_server: Any, tmp_path: Path, dialect: str
+) -> None:
+    import itertools
+    from datetime import datetime, timedelta
+
+    emulator = make_emulator(dialect=dialect)
+    script = tmp_path / "batch_example.py"
+    script.write_text(_page_example("library.md", "Batches of readings"))
+    run = subprocess.run(
+        [sys.executable, str(script)],
+        env=_env(emulator, nats_server, tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    # the log: 10 readings one minute apart, ten minutes ago, each with its own time and message
+    kind = "seed" if dialect == "v0.0.1" else "BATTERY_STATUS"
+
+    def logged() -> list[dict[str, Any]]:
+        found = [m.json() for m in emulator.telemetry()]
+        if kind == "seed":
+            return [t for t in found if "battery_level" in t["data"]]
+        return [t for t in found if t["message_type"] == kind]
+
+    emulator.wait_for(lambda: len(logged()) == 10, 10, "the replayed log")
+    stamps = sorted(datetime.fromisoformat(t["timestamp"]) for t in logged())
+    assert [later - earlier for earlier, later in itertools.pairwise(stamps)] == [timedelta(minutes=1)] * 9
+    assert datetime.now(stamps[0].tzinfo) - stamps[-1] > timedelta(seconds=50)  # history, not now
+    levels = [t["data"]["battery_level" if kind == "seed" else "battery_remaining"] for t in logged()]
+    assert sorted(levels) == list(range(81, 91))
+    emulator.wait_for(lambda: "log_replayed" in _event_types(emulator), 10, "the batch's event")
+    (replayed,) = [m.json()["data"] for m in emulator.events() if m.json()["event_type"] == "log_replayed"]
+    assert replayed == {"readings": 10}

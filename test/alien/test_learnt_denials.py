@@ -91,6 +91,8 @@ def test_features_of_refused_subjects() -> None:
     assert feature_of("$js.api.stream.info.kv_constellation_global_state", api, bucket) == "entity_state"
     assert feature_of("$js.api.stream.names", api, bucket) == "jetstream_api"
     assert feature_of("constellation.events.o.bootsequence", api, bucket) is None
+    # a firmware bucket the operator did not open to this key is no reason to stop asking for the API
+    assert feature_of("$js.api.direct.get.obj_alien_firmware.$o.alien_firmware.m.zm9v", api, bucket) is None
 
 
 def test_an_old_identity_file_loads_and_a_bad_denied_field_is_named(tmp_path: Path) -> None:

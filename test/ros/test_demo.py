@@ -86,6 +86,10 @@ def test_the_demo_tells_the_whole_story_and_exits_0(dialect: str, tmp_path: Path
     positions = [run.stdout.index(p) for p in phases]
     assert positions == sorted(positions)
     assert "ack: command_received" in run.stdout and "result: command_completed" in run.stdout
+    # the bridge's metrics endpoint, scraped at the end as `alien metrics` shows it
+    metrics = summary["metrics"]
+    assert metrics["url"].startswith("http://127.0.0.1:") and metrics["published"] >= summary["published"]
+    assert "the bridge's metrics endpoint (alien metrics):" in run.stdout and "enqueue -> PubAck " in run.stdout
 
 
 def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
@@ -171,6 +175,7 @@ def _good_figures() -> tuple[MothershipDigest, dict[str, Any]]:
         "received": 80,
         "dropped": 0,
         "bridge_exit": 0,
+        "metrics": {"url": "http://127.0.0.1:9464/metrics", "registered": True, "connected": True, "published": 82},
     }
     return digest, result
 
@@ -190,6 +195,8 @@ def test_the_verdict_holds_when_every_figure_is_right() -> None:
         ({"outage": {"peak_depth": 0, "drained": True}}, "outbox filled in the outage"),
         ({"outage": {"peak_depth": 9, "drained": False}}, "outbox drained"),
         ({"bridge_exit": 1}, "bridge exited cleanly"),
+        ({"metrics": {"error": "not reachable"}}, "metrics endpoint served"),
+        ({"metrics": {"registered": True, "connected": True, "published": 79}}, "metrics endpoint served"),
     ],
 )
 def test_the_verdict_names_the_check_that_failed(change: dict[str, Any], failed: str) -> None:
