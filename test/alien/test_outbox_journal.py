@@ -15,7 +15,7 @@ import pytest
 
 from alien.cli.outbox_counters import read_counters
 from alien.delivery import outbox_store
-from alien.delivery.journal import Journal, journal_path, read_journal
+from alien.delivery.journal import Journal, encode, journal_path, read_journal
 from alien.delivery.outbox import Lane, Outbox, OutgoingMessage
 from alien.delivery.outbox_store import OutboxStoreError, SqliteStore
 
@@ -111,6 +111,55 @@ def test_a_record_cut_short_at_the_end_is_dropped_with_a_warning(
     assert again.restored == 2
     assert any("cut short" in r.getMessage() and str(journal) in r.getMessage() for r in caplog.records)
     again.close()
+
+
+@pytest.mark.parametrize("cut", ["inside its third record", "after its second record"])
+def test_a_batch_cut_short_by_a_kill_is_dropped_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, cut: str
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    _crashed(path, "before")
+    journal = journal_path(path)
+    whole = journal.stat().st_size
+    writer = Journal(journal, sync=False)
+    writer.append([_msg(f"batch-{k}") for k in range(5)])  # one write, as client.batch() makes it
+    writer.close()
+    records = [len(encode([_msg(f"batch-{k}")])) for k in range(5)]
+    keep = whole + sum(records[:2]) + (records[2] // 2 if cut == "inside its third record" else 0)
+    journal.write_bytes(journal.read_bytes()[:keep])  # what a kill inside that write() can leave
+    with caplog.at_level(logging.WARNING, logger="alien.outbox"):
+        again = Outbox(100, SqliteStore(path))
+    assert again.restored == 1  # the message before it; none of the batch, whose call never returned
+    assert any(
+        "cut short" in r.getMessage() and f"from byte {whole} of {keep}: 2 whole message record(s)" in r.getMessage()
+        for r in caplog.records
+    )
+    again.close()
+
+
+def test_zero_bytes_at_the_end_are_dropped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    _crashed(path, "a", "b")
+    journal = journal_path(path)
+    journal.write_bytes(journal.read_bytes() + bytes(4096))  # a file longer than what reached the disk
+    with caplog.at_level(logging.WARNING, logger="alien.outbox"):
+        assert [m.msg_id for m in read_journal(journal)] == ["a", "b"]
+    assert any("4096 zero byte(s)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("record", [0, 1, 2])
+def test_a_damaged_length_is_named_not_taken_for_a_cut_short_end(tmp_path: Path, record: int) -> None:
+    """A length grown past the file's end looks like a record cut short; it is named as damage."""
+    path = tmp_path / "outbox.sqlite3"
+    _crashed(path, "a", "b", "c")
+    journal = journal_path(path)
+    data = bytearray(journal.read_bytes())
+    at = sum(len(encode([_msg(name)])) for name in "abc"[:record])
+    data[at + 3] = 0x7F  # the length's high byte: far past the end of the file
+    journal.write_bytes(bytes(data))
+    with pytest.raises(OutboxStoreError, match=f"{journal} is damaged at byte {at}"):
+        SqliteStore(path)
+    assert journal.read_bytes() == bytes(data)
 
 
 def test_a_damaged_journal_is_named_and_left_alone(tmp_path: Path) -> None:
