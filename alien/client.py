@@ -43,7 +43,7 @@ from alien.telemetry.queueing import TelemetryQueue
 from alien.telemetry.readings import Reading, position
 from alien.telemetry.wire_format import WireFormat
 from alien.video import VideoConfig
-from alien.wire import command_subject, subject_token, telemetry_subject
+from alien.wire import command_subject, telemetry_subject
 
 logger = get_logger("alien")
 
@@ -395,10 +395,7 @@ class AlienClient:
     # --- internals ---
     def _known_ids(self) -> Ids | None:
         """The ids for subjects and payloads; None until registered (messages then wait, see Composer)."""
-        org_id, entity_id = self.config.org_id, self.config.entity_id
-        if not org_id or not entity_id:
-            return None
-        return subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id")
+        return self.config.identity.subject_ids()
 
     def _registered_ids(self) -> Ids:
         ids = self._known_ids()

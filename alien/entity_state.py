@@ -37,6 +37,7 @@ OWNED_FIELDS = (
 # Fields written only where the entry has none: an operator may change them through the REST API.
 DEFAULT_FIELDS = ("priority",)
 _NESTED = ("position", "vfr")  # merged key by key: other writers keep their keys beside Alien's
+_WRITABLE = frozenset(OWNED_FIELDS) | frozenset(DEFAULT_FIELDS)
 CONFLICT_ATTEMPTS = 8
 
 
@@ -89,6 +90,11 @@ def state_from_telemetry(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _finite(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:  # per reading, several times: the exact types first
+        return math.isfinite(value)
+    if kind is int:
+        return True
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -122,8 +128,8 @@ class EntityStateWriter:
 
     def update(self, fields: dict[str, Any]) -> None:
         """Change owned fields; written within `period_s` (later changes to a field win)."""
-        unknown = set(fields) - set(OWNED_FIELDS) - set(DEFAULT_FIELDS)
-        if unknown:
+        if not _WRITABLE.issuperset(fields):  # per reading: no sets built in the usual case
+            unknown = set(fields) - _WRITABLE
             raise ValueError(f"entity state fields {sorted(unknown)} are not Alien's (owned: {OWNED_FIELDS})")
         if self.disabled is not None:
             return

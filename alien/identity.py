@@ -19,6 +19,7 @@ from typing import Any
 
 from alien.errors import IdentityFileError
 from alien.learnt_denials import Feature, LearntDenials
+from alien.wire import subject_token
 
 FORMAT_VERSION = 1
 
@@ -72,6 +73,20 @@ class DeviceIdentity:
         # The REST dialect the server last answered in; see Identity.dialect.
         self.dialect: str | None = None
         self.denials = LearntDenials()
+        self._subject_ids: tuple[str, str] | None = None
+
+    def subject_ids(self) -> tuple[str, str] | None:
+        """(org_id, entity_id) for subjects and payloads; None until both are known.
+
+        Asked for every message: each pair of ids is checked as subject tokens once, not every time.
+        """
+        org_id, entity_id = self.org_id, self.entity_id
+        if not org_id or not entity_id:
+            return None
+        checked = self._subject_ids
+        if checked is None or checked[0] != org_id or checked[1] != entity_id:
+            checked = self._subject_ids = (subject_token(org_id, "org_id"), subject_token(entity_id, "entity_id"))
+        return checked
 
     def load(self) -> None:
         """Take the saved ids from `path` if it exists; IdentityFileError names a corrupt file.

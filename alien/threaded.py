@@ -41,6 +41,11 @@ logger = get_logger("alien.threaded")
 
 _MAX_HELD_EVENTS = 1000
 SNAPSHOT_PERIOD_S = 0.25  # how stale snapshot()'s counters may be
+# Flow control of the hand-over (docs/performance.md#the-bridges-ros-path): a submitting thread
+# waits while this many readings wait for the loop, and the loop takes at most a publish window
+# of them per wake-up, and none while the outbox already holds two windows that are being sent.
+HANDOVER_MAX = 1024
+_ROOM_RECHECK_S = 1.0  # while waiting for room in the outbox: how often the link's state is looked at again
 _MAX_FOREIGN_TEXT = 300  # an exception alien did not phrase may quote a whole server answer
 
 
@@ -84,10 +89,11 @@ class ThreadedClient:
         self.error: str | None = None
         self.ready = threading.Event()
         self._closed = threading.Event()
-        # Readings from other threads wait here for the loop, which takes all of them in one
-        # wake-up and one outbox transaction (see submit_many).
+        # Readings from other threads wait here for the loop, which takes them in one wake-up and
+        # one outbox transaction (see submit_many).
         self._handover: deque[tuple[str, dict[str, Any]]] = deque()
         self._handover_scheduled = False
+        self._handover_room = threading.Event()  # set by the loop when it has taken readings
         self._snapshot = self._make_snapshot()  # replaced whole by the loop, never changed
         self._snapshots: asyncio.Task[None] | None = None
 
@@ -125,15 +131,26 @@ class ThreadedClient:
         self.submit_many(((channel, reading),))
 
     def submit_many(self, readings: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Hand (channel, reading) pairs over; the loop takes all waiting in one wake-up and one outbox transaction.
+        """Hand (channel, reading) pairs over; the loop takes those waiting in one wake-up and one outbox transaction.
 
         One transaction is safe: no caller was told these readings were stored, and a kill before
-        the loop takes them would lose them just the same.
+        the loop takes them would lose them just the same. While HANDOVER_MAX readings wait (the
+        loop stores and sends slower than they come), the calling thread waits too: a ROS input
+        thread then takes no more than the bridge can send, and DDS keeps or drops the rest as it
+        does for any slow reader, instead of the outbox dropping what was taken.
         """
-        self._handover.extend(readings)
+        handover = self._handover
+        handover.extend(readings)
         if not self._handover_scheduled:
             self._handover_scheduled = True
             self._loop.call_soon_threadsafe(self._take_handover)
+        while len(handover) >= HANDOVER_MAX and not self._closed.is_set() and not self._on_loop_thread():
+            self._handover_room.clear()
+            if len(handover) >= HANDOVER_MAX:  # re-checked after clear(): a wake-up in between is not lost
+                self._handover_room.wait(_ROOM_RECHECK_S)
+
+    def _on_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
 
     def event(self, event_type: str, data: dict[str, Any]) -> None:
         self._loop.call_soon_threadsafe(self._event, event_type, data)
@@ -166,9 +183,40 @@ class ThreadedClient:
     # --- on the loop thread ---
     def _take_handover(self) -> None:
         self._handover_scheduled = False  # first: a reading appended from now on schedules a new wake-up
-        with self.client.batch():
-            while self._handover:
-                self.channels.submit(*self._handover.popleft())
+        handover = self._handover
+        room = self._room_in_outbox()
+        if room > 0:
+            with self.client.batch():  # one durable write for the whole hand-over
+                for _ in range(min(room, len(handover))):
+                    self.channels.submit(*handover.popleft())
+            self._handover_room.set()
+        if handover and not self._handover_scheduled:
+            self._handover_scheduled = True
+            if self._room_in_outbox() > 0:
+                self._loop.call_soon(self._take_handover)
+            else:
+                self._loop.create_task(self._take_handover_when_sent(), name="alien-handover-room")
+
+    def _room_in_outbox(self) -> int:
+        """How many readings the loop takes now: a window, or none while two windows wait to be sent.
+
+        Only while the link is up and telemetry flows: during an outage every reading is taken and
+        the outbox's bounds and policy decide what is kept.
+        """
+        client = self.client
+        window = client.config.publish_window
+        if not client.link.connected.is_set() or client.outbox.telemetry_held:
+            return window
+        return min(window, 2 * window - client.outbox.unsettled)
+
+    async def _take_handover_when_sent(self) -> None:
+        outbox, high = self.client.outbox, 2 * self.client.config.publish_window
+        while self._room_in_outbox() <= 0:
+            try:  # woken when messages settle; the link's state is looked at again meanwhile
+                await asyncio.wait_for(outbox.wait_below(high), _ROOM_RECHECK_S)
+            except TimeoutError:
+                pass
+        self._take_handover()
 
     def _make_snapshot(self) -> ClientSnapshot:
         client = self.client

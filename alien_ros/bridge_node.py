@@ -1,8 +1,11 @@
 """The `alien_bridge` node: ROS topics in, mothership telemetry out, through `alien`.
 
-Threads (docs/architecture.md#threads): the rclpy executor runs the callbacks; the alien client runs on its
-own asyncio loop (`ThreadedClient`). A callback converts its message with a pure function and
-hands the reading over with `call_soon_threadsafe`: it never blocks, does no I/O and no JSON.
+Threads (docs/architecture.md#threads): the executor of the node (rclpy's SingleThreadedExecutor)
+runs its timers, its status and the command router; its inputs are subscriptions of a node and
+thread of their own (`alien_ros.inputs`: an EventsExecutor, NavSatFix, BatteryState and
+DiagnosticArray taken as bytes and read by `alien_ros.cdr`); the alien client runs on its own
+asyncio loop (`ThreadedClient`). An input callback converts its message with a pure function and
+hands the reading over: it does no I/O and no JSON.
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
-from rclpy.subscription import Subscription
 from sensor_msgs.msg import BatteryState, NavSatFix
 
 from alien import AlienConfig
 from alien.rate_limits import PositionDeadband
 from alien.threaded import ClientSnapshot, ThreadedClient, failure_line
 from alien_ros.bridge_metrics import BridgeMetrics
+from alien_ros.cdr import Diagnostics, decode_battery, decode_diagnostics, decode_fix
 from alien_ros.command_router import CommandRouter
 from alien_ros.conversions import (
     DiagnosticLevelTracker,
@@ -29,11 +31,11 @@ from alien_ros.conversions import (
     diagnostic_array_to_health,
     message_to_dict,
 )
+from alien_ros.inputs import Input, Inputs
 from alien_ros.message_types import resolve_message_type
 from alien_ros.parameter_check import warn_about_unused_parameters
 from alien_ros.parameters import BridgeSettings, declare_and_read, log_defaults, refuse_runtime_changes
 from alien_ros.params_file import NODE_NAME
-from alien_ros.qos import describe, profile_for
 
 STATUS_NAME = "mothership link"
 
@@ -41,34 +43,6 @@ STATUS_NAME = "mothership link"
 def is_bridge_status(status: DiagnosticStatus) -> bool:
     """A bridge's own report on /diagnostics: hardware_id is its full node name, name says so."""
     return status.name == f"{status.hardware_id}: {STATUS_NAME}"
-
-
-class _Input:
-    """One subscription whose QoS may follow its publishers (`auto`)."""
-
-    def __init__(self, node: BridgeNode, topic: str, msg_type: type, qos: str, callback: Callable[[Any], None]) -> None:
-        self.node, self.topic, self.msg_type, self.qos, self.callback = node, topic, msg_type, qos, callback
-        self.profile: QoSProfile | None = None
-        self.subscription: Subscription | None = None
-        self.refresh()
-
-    def refresh(self) -> None:
-        """(Re)subscribe when the QoS the publishers call for differs from the current one."""
-        publishers = [info.qos_profile for info in self.node.get_publishers_info_by_topic(self._resolved())]
-        profile = profile_for(self.qos, publishers)
-        if self.profile is not None and describe(profile) == describe(self.profile):
-            return
-        if self.subscription is not None:
-            self.node.destroy_subscription(self.subscription)
-        self.subscription = self.node.create_subscription(self.msg_type, self.topic, self.callback, profile)
-        self.profile = profile
-        self.node.get_logger().info(
-            f"subscribed to {self._resolved()} ({self.msg_type.__name__}) with qos {describe(profile)}"
-            + (f" (qos {self.qos}, {len(publishers)} publisher(s))" if self.qos == "auto" else "")
-        )
-
-    def _resolved(self) -> str:
-        return self.node.resolve_topic_name(self.topic)
 
 
 class BridgeNode(Node):
@@ -97,24 +71,33 @@ class BridgeNode(Node):
         self.alien.add_channel("position", s.fix_rate_hz)
         self.alien.add_channel("power", s.battery_rate_hz)
         self.alien.add_channel("health", s.diagnostics_rate_hz)
-        self.inputs = [
-            _Input(self, s.fix_topic, NavSatFix, s.fix_qos, self._on_fix),
-            _Input(self, s.battery_topic, BatteryState, s.battery_qos, self._on_battery),
-            _Input(self, s.diagnostics_topic, DiagnosticArray, s.diagnostics_qos, self._on_diagnostics),
-        ]
-        for mapping in s.mappings:
-            msg_type = resolve_message_type(mapping.type_name)  # fails at startup, naming the type
-            channel = f"topic:{mapping.key}"
-            self.alien.add_channel(channel, mapping.rate_hz)
-            self.inputs.append(_Input(self, mapping.topic, msg_type, mapping.qos, self._mapped(channel, mapping.key)))
-
+        mapped = [(mapping, resolve_message_type(mapping.type_name)) for mapping in s.mappings]  # fails here, naming it
         self.router = CommandRouter(self, s.commands, self.alien, allow_unmapped=s.allow_unmapped_commands)
         self.status_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(s.status_period_s, self._publish_status)
-        self.create_timer(1.0, self._refresh_inputs)
-        self.alien.start()
 
-    # --- callbacks (executor thread): convert, hand over, return ---
+        self._inputs = Inputs(self)
+        try:
+            self._inputs.add(s.fix_topic, NavSatFix, s.fix_qos, self._on_fix, decode_fix)
+            self._inputs.add(s.battery_topic, BatteryState, s.battery_qos, self._on_battery, decode_battery)
+            self._inputs.add(
+                s.diagnostics_topic, DiagnosticArray, s.diagnostics_qos, self._on_diagnostics, decode_diagnostics
+            )
+            for mapping, msg_type in mapped:  # any type: deserialized by rclpy, converted generically
+                channel = f"topic:{mapping.key}"
+                self.alien.add_channel(channel, mapping.rate_hz)
+                self._inputs.add(mapping.topic, msg_type, mapping.qos, self._mapped(channel, mapping.key))
+        except BaseException:
+            self._inputs.stop()
+            raise
+        self.alien.start()
+        self._inputs.start()
+
+    @property
+    def inputs(self) -> list[Input]:
+        return self._inputs.items
+
+    # --- input callbacks (the input thread): convert, hand over, return ---
     def _on_fix(self, msg: NavSatFix) -> None:
         self._count("fix")
         position, transition = self.fix_tracker.update(msg)
@@ -134,7 +117,7 @@ class BridgeNode(Node):
         if bridges and len(bridges) == len(msg.status):
             return  # a bridge's status report (ours, echoed back, or another robot's bridge)
         if bridges:
-            msg = DiagnosticArray(header=msg.header, status=[s for s in msg.status if not is_bridge_status(s)])
+            msg = Diagnostics(msg.header, [s for s in msg.status if not is_bridge_status(s)])
         self._count("diagnostics")
         for change in self.level_tracker.update(msg):
             self.alien.event(change.pop("event"), change)
@@ -155,22 +138,28 @@ class BridgeNode(Node):
         self.received[name] = self.received.get(name, 0) + 1
 
     # --- timers ---
-    def _refresh_inputs(self) -> None:
-        for item in self.inputs:
-            item.refresh()
-
     def _publish_status(self) -> None:
         snap = self.alien.snapshot()
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         name, device_id = self.get_fully_qualified_name(), self.alien.device_id
-        array.status.append(_status(name, snap, self.received, self.fix_tracker.dropped, device_id))
+        received = dict(self.received)  # a copy in one step: the input thread may add a key meanwhile
+        array.status.append(_status(name, snap, received, self.fix_tracker.dropped, device_id))
         self.status_publisher.publish(array)
 
     def shutdown(self) -> None:
-        """Flush (bounded), `shutdown` event, status inactive, close."""
+        """Stop taking input, then flush (bounded), `shutdown` event, status inactive, close."""
+        self._inputs.stop()
         self.alien.shutdown(self.settings.shutdown_timeout_s)
         self.router.destroy()
+
+    def destroy_node(self) -> None:
+        # also when shutdown() was not called, and when __init__ failed before the inputs existed
+        # (rclpy 9 destroys a node whose construction raised)
+        inputs: Inputs | None = getattr(self, "_inputs", None)
+        if inputs is not None:
+            inputs.stop()
+        super().destroy_node()
 
 
 def _status(

@@ -75,8 +75,8 @@ def _position(msg: NavSatFix, stamp: str | None) -> JsonDict:
     covariance_type = _COVARIANCE_TYPE_NAMES.get(msg.position_covariance_type, "UNKNOWN")
     diagonal = None
     if covariance_type != "UNKNOWN":  # an out-of-enum type is as meaningless as UNKNOWN's zeros
-        covariance = msg.position_covariance.tolist()
-        diagonal = [finite(covariance[index]) for index in _COVARIANCE_DIAGONAL]
+        covariance = msg.position_covariance  # numpy (a ROS message) or a tuple (alien_ros.cdr)
+        diagonal = [finite(float(covariance[index])) for index in _COVARIANCE_DIAGONAL]
     service = msg.status.service
     return {
         "latitude": msg.latitude,

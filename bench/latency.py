@@ -17,6 +17,7 @@ from common import (
     bridge_params,
     bridge_process,
     percentile,
+    processing_paused,
     run_json,
 )
 from nats.js.api import DeliverPolicy
@@ -57,7 +58,7 @@ async def one_run(servers: Servers, settings: Settings, subject: str) -> list[fl
 def run(servers: Servers, settings: Settings, done: dict[str, Figure]) -> list[Figure]:
     params = bridge_params(servers, "latency", **{"fix.rate_hz": 0.0, "fix.qos": "reliable"})
     p50, p95, p99, worst = [], [], [], []
-    with bridge_process(servers, params, ALIEN_HEARTBEAT_PERIOD_S="0"):
+    with bridge_process(servers, params, ALIEN_HEARTBEAT_PERIOD_S="0"), processing_paused(servers):
         identity = json.loads((servers.workdir / "latency.identity.json").read_text())
         subject = telemetry_subject(identity["org_id"], identity["entity_id"])
         for _ in range(settings.repeats):

@@ -16,6 +16,7 @@ from pathlib import Path
 import backlog
 import batch
 import commands
+import cpu
 import encryption
 import firmware
 import fleet
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "latency": latency.run,
     "commands": commands.run,
     "nominal": nominal.run,
+    "cpu": cpu.run,
     "backlog": backlog.run,
     "outbox": outbox.run,
     "flood": flood.run,

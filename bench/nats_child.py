@@ -1,11 +1,12 @@
 """ROS-free throughput, in a process of its own (the emulator's consumer runs in the harness).
 
-    python bench/nats_child.py bare|library|drain --count N
+    python bench/nats_child.py bare|library|drain --count N [--callers C]
 
 - bare: nats-py `publish_async` (Nats-Msg-Id header, acks awaited) into the telemetry stream: the
   ceiling the library is measured against.
-- library: `publish_telemetry` (encoder, durable outbox, publisher); flush waits for every PubAck.
-  With --camera each reading also has a `camera` key (bench/encryption.py: encrypted or not).
+- library: `publish_telemetry` (encoder, durable outbox, publisher) from C concurrent tasks (count/C
+  readings each); flush waits for every PubAck. With --camera each reading also has a `camera` key
+  (bench/encryption.py: encrypted or not).
 - drain: N encoded messages left in the durable outbox by an outage, then a new client drains them;
   resident memory is sampled while it does.
 The configuration comes from the environment (bench/common.py sets it). Prints one JSON line.
@@ -56,14 +57,18 @@ async def bare(config: AlienConfig, count: int) -> dict[str, object]:
     return {"count": count, "elapsed_s": elapsed}
 
 
-async def library(config: AlienConfig, count: int, camera: bool = False) -> dict[str, object]:
+async def library(config: AlienConfig, count: int, callers: int = 1, camera: bool = False) -> dict[str, object]:
     make = camera_reading if camera else reading
+
+    async def caller(client: AlienClient, first: int, step: int) -> None:
+        for n, i in enumerate(range(first, count, step)):
+            await client.publish_telemetry(make(i))
+            if n % BATCH == BATCH - 1:
+                await asyncio.sleep(0)  # let the publisher run, as a real producer's awaits would
+
     async with AlienClient(config) as client:
         began = time.perf_counter()
-        for i in range(count):
-            await client.publish_telemetry(make(i))
-            if i % BATCH == BATCH - 1:
-                await asyncio.sleep(0)  # let the publisher run, as a real producer's awaits would
+        await asyncio.gather(*(caller(client, first, callers) for first in range(callers)))
         flushed = await client.flush(120)
         elapsed = time.perf_counter() - began
         stats = client.stats()
@@ -112,11 +117,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=("bare", "library", "drain"))
     parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--callers", type=int, default=1)
     parser.add_argument("--camera", action="store_true", help="library: readings with a camera key too")
     args = parser.parse_args()
     config = AlienConfig(_env_file=None)  # type: ignore[call-arg]
     if args.mode == "library":
-        result = asyncio.run(library(config, args.count, args.camera))
+        result = asyncio.run(library(config, args.count, args.callers, args.camera))
     else:
         result = asyncio.run({"bare": bare, "drain": drain}[args.mode](config, args.count))
     print(json.dumps(result), flush=True)

@@ -1,11 +1,13 @@
 """A bare rclpy subscriber (no bridge): the receive ceiling the bridge is measured against.
 
-    python bench/ros_sink.py --executor single|events --topic fix [--idle 1.5] [--max 60]
+    python bench/ros_sink.py --executor single|events [--type fix|battery|diagnostics] [--raw] [--idle 1.5] [--max 60]
 
-Counts NavSatFix messages until none arrived for `--idle` seconds after the first (or `--max`
-seconds passed) and prints {"count", "rate"} (rate over the first to the last receipt).
+Counts messages of one input type of the bridge (bench/ros_messages.py) until none arrived for
+`--idle` seconds after the first (or `--max` seconds passed) and prints {"count", "rate", "cpu_s"} (rate
+over the first to the last receipt).
 `single`: SingleThreadedExecutor with spin(); `events`: rclpy.experimental.EventsExecutor with a
-spin_once loop (its spin() dispatches nothing with these wheels).
+spin_once loop (its spin() holds the GIL and dispatches nothing with these wheels). `--raw`: the
+subscription takes the serialized bytes (`raw=True`) instead of a deserialized message.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
-from sensor_msgs.msg import NavSatFix
+from ros_messages import KINDS, sample
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--executor", choices=("single", "events"), default="single")
-    parser.add_argument("--topic", default="fix")
+    parser.add_argument("--type", choices=KINDS, default="fix")
+    parser.add_argument("--raw", action="store_true")
     parser.add_argument("--idle", type=float, default=1.5)
     parser.add_argument("--max", type=float, default=60.0)
     args = parser.parse_args()
@@ -41,7 +44,7 @@ def main() -> None:
     done = Future()
     began = time.monotonic()
 
-    def on_fix(_msg: NavSatFix) -> None:
+    def on_message(_msg: object) -> None:
         now = time.monotonic()
         if not seen["count"]:
             seen["first"] = now
@@ -53,16 +56,19 @@ def main() -> None:
         if (seen["count"] and now - seen["last"] > args.idle) or now - began > args.max:
             done.set_result(True)
 
-    node.create_subscription(NavSatFix, args.topic, on_fix, 10)
+    msg_type, topic, _, _ = sample(args.type)
+    node.create_subscription(msg_type, topic, on_message, 10, raw=args.raw)
     node.create_timer(0.1, check)
     print(json.dumps({"ready": True}), flush=True)
+    cpu = time.process_time()
     if args.executor == "events":
         while not done.done():
             executor.spin_once(timeout_sec=0.1)
     else:
         executor.spin_until_future_complete(done)
     count, span = int(seen["count"]), seen["last"] - seen["first"]
-    print(json.dumps({"count": count, "rate": (count - 1) / span if count > 1 and span > 0 else 0.0}), flush=True)
+    rate = (count - 1) / span if count > 1 and span > 0 else 0.0
+    print(json.dumps({"count": count, "rate": rate, "cpu_s": time.process_time() - cpu}), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
 

@@ -59,6 +59,8 @@ def assert_matches_client(samples: Samples, client: Any, entity: str) -> None:
     e = {"entity": entity}
     assert value(samples, "alien_messages_enqueued_total", **e) == stats.enqueued
     assert value(samples, "alien_messages_published_total", **e) == stats.published
+    # every PubAck the publisher settled is one enqueue -> PubAck observation
+    assert value(samples, "alien_publish_latency_seconds_count", **e) == stats.published
     assert value(samples, "alien_messages_duplicates_total", **e) == stats.duplicates
     assert value(samples, "alien_messages_rejected_total", **e) == stats.rejected
     assert value(samples, "alien_messages_parked_total", **e) == stats.parked

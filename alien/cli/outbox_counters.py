@@ -1,7 +1,8 @@
 """The counters of a durable outbox file, read without sending (or changing) anything.
 
 A running client holds its outbox in exclusive locking mode (alien/delivery/outbox_store.py), so a busy
-database means "in use by a running client", not an error.
+database means "in use by a running client", not an error. What a stopped client left in the
+outbox's journal (alien/delivery/journal.py) is waiting too: it is counted with the rows.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+from alien.delivery.journal import JournalDamagedError, journal_path, read_journal
 
 
 def read_counters(path: Path, *, now: float | None = None) -> dict[str, Any]:
@@ -36,5 +39,12 @@ def read_counters(path: Path, *, now: float | None = None) -> dict[str, Any]:
         return {**report, "state": "unreadable", "error": str(exc)}
     finally:
         db.close()
-    age = None if oldest is None else max(0.0, (now if now is not None else time.time()) - float(oldest))
-    return {**report, "state": "ok", "waiting": int(waiting), "bytes": int(size), "oldest_age_s": age, "parked": parked}
+    try:
+        journaled = read_journal(journal_path(path))
+    except (JournalDamagedError, OSError) as exc:
+        return {**report, "state": "unreadable", "error": str(exc)}
+    waiting, size = int(waiting) + len(journaled), int(size) + sum(len(m.payload) for m in journaled)
+    created = [float(oldest)] if oldest is not None else []
+    created += [m.created for m in journaled]
+    age = max(0.0, (now if now is not None else time.time()) - min(created)) if created else None
+    return {**report, "state": "ok", "waiting": waiting, "bytes": size, "oldest_age_s": age, "parked": parked}

@@ -65,6 +65,7 @@ class Store(Protocol):
     def delete_many(self, msg_ids: list[str]) -> None: ...
     def park(self, msg_id: str, reason: str) -> None: ...
     def batch(self) -> contextlib.AbstractContextManager[None]: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
     def close(self) -> None: ...
 
 
@@ -105,6 +106,7 @@ class Outbox:
         self._available = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._left = asyncio.Event()  # set whenever a message leaves (settled or dropped): see wait_below()
         self.restored = 0
         self._next_seq = 0
         self.enqueued = 0
@@ -141,7 +143,7 @@ class Outbox:
 
         One store transaction: a kill leaves either the pending row or what replaced it.
         """
-        with self.batch():
+        with self.store.transaction() if self.store is not None else contextlib.nullcontext():
             for lane, queue in self._lanes.items():
                 if not any(m.pending for m in queue):
                     continue
@@ -215,7 +217,7 @@ class Outbox:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Puts inside reach the store in one transaction at the end.
+        """Puts inside reach the store in one write at the end.
 
         For messages handed over together that nobody was told are stored yet: put() normally
         writes each message to disk before it returns.
@@ -225,6 +227,17 @@ class Outbox:
 
     def __len__(self) -> int:
         return sum(len(q) for q in self._lanes.values())
+
+    @property
+    def unsettled(self) -> int:
+        """Messages queued or in flight: what the bounds count."""
+        return len(self) + len(self._in_flight)
+
+    async def wait_below(self, count: int) -> None:
+        """Until fewer than `count` messages are queued or in flight."""
+        while self.unsettled >= count:
+            self._left.clear()
+            await self._left.wait()
 
     def put(self, message: OutgoingMessage) -> None:
         """Queue `message`; when a bound is reached, telemetry makes room first (every drop counted).
@@ -261,6 +274,7 @@ class Outbox:
         )
 
     def _evict(self, lane: Lane, reason: str) -> None:
+        self._left.set()
         victim = self._lanes[lane].popleft()
         self._pending[lane] -= victim.pending
         self._bytes -= len(victim.payload)
@@ -378,6 +392,7 @@ class Outbox:
         )
 
     def _settle(self, message: OutgoingMessage, *, acknowledged: bool) -> None:
+        self._left.set()
         self._in_flight.pop(message.msg_id, None)
         waiter = self._settled.pop(message.msg_id, None)
         if waiter is not None and not waiter.done():

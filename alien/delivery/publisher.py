@@ -1,11 +1,12 @@
 """The publisher: drains the outbox into JetStream.
 
-It keeps up to `publish_window` `publish_async` calls in flight, settles each message on its
-PubAck as it comes (counting `duplicate` acks: the server's Nats-Msg-Id window dropped a replay),
-retries transient failures with the same message id, and rejects for good only what the server
-refused as invalid (it would never succeed). A publish nats-server denies is never answered: the
-refusal (NatsLink.on_denied) ends its wait at once and it is dropped, counted as `denied`. While
-the link is down it waits for the reconnect instead of spinning.
+It keeps up to `publish_window` JetStream publishes in flight (core-NATS publishes whose answers
+`alien.delivery.pub_acks` awaits), settles each message on its PubAck as it comes (counting
+`duplicate` acks: the server's Nats-Msg-Id window dropped a replay), retries transient failures
+with the same message id, and rejects for good only what the server refused as invalid (it would
+never succeed). A publish nats-server denies is never answered: the refusal (NatsLink.on_denied)
+ends its wait at once and it is dropped, counted as `denied`. While the link is down it waits for
+the reconnect instead of spinning.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
 
 import nats.errors
 import nats.js.errors
-from nats.js.api import PubAck
 
 from alien.delivery.outbox import Outbox, OutgoingMessage
+from alien.delivery.pub_acks import AckInbox
 from alien.link import NatsLink
 from alien.logs import get_logger
 
@@ -35,6 +35,7 @@ _TRANSIENT_API_CODES = frozenset({500, 503})
 _TRANSIENT_ERR_CODES = frozenset({10158})
 
 _Sent = tuple[OutgoingMessage, str, bytes]  # the message, and the subject and payload it went out with
+_Answer = asyncio.Future[bool]  # resolves to `duplicate` (see alien.delivery.pub_acks)
 
 
 class _DeniedError(Exception):
@@ -42,8 +43,8 @@ class _DeniedError(Exception):
 
 
 def _newest_per_subject(
-    waiting: Iterable[tuple[asyncio.Future[PubAck], _Sent]],
-) -> dict[str, asyncio.Future[PubAck]]:
+    waiting: Iterable[tuple[_Answer, _Sent]],
+) -> dict[str, _Answer]:
     return {subject: future for future, (_, subject, _) in waiting}  # in send order: the last one stays
 
 
@@ -66,7 +67,8 @@ class Publisher:
         self._stopping = False
         self._no_stream_said: set[str] = set()  # subjects already warned about
         self._taken_subjects: set[str] = set()  # subjects a stream took messages on (told to link.stream_outages)
-        self._sent: dict[asyncio.Future[PubAck], _Sent] = {}  # the batch awaiting its answers
+        self._sent: dict[_Answer, _Sent] = {}  # the batch awaiting its answers
+        self._acks = AckInbox()
         self._denials = 0
         self._wake: asyncio.Future[None] | None = None  # set when an answer may settle a message
         link.on_denied(self._on_denied)
@@ -93,6 +95,7 @@ class Publisher:
             self._stopping = True  # ends the loop even if a nats-py await swallowed the cancel (3.11)
             task.cancel()
             await asyncio.wait({task}, timeout=timeout)
+        await self._acks.close()
 
     async def flush(self, timeout: float) -> bool:
         """Wait until every queued message is acknowledged; False when `timeout` passed first."""
@@ -126,14 +129,17 @@ class Publisher:
     async def _publish(self, batch: list[OutgoingMessage]) -> list[OutgoingMessage]:
         """Publish `batch`; returns the messages to retry."""
         started = asyncio.get_running_loop().time()
-        pending: dict[asyncio.Future[PubAck], _Sent] = {}
+        pending: dict[_Answer, _Sent] = {}
+        replies: list[str] = []
         retry: list[OutgoingMessage] = []
         self._sent = pending  # where a refusal finds the messages it ends (see _on_denied)
         try:
-            await self._send(batch, pending, retry)
+            await self._send(batch, pending, replies, retry)
             timed_out = await self._settle(pending, started, retry)
         finally:
             self._sent = {}
+            for reply in replies:  # answered, given up on or never sent: nothing is awaited on them now
+                self._acks.forget(reply)
         for index, (message, subject, payload) in enumerate(timed_out):
             if self.link.is_denied("publish", subject):  # never answered: nats-server refused it
                 self._reject_denied(message, subject)
@@ -146,15 +152,18 @@ class Publisher:
         return retry
 
     async def _send(
-        self, batch: list[OutgoingMessage], pending: dict[asyncio.Future[PubAck], _Sent], retry: list[OutgoingMessage]
+        self,
+        batch: list[OutgoingMessage],
+        pending: dict[_Answer, _Sent],
+        replies: list[str],
+        retry: list[OutgoingMessage],
     ) -> None:
-        """Hand `batch` to nats-py; each message sent gets its PubAck future in `pending`."""
-        js = self.link.js
+        """Hand `batch` to nats-py; each message sent gets the future of its PubAck in `pending`."""
         nc = self.link.nc
+        await self._acks.open(nc)
         denials = self._denials
         for message in batch:
-            # nats-py's publish_async takes a permit before it sends and never gives it back when
-            # the send raises: so nothing is sent that would raise (too large, link down).
+            # Nothing is sent that nats-py would refuse (too large, link down): said and counted here.
             subject, payload = message.subject, message.payload  # final bytes: published as they are
             if len(payload) > nc.max_payload:
                 self._reject(message, f"{len(payload)} bytes exceed the server's max_payload {nc.max_payload}")
@@ -165,18 +174,12 @@ class Publisher:
             if self.link.denied and self.link.is_denied("publish", subject):  # nothing refused yet: no lookup
                 self._reject_denied(message, subject)
                 continue
-            # nats-py waits for a pending-publish permit with asyncio.wait_for, which, given a
-            # timeout, wraps the wait in a task: a loop round trip per message, and nats-py's
-            # flusher then writes every message to the socket on its own. With a permit free the
-            # wait cannot block, so the timeout is only given when it could.
-            stall = None if _permit_free(js) else self.timeout_s
+            reply, future = self._acks.expect()
+            replies.append(reply)
             try:
-                future = await js.publish_async(
-                    subject,
-                    payload,
-                    wait_stall=stall,
-                    headers={"Nats-Msg-Id": message.msg_id},
-                )
+                # JetStream's publish: the stream answers on `reply`. No per-message flush: nats-py's
+                # flusher writes what the loop pass queued in one socket write.
+                await nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": message.msg_id})
             except _PERMANENT as exc:
                 self._reject(message, str(exc))
                 continue
@@ -192,9 +195,7 @@ class Publisher:
                 if not future.done() and self.link.is_denied("publish", subject):
                     future.set_exception(_DeniedError(subject))
 
-    async def _settle(
-        self, pending: dict[asyncio.Future[PubAck], _Sent], started: float, retry: list[OutgoingMessage]
-    ) -> list[_Sent]:
+    async def _settle(self, pending: dict[_Answer, _Sent], started: float, retry: list[OutgoingMessage]) -> list[_Sent]:
         """Settle each message as its answer comes, in any order; returns those unanswered in time.
 
         An ack settles when it comes, not behind a message still waiting in the same batch: a stop
@@ -202,7 +203,7 @@ class Publisher:
         send it again, a duplicate once the server's duplicate window has passed).
         """
         loop = asyncio.get_running_loop()
-        waiting: deque[tuple[asyncio.Future[PubAck], _Sent]] = deque(pending.items())  # in send order
+        waiting: deque[tuple[_Answer, _Sent]] = deque(pending.items())  # in send order
         # A done callback on every future costs a loop callback per message (5-8 % of the drain
         # rate, measured). A stream answers in order, so it is enough to be woken by the oldest
         # message waiting and by the newest one of each subject (and by a refusal, see
@@ -210,7 +211,7 @@ class Publisher:
         # that subject. Only an answer that comes behind one of its own subject still waiting (a
         # reply lost) is left until the next wake-up, the timeout or the stop.
         newest = _newest_per_subject(waiting)
-        armed: set[asyncio.Future[PubAck]] = set()
+        armed: set[_Answer] = set()
         timed_out: list[_Sent] = []
         deadline = started + self.timeout_s
         out_of_order = False
@@ -225,7 +226,7 @@ class Publisher:
                 if waiting and (out_of_order or any(future.done() for future in newest.values())):
                     # Answered behind one still waiting (never answered, or another stream is
                     # slower): every answer that came is settled, wherever it is in the batch.
-                    still: deque[tuple[asyncio.Future[PubAck], _Sent]] = deque()
+                    still: deque[tuple[_Answer, _Sent]] = deque()
                     for future, sent in waiting:
                         if future.done():
                             self._settle_one(future, sent, acked, retry)
@@ -255,7 +256,7 @@ class Publisher:
                 if future.done():
                     self._settle_one(future, sent, acked, retry)
                 else:
-                    future.cancel()  # gives nats-py's pending-publish permit back
+                    future.cancel()
                     timed_out.append(sent)
             self._ack(acked, started)
         return timed_out
@@ -266,14 +267,14 @@ class Publisher:
 
     def _settle_one(
         self,
-        future: asyncio.Future[PubAck],
+        future: _Answer,
         sent: _Sent,
         acked: list[tuple[OutgoingMessage, bool]],
         retry: list[OutgoingMessage],
     ) -> None:
         message, subject, _ = sent
         try:
-            ack = future.result()
+            duplicate = future.result()
         except _DeniedError:
             self._reject_denied(message, subject)
         except nats.js.errors.APIError as exc:
@@ -289,7 +290,7 @@ class Publisher:
             logger.debug("publish of %s failed: %r", message.msg_id, exc)
             retry.append(message)
         else:
-            acked.append((message, bool(ack.duplicate)))
+            acked.append((message, duplicate))
 
     def _ack(self, acked: list[tuple[OutgoingMessage, bool]], started: float) -> None:
         if acked:
@@ -320,9 +321,8 @@ class Publisher:
     ) -> bool:
         """A message whose asynchronous ack never came, sent again on its own, synchronously.
 
-        Two causes, both resolved this way: an ack lost when the link dropped (the same id makes
-        the server answer `duplicate`), and nats-py 2.16 never completing an async publish the
-        server refused (nats-io/nats.py#985): the synchronous call surfaces the refusal.
+        An ack lost when the link dropped: the same id makes the server answer `duplicate`.
+        (A refusal is answered at once: alien.delivery.pub_acks reads it.)
         """
         if not self.link.is_connected:
             retry.append(message)
@@ -384,13 +384,3 @@ class Publisher:
     def _reject(self, message: OutgoingMessage, reason: str) -> None:
         self.outbox.reject(message, reason)
         logger.error("message %s on %s refused for good: %s", message.msg_id, message.subject, reason)
-
-
-def _permit_free(js: Any) -> bool:
-    """Whether nats-py's publish_async would get its pending-publish permit without waiting.
-
-    The semaphore is nats-py's own (private); `locked()` also counts waiters, so it is exact even
-    when several publishers share one connection (AlienFleet). Unknown: assume it could wait.
-    """
-    semaphore = getattr(js, "_publish_async_pending_semaphore", None)
-    return isinstance(semaphore, asyncio.Semaphore) and not semaphore.locked()

@@ -47,6 +47,8 @@ TelemetryFormat = Literal["seed", "mavlink", "envelope_v1"]
 TELEMETRY_FORMATS: tuple[TelemetryFormat, ...] = get_args(TelemetryFormat)
 SCHEMA_VERSION = "1.0.0"  # docs/contract.md#telemetry-envelope-v1: the strict server rejects any other
 _TICK = timedelta(microseconds=1)  # the timestamps' resolution (alien.wire.utc_timestamp)
+_POSITION_KNOWN = mavlink.POSITION_KEYS | mavlink.POSITION_DESCRIPTIVE
+_POWER_KNOWN = mavlink.POWER_KEYS | mavlink.POWER_DESCRIPTIVE
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def to_mavlink(
     if position is not None:
         build = mavlink.gps_raw_int if position_message == "GPS_RAW_INT" else mavlink.global_position_int
         messages.append(build(position))
-        extra = _extra(position, mavlink.POSITION_KEYS | mavlink.POSITION_DESCRIPTIVE)
+        extra = _extra(position, _POSITION_KNOWN)
         if extra:
             leftover["position"] = extra
     power = _section(data, "power")
@@ -141,7 +143,7 @@ def to_mavlink(
         if mavlink.number(field, percentage) is None and level is not None:
             percentage, field = level, "battery_level"
         messages.extend(mavlink.power_messages(power, percentage, field))
-        extra = _extra(power, mavlink.POWER_KEYS | mavlink.POWER_DESCRIPTIVE)
+        extra = _extra(power, _POWER_KNOWN)
         if extra:
             leftover["power"] = extra
     return messages, (leftover or None)
@@ -216,7 +218,8 @@ class _MavlinkEncoder:
         moment = at or self._clock()
         if moment.tzinfo is None:
             raise ValueError("the encoder's clock returned a naive datetime; timestamps need a zone")
-        moment = moment.astimezone(timezone.utc)
+        if moment.tzinfo is not timezone.utc:
+            moment = moment.astimezone(timezone.utc)
         last = self._last.get(message_type)
         if own_time:
             self._last[message_type] = moment if last is None else max(last, moment)

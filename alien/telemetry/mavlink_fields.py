@@ -51,6 +51,11 @@ def round_half_away(value: float) -> int:
 
 def number(field: str, value: Any) -> float | None:
     """The value as a float; None when it is None, NaN or infinite (an optional value left unknown)."""
+    kind = type(value)
+    if kind is float:  # the common cases first: the ABC check below is most of this function's cost
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, Real):

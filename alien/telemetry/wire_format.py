@@ -32,8 +32,10 @@ class WireFormat:
     def dialect(self) -> Dialect | None:
         mothership = self._mothership()
         detected = mothership.dialect if mothership is not None else None
+        if detected is not None:  # the usual case, asked for every reading: the saved one is not read
+            return detected
         saved = self._saved_dialect()
-        return detected or (saved if saved in ("v0.0.1", "v0.1") else None)  # type: ignore[return-value]
+        return saved if saved in ("v0.0.1", "v0.1") else None  # type: ignore[return-value]
 
     def undecided(self) -> bool:
         """telemetry_format "auto" and the server's dialect not known yet (never reached, none saved)."""

@@ -95,13 +95,16 @@ class PullProcessor:
         handler: Handler,
         repair: Callable[[], Awaitable[None]],
         connected: asyncio.Event,
+        processing: asyncio.Event | None = None,
     ) -> None:
+        """`processing`: while cleared, nothing is handled (a message already delivered waits, unacknowledged)."""
         assert spec.consumer is not None
         self._nc = nc
         self._spec = spec
         self._handler = handler
         self._repair = repair
         self._connected = connected
+        self._processing = processing
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{spec.name}.{spec.consumer}"
 
     async def run(self) -> None:
@@ -109,6 +112,8 @@ class PullProcessor:
         sub = await self._nc.subscribe(inbox)
         try:
             while True:
+                if self._processing is not None:
+                    await self._processing.wait()
                 outcome = await self._one_request(inbox, sub)
                 if outcome is _Outcome.LOST:
                     await self._recover()
@@ -145,6 +150,8 @@ class PullProcessor:
             if status is not None:
                 deleted = "Deleted" in headers.get("Description", "")
                 return _Outcome.LOST if deleted else _Outcome.REFUSED
+            if self._processing is not None:
+                await self._processing.wait()
             await self._handle(msg)
             remaining -= 1
         return _Outcome.DONE

@@ -72,6 +72,7 @@ class EmulatorRuntime:
         self._events: EntityEvents | None = None
         self._objects: ServerObjects | None = None
         self._kv: KeyValue | None = None
+        self._processing: asyncio.Event | None = None  # made on the loop (see start)
 
     @property
     def nats_connected(self) -> bool:
@@ -81,6 +82,9 @@ class EmulatorRuntime:
         """Connect, create the server objects, run the consumers, serve HTTP; returns the base URL."""
         settings = self._settings
         connected = asyncio.Event()
+        if self._processing is None:
+            self._processing = asyncio.Event()
+            self._processing.set()
 
         async def on_disconnect() -> None:
             connected.clear()
@@ -119,7 +123,7 @@ class EmulatorRuntime:
         for spec in objects.specs:
             if objects.runs_consumer(spec):
                 processor = PullProcessor(
-                    self._nc, spec, self._handler(js, spec), partial(objects.ensure, spec), connected
+                    self._nc, spec, self._handler(js, spec), partial(objects.ensure, spec), connected, self._processing
                 )
                 self._tasks.append(asyncio.create_task(processor.run(), name=spec.consumer))
         ctx = ApiContext(
@@ -178,6 +182,14 @@ class EmulatorRuntime:
             if isinstance(value, dict):
                 out[key] = value
         return out
+
+    async def pause_processing(self, paused: bool) -> None:
+        """See MothershipEmulator.pause_processing."""
+        assert self._processing is not None
+        if paused:
+            self._processing.clear()
+        else:
+            self._processing.set()
 
     async def withhold_stream(self, name: str, withheld: bool) -> None:
         """See MothershipEmulator.withhold_stream."""

@@ -264,6 +264,15 @@ class MothershipEmulator:
         """While set, every request (health included) answers 503."""
         self._faults.set_unavailable(flag)
 
+    def pause_processing(self, paused: bool) -> None:
+        """Stop (True) or resume (False) the server's consumers: the streams store on, nothing is processed.
+
+        For benchmarks whose client runs on the machine the emulator does: the mothership's own
+        work on what arrives is the server's, not the robot's. Messages delivered meanwhile wait,
+        unacknowledged, and are handled once resumed (a redelivery is recorded once).
+        """
+        self._call(self._runtime.pause_processing(paused), 10.0)
+
     def withhold_stream(self, name: str, withheld: bool) -> None:
         """Withhold stream `name`'s subjects (True) or give them back (False).
 

@@ -9,6 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -252,3 +257,90 @@ async def test_a_batch_beyond_the_outbox_bound_follows_the_drop_policy(
         await client.close()
     await emulator.wait_for_async(lambda: len(emulator.telemetry()) >= 10, 10, "what the outbox kept")
     assert [m.headers["Nats-Msg-Id"] for m in sorted(emulator.telemetry(), key=lambda m: m.stream_seq)] == ids[kept]
+
+
+BATCHING_ROBOT = textwrap.dedent(
+    """
+    import asyncio
+    from alien import AlienClient, AlienConfig
+
+    def fix(n):
+        return {"position": {"latitude": 47.0, "longitude": n / 10_000}}
+
+    async def main():
+        client = AlienClient(AlienConfig())
+        await client.initialize()
+        n = 0
+        while True:  # each id printed only once its call (or its block) has returned
+            print(await client.publish_telemetry(fix(n)), flush=True)
+            ids = await client.publish_telemetry_batch([fix(n + k) for k in range(1, 11)])
+            print(*ids, flush=True)
+            async with client.batch():
+                ids = [await client.publish_telemetry(fix(n + k)) for k in range(11, 16)]
+            print(*ids, flush=True)
+            n += 16
+            await asyncio.sleep(0.005)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_killed_client_loses_no_batch_whose_call_returned(
+    make_emulator: Any, nats_server: Any, tmp_path: Path
+) -> None:
+    """SIGKILL while batches and single readings flow, the link down meanwhile: a restart sends every one announced."""
+    emulator = make_emulator(dialect="v0.1")  # limits retention: the restarted server knows the ids it stored
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIEN_")}
+    env.update(
+        MOTHERSHIP_URL=emulator.url,
+        NATS_URL=nats_server.url,
+        ALIEN_CONFIG_FILE=str(tmp_path / "identity.json"),
+        ALIEN_DATA_DIR=str(tmp_path / "data"),
+        ALIEN_API_KEY=next(iter(emulator.api_keys)),
+        ALIEN_TELEMETRY_RATE_LIMIT_HZ="0",
+        ALIEN_TELEMETRY_RATE_LIMIT_PER_KEY_HZ="0",
+    )
+    robot = subprocess.Popen(
+        [sys.executable, "-c", BATCHING_ROBOT],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert robot.stdout is not None
+    announced: list[str] = []
+    try:
+        while len(announced) < 500:  # acknowledged as they go
+            announced += robot.stdout.readline().split()
+        nats_server.kill()  # from now on everything waits in the outbox
+        while len(announced) < 1500:
+            line = robot.stdout.readline()
+            assert line, f"the robot ended ({robot.wait(10)})"
+            announced += line.split()
+    finally:
+        robot.send_signal(signal.SIGKILL)
+        robot.wait(10)
+    announced += robot.stdout.read().split()  # printed before the kill, not read yet
+    nats_server.restart()
+
+    async def restart_and_flush() -> bool:
+        config = AlienConfig(
+            mothership_url=emulator.url,
+            nats_url=nats_server.url,
+            config_file=str(tmp_path / "identity.json"),
+            data_dir=tmp_path / "data",
+            api_key=env["ALIEN_API_KEY"],
+        )
+        async with AlienClient(config) as again:
+            return await again.flush(30)
+
+    assert asyncio.run(restart_and_flush())
+    emulator.wait_for(lambda: set(announced) <= _ids(emulator), 30, "every announced reading in the stream")
+    by_sequence = {m.stream_seq: m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}
+    assert len(set(by_sequence.values())) == len(by_sequence)  # none twice
+
+
+def _ids(emulator: Any) -> set[str]:
+    return {m.headers["Nats-Msg-Id"] for m in emulator.telemetry()}

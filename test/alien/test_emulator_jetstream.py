@@ -129,6 +129,23 @@ async def test_duplicate_msg_id_within_window_is_flagged(emulator: MothershipEmu
 
 
 @pytest.mark.asyncio
+async def test_paused_processing_stores_but_handles_nothing_until_resumed(
+    emulator: MothershipEmulator, js: Any
+) -> None:
+    subject = "constellation.telemetry.org-1.ent-1"
+    emulator.pause_processing(True)
+    try:
+        acks = [await js.publish(subject, b'{"n":%d}' % n, headers={"Nats-Msg-Id": f"p-{n}"}) for n in range(20)]
+        assert (await js.stream_info("CONSTELLATION_TELEMETRY")).state.messages == 20  # stored as ever
+        await asyncio.sleep(0.5)  # the window in which nothing may be handled
+        assert emulator.telemetry() == []
+    finally:
+        emulator.pause_processing(False)
+    await emulator.wait_for_async(lambda: len(emulator.telemetry()) == 20, what="the stored telemetry, once resumed")
+    assert [m.stream_seq for m in emulator.telemetry()] == [ack.seq for ack in acks]
+
+
+@pytest.mark.asyncio
 async def test_command_processor_drains_commands_and_refuses_a_second_consumer(
     emulator: MothershipEmulator, js: Any
 ) -> None:

@@ -246,22 +246,3 @@ async def test_a_malformed_nkey_seed_is_a_config_error_that_does_not_show_it(tmp
     with pytest.raises(ConfigError, match="is not a valid NKey seed") as info:
         await asyncio.wait_for(NatsLink(NatsSettings.from_config(config)).connect(), 5)
     assert seed not in str(info.value)
-
-
-async def test_the_publisher_sees_when_a_pending_publish_permit_is_free(nats_server: Any) -> None:
-    """The fast path (no wait_stall) relies on nats-py's permit semaphore: fails loudly if nats-py renames it."""
-    import nats
-
-    from alien.delivery.publisher import _permit_free
-
-    nc = await nats.connect(nats_server.url)
-    try:
-        js = nc.jetstream(publish_async_max_pending=1)
-        assert _permit_free(js)
-        await js._publish_async_pending_semaphore.acquire()  # the one permit taken, as by a pending publish
-        assert not _permit_free(js)
-        js._publish_async_pending_semaphore.release()
-        assert _permit_free(js)
-        assert not _permit_free(object())  # an unknown JetStream context: assume it could wait
-    finally:
-        await nc.close()

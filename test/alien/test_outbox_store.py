@@ -214,15 +214,15 @@ def test_a_killed_client_process_loses_nothing_it_accepted(
     assert (first["message_type"], first["data"]["lon"]) == ("GPS_RAW_INT", 0)  # reading 0 came first
 
 
-def test_a_batch_sqlite_rolled_back_on_a_full_disk_ends_without_raising(
+def test_a_transaction_sqlite_rolled_back_on_a_full_disk_ends_without_raising(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Disk full inside batch(): each failing write is told, and the batch's end neither raises nor hides it."""
+    """Disk full inside transaction(): each failing write is told, and its end neither raises nor hides it."""
     store = SqliteStore(tmp_path / "outbox.sqlite3")
     pages = store._db.execute("PRAGMA page_count").fetchone()[0]
     store._db.execute(f"PRAGMA max_page_count={pages + 3}")  # room for a few rows only: then SQLITE_FULL
     refused = 0
-    with caplog.at_level(logging.WARNING, logger="alien.outbox"), store.batch():
+    with caplog.at_level(logging.WARNING, logger="alien.outbox"), store.transaction():
         for _ in range(20):
             try:
                 store.insert(OutgoingMessage(new_message_id(), "t", b"x" * 3000, Lane.TELEMETRY))

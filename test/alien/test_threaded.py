@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ from alien.errors import (
     PermissionDeniedError,
     ServerError,
 )
-from alien.threaded import ThreadedClient, failure_line, transient
+from alien.threaded import HANDOVER_MAX, ThreadedClient, failure_line, transient
 
 
 def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -120,6 +121,44 @@ def test_readings_handed_over_together_arrive_and_the_snapshot_is_published_whol
     finally:
         client.shutdown(3)
     assert client.snapshot().state == "closed"
+
+
+def test_a_thread_handing_over_faster_than_the_stream_takes_waits_and_nothing_is_dropped(
+    make_emulator: Any, nats_server: Any, make_config: Callable[..., AlienConfig]
+) -> None:
+    """Flow control: while JetStream answers nothing, the loop takes no more than two windows, then the thread waits."""
+    emulator = make_emulator(dialect="v0.0.1")
+    config = make_config(
+        emulator, nats_server, telemetry_rate_limit_hz=0, telemetry_rate_limit_per_key_hz=0, publish_window=16
+    )
+    client = ThreadedClient(config)
+    client.add_channel("n", 0.0)
+    client.start()
+    total = HANDOVER_MAX + 500
+    handed: list[int] = []
+    try:
+        assert client.ready.wait(20)
+        emulator.withhold_stream("CONSTELLATION_TELEMETRY", True)
+
+        def produce() -> None:
+            for i in range(total):
+                client.submit("n", {"n": i})
+                handed.append(i)
+
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
+        _until(lambda: len(handed) >= HANDOVER_MAX, 10, "the hand-over to fill")
+        time.sleep(0.5)  # the producer, blocked, hands over nothing more meanwhile
+        assert producer.is_alive() and HANDOVER_MAX <= len(handed) < total
+        assert client.client.outbox.unsettled <= 2 * 16  # the loop took no more than two windows
+        emulator.withhold_stream("CONSTELLATION_TELEMETRY", False)
+        producer.join(60)
+        assert not producer.is_alive() and len(handed) == total
+        emulator.wait_for(lambda: len(emulator.telemetry()) >= total, 60, "every reading")
+        assert sorted(m.json()["data"]["n"] for m in emulator.telemetry()) == list(range(total))
+        assert client.client.stats().dropped == {}
+    finally:
+        client.shutdown(5)
 
 
 @pytest.mark.parametrize(

@@ -22,10 +22,17 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "rclpy_ceiling",
     "rclpy_ceiling_events",
+    "rclpy_ceiling_battery",
+    "rclpy_ceiling_diagnostics",
     "nats_publish_async",
     "ros_to_jetstream",
+    "ros_to_jetstream_vs_events",
+    "ros_to_jetstream_battery",
+    "ros_to_jetstream_diagnostics",
     "ros_to_jetstream_loss",
+    "bridge_cpu_flood",
     "library_throughput",
+    "library_throughput_concurrent",
     "latency_p50",
     "latency_p95",
     "latency_p99",
@@ -36,6 +43,7 @@ EXPECTED = {
     "command_action_p99",
     "nominal_cpu",
     "nominal_rss",
+    *(f"bridge_cpu_{rate}" for rate in (10, 100, 1000)),
     "backlog_drain",
     "backlog_rss_peak",
     "backlog_rss_growth",
@@ -104,8 +112,11 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         assert figure["values"], key
         assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in figure["values"]), key
         assert isinstance(figure["median"], (int, float)) and math.isfinite(figure["median"]), key
-    assert figures["ros_to_jetstream"]["median"] > 0 and figures["library_throughput"]["median"] > 0
+    for key in ("ros_to_jetstream", "ros_to_jetstream_battery", "ros_to_jetstream_diagnostics", "library_throughput"):
+        assert figures[key]["median"] > 0, key
+    assert figures["library_throughput_concurrent"]["median"] > 0
     assert figures["ros_to_jetstream_loss"]["median"] == 0  # nothing the bridge received went missing
+    assert figures["bridge_cpu_100"]["baseline"] == figures["bridge_cpu_flood"]["median"]  # held against the flood
     for limit in ("every", "limited", "unlimited"):  # no event queued before a command flood went missing
         assert figures[f"flood_{limit}_lost"]["median"] == 0
     for phase in ("", "kill_"):  # the small fleet on the 3-node cluster, also while its stream leader is killed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_support import republish_until, spin_until, wait_matched
 from sensor_msgs.msg import BatteryState, Imu, NavSatFix, NavSatStatus
 
+from alien_ros import inputs
 from alien_ros.bridge_node import BridgeNode
 
 
@@ -233,6 +235,55 @@ def test_a_yaml_mapped_topic_arrives_as_json(ros: dict[str, Any], make_emulator:
     assert data["linear_acceleration"]["z"] == pytest.approx(9.81)
     assert data["orientation_covariance"][0] is None
     assert len(data["orientation_covariance"]) == 9
+
+
+@pytest.mark.parametrize("executor", ["EventsExecutor", "SingleThreadedExecutor"])
+def test_inputs_are_subscriptions_of_a_hidden_node_spun_in_a_thread_of_their_own(
+    ros: dict[str, Any], make_emulator: Any, start_bridge: Any, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    """The three core types are taken as bytes (alien_ros.cdr), a mapped topic as a message; none by the node itself.
+
+    On rclpy's EventsExecutor (Jazzy's rclpy 7.1 and Kilted's 9.1 both have it), and on the
+    SingleThreadedExecutor the inputs fall back to where rclpy has none. Shut down, the bridge
+    leaves no thread behind.
+    """
+    if executor == "SingleThreadedExecutor":
+        monkeypatch.setattr(inputs, "EventsExecutor", None)  # as with an rclpy without it
+    emulator = make_emulator(dialect="v0.0.1")
+    threads_before = set(threading.enumerate())
+    bridge = start_bridge(
+        emulator,
+        mappings=["imu"],
+        **{"mappings.imu.topic": "imu/data", "mappings.imu.type": "sensor_msgs/msg/Imu", "fix.rate_hz": 0.0},
+    )
+    assert [(item.topic, item.raw) for item in bridge.inputs] == [
+        ("/fix", True),
+        ("/battery_state", True),
+        ("/diagnostics", True),
+        ("/imu/data", False),
+    ]
+    assert all(item.subscription is not None and item.subscription.raw == item.raw for item in bridge.inputs)
+    assert not list(bridge.subscriptions)  # the bridge node itself subscribes to nothing
+    assert "alien-ros-inputs" in {thread.name for thread in threading.enumerate()}
+    spin_until(
+        ros["executor"],
+        lambda: ("_alien_bridge_inputs", "/") in ros["helper"].get_node_names_and_namespaces(),
+        10,
+        "the input node in the graph",
+    )
+    pub = ros["helper"].create_publisher(NavSatFix, "fix", qos_profile_sensor_data)
+    republish_until(
+        ros["executor"],
+        lambda: pub.publish(_fix(12.5, 7.25)),
+        lambda: bool(_telemetry_with(emulator, "position")),
+        15,
+        "a fix through the raw subscription",
+    )
+    position = _telemetry_with(emulator, "position")[0]
+    assert (position["latitude"], position["longitude"], position["frame_id"]) == (12.5, 7.25, "gps")
+    assert type(bridge.inputs[0].inputs.executor).__name__ == executor
+    bridge.shutdown()  # the fixture destroys the node afterwards
+    assert set(threading.enumerate()) <= threads_before
 
 
 @pytest.mark.parametrize(

@@ -134,6 +134,8 @@ def test_a_killed_bridge_process_loses_nothing_it_accepted(
     """Fault suite 2 for the ROS bridge: SIGKILL while NATS is down; a restart delivers the outbox."""
     import sqlite3
 
+    from alien.delivery.journal import journal_path, read_journal
+
     emulator = make_emulator(dialect="v0.1")  # keeps telemetry: the restarted server knows the ids
     node, executor = ros["helper"], ros["executor"]  # the robot under test, in this process
     fix_pub = node.create_publisher(NavSatFix, "gps/fix", 10)
@@ -160,11 +162,12 @@ def test_a_killed_bridge_process_loses_nothing_it_accepted(
         if bridge.poll() is None:
             bridge.kill()
     outbox = tmp_path / "data" / "outbox.identity.sqlite3"
-    db = sqlite3.connect(outbox)  # what the killed process had accepted and not yet sent
+    db = sqlite3.connect(outbox)  # what the killed process had accepted and not yet sent: rows...
     try:
         waiting = {row[0] for row in db.execute("SELECT msg_id FROM messages WHERE parked_reason IS NULL")}
     finally:
         db.close()
+    waiting |= {message.msg_id for message in read_journal(journal_path(outbox))}  # ...and its journal's records
     assert len(waiting) >= 10
 
     nats_server.restart()
