@@ -5,7 +5,7 @@ subscription gets) and checks that the decoded object carries the values rclpy's
 of the same bytes has (what a subscription without `raw` would get: float32 fields as their
 float32 values), and that the conversions (alien_ros.conversions) give the same telemetry and
 events as from that message,
-for the edge cases test_conversions.py covers: non-finite values, empty and long arrays, long and
+for the edge cases test_conversions_*.py cover: non-finite values, empty and long arrays, long and
 non-ASCII strings, every enum value and values outside the enums.
 """
 
