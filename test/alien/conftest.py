@@ -2,7 +2,8 @@
 
 import pytest
 
-pytest.register_assert_rewrite("emulator_support", "emulator_v01_support")  # their asserts report as a test's do
+# their asserts report as a test's do
+pytest.register_assert_rewrite("emulator_support", "emulator_v01_support", "encoders_support")
 
 from emulator_support import http  # noqa: E402
 from emulator_v01_support import edge_errors, edge_nc  # noqa: E402
