@@ -26,7 +26,8 @@ import metrics_cost
 import nominal
 import outbox
 import throughput
-from common import BENCH, ROOT, Benchmark, Figure, Settings, machine, say, servers, write_results
+from common import BENCH, ROOT, Benchmark, Figure, Settings, say, servers
+from report import machine, write_results
 
 BENCHMARKS: dict[str, Benchmark] = {
     "throughput": throughput.run,
