@@ -28,14 +28,12 @@ from alien.config_checks import URL_FIELDS
 from alien.config_fields import (
     CommandFields,
     DeliveryFields,
-    EncryptionFields,
-    FirmwareFields,
     LinkProtectionFields,
-    MetricsFields,
     SeedFields,
     ServerFields,
     TelemetryFields,
 )
+from alien.config_fields_features import EncryptionFields, FirmwareFields, MetricsFields
 from alien.errors import ConfigError
 from alien.identity import DeviceIdentity, DeviceNames
 from alien.learnt_denials import LearntDenials
@@ -60,7 +58,8 @@ class AlienConfig(
 ):
     """Everything alien needs to know; each field is also an environment variable.
 
-    The fields are in alien/config_fields.py, by group; a base listed later comes first in order.
+    The fields are in alien/config_fields.py and alien/config_fields_features.py, by group; a base
+    listed later comes first in order.
     """
 
     model_config = SettingsConfigDict(
