@@ -25,17 +25,11 @@ from typing import Any
 from alien.client import AlienClient
 from alien.commands import CommandHandler, Prepare
 from alien.config import AlienConfig
-from alien.errors import (
-    AlienError,
-    AuthenticationError,
-    MothershipUnavailableError,
-    PermissionDeniedError,
-    ServerError,
-)
+from alien.error_hints import describe_start_failure
+from alien.errors import MothershipUnavailableError, ServerError
 from alien.firmware import FirmwareHook
 from alien.logs import get_logger
 from alien.telemetry.channels import TelemetryChannels
-from alien.wire import redact_url
 
 logger = get_logger("alien.threaded")
 
@@ -46,7 +40,6 @@ SNAPSHOT_PERIOD_S = 0.25  # how stale snapshot()'s counters may be
 # of them per wake-up, and none while the outbox already holds two windows that are being sent.
 HANDOVER_MAX = 1024
 _ROOM_RECHECK_S = 1.0  # while waiting for room in the outbox: how often the link's state is looked at again
-_MAX_FOREIGN_TEXT = 300  # an exception alien did not phrase may quote a whole server answer
 
 
 @dataclass(frozen=True)
@@ -350,58 +343,3 @@ def transient(exc: BaseException) -> bool:
 def failure_line(error: str) -> str:
     """The one line a start that is not retried is logged as and shown as (e.g. on /diagnostics)."""
     return f"cannot start: {error}"
-
-
-def describe_start_failure(exc: BaseException, config: AlienConfig, dialect: str | None) -> str:
-    """`exc` as one line, with what to set where its own message does not say; never a secret.
-
-    alien's errors never carry secrets (alien.errors); the hints name settings, not their values.
-    """
-    if not isinstance(exc, AlienError):
-        text = _one_line(str(exc))
-        if 'INFO {"server_id"' in text:  # a NATS server's greeting where HTTP was expected
-            return _nats_port_hint(config)
-        if len(text) > _MAX_FOREIGN_TEXT:
-            text = text[:_MAX_FOREIGN_TEXT] + "..."
-        return f"{type(exc).__name__}: {text}"
-    text = _one_line(str(exc))
-    if "; " in text:
-        return text  # alien's own "what to do" is already part of it
-    return text + _hint(exc, config, dialect)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _nats_port_hint(config: AlienConfig) -> str:
-    url = redact_url(config.mothership_url)
-    address = url.partition("://")[2].partition("/")[0]
-    return (
-        f"MOTHERSHIP_URL ({url}) answers with the NATS protocol, not HTTP: it is a NATS port; "
-        f"set MOTHERSHIP_URL to the mothership's REST API and NATS_URL to nats://{address}"
-    )
-
-
-def _hint(exc: AlienError, config: AlienConfig, dialect: str | None) -> str:
-    if isinstance(exc, MothershipUnavailableError):
-        return f"; check MOTHERSHIP_URL ({redact_url(config.mothership_url)}) and that the mothership is running"
-    if dialect == "v0.0.1" and isinstance(exc, (AuthenticationError, PermissionDeniedError)):
-        return "; check API_BEARER_TOKEN (this v0.0.1 mothership's bearer token)"
-    if isinstance(exc, PermissionDeniedError):
-        return (
-            "; ALIEN_API_KEY lacks the scope or organization this needs: use a key that has it "
-            "(or set ALIEN_ORG_ID to the key's organization)"
-        )
-    if not isinstance(exc, AuthenticationError):
-        return ""
-    if dialect is None:
-        return "; check API_BEARER_TOKEN (v0.0.1 servers) or ALIEN_API_KEY (v0.1.x servers)"
-    if config.api_key is not None:
-        return "; the mothership does not accept ALIEN_API_KEY: check that it is a key of this deployment, not revoked"
-    if "bearer_token" in config.model_fields_set:  # v0.1 takes a key given as API_BEARER_TOKEN too
-        return "; the mothership does not accept API_BEARER_TOKEN as an API key: set ALIEN_API_KEY to a key of it"
-    return (
-        "; ALIEN_API_KEY is not set: a v0.1 mothership needs one (c4_live_..., from the mothership's "
-        "administrator; the local emulator prints its dev key) in the environment or .env, never as a ROS parameter"
-    )
