@@ -36,7 +36,7 @@ def _section(title: str) -> str:
 
 
 def _example(name: str) -> str:
-    """The code block right after `<!-- example: NAME -->` (the marker test/ros/test_docs.py reads too)."""
+    """The code block right after `<!-- example: NAME -->` (the marker test_docs_firmware_example.py reads too)."""
     found = re.search(rf"<!-- example: {re.escape(name)} -->\n```[a-z]*\n(.*?)^```", PAGE.read_text(), re.S | re.M)
     assert found, f"docs/encryption.md lost its example {name!r}"
     return found.group(1)
