@@ -35,7 +35,7 @@ from alien.metrics.endpoint import MetricsEndpoint
 from alien.metrics.entity import EntityMetrics
 from alien.mothership import MothershipClient
 from alien.presence import Presence
-from alien.settings import FirmwareSettings, MothershipSettings, NatsSettings, TelemetrySettings
+from alien.settings import MothershipSettings, NatsSettings, TelemetrySettings
 from alien.stats_log import log_stats_every
 from alien.telemetry.composer import Composer, Ids
 from alien.telemetry.encoders import TelemetryFormat
@@ -82,7 +82,8 @@ class AlienClient:
         self.wire_format = WireFormat(
             TelemetrySettings.from_config(self.config), lambda: self.mothership, lambda: self.config.server_dialect
         )
-        self.composer = Composer.from_config(self.config, self.outbox, self.wire_format, self._known_ids)
+        known_ids = self.config.identity.subject_ids  # None until registered: messages then wait (Composer)
+        self.composer = Composer.from_config(self.config, self.outbox, self.wire_format, known_ids)
         reports = CommandReports(self.composer, self.link)
         self._dispatcher = CommandDispatcher.from_config(self.config, reports.report, reports.reply)
         self.presence = Presence(
@@ -248,8 +249,7 @@ class AlienClient:
         Registers the `firmware_update` command: always signed, one at a time (else `busy`). A plain
         function runs in a worker thread; a dict it returns joins the command's result, raising fails it.
         """
-        entity = lambda: (self.config.entity_id, self.config.entity_type)  # noqa: E731 - read when a command runs
-        updater = FirmwareUpdater(FirmwareSettings.from_config(self.config), self.link, hook, entity)
+        updater = FirmwareUpdater.from_config(self.config, self.link, hook)
         self._dispatcher.register(FIRMWARE_COMMAND, updater.run, prepare=updater.prepare, exclusive=True)
 
     async def publish_telemetry(self, data: dict[str, Any], *, timestamp: datetime | float | None = None) -> str:
@@ -393,12 +393,8 @@ class AlienClient:
             await self.metrics_endpoint.stop()
 
     # --- internals ---
-    def _known_ids(self) -> Ids | None:
-        """The ids for subjects and payloads; None until registered (messages then wait, see Composer)."""
-        return self.config.identity.subject_ids()
-
     def _registered_ids(self) -> Ids:
-        ids = self._known_ids()
+        ids = self.config.identity.subject_ids()
         if ids is None:
             raise NotInitializedError("the device is not registered yet; await client.initialize() first")
         return ids

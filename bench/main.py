@@ -8,6 +8,7 @@ bench/results/smoke/ (or --out) and never touches docs/performance.md or the com
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import time
@@ -26,7 +27,7 @@ import metrics_cost
 import nominal
 import outbox
 import throughput
-from common import BENCH, ROOT, Benchmark, Figure, Settings, say, servers
+from common import BENCH, ROOT, Benchmark, Figure, Settings, caught_up, say, servers
 from report import machine, write_results
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
                 failed.append(name)
                 say(f"{name} FAILED: {exc!r}")
+            # What a benchmark left for the emulator to handle (batch: 100,000 readings) must not
+            # delay the next one's bridges: their bootsequences wait behind it otherwise.
+            asyncio.run(caught_up(running.nats.url))
             say(f"{name} took {time.monotonic() - started:.0f}s")
     info["wall_s"] = round(time.monotonic() - began, 1)
     info["mode"] = "smoke" if args.smoke else "full"

@@ -3,11 +3,10 @@
 Three lanes, taken in this order: control (events, command results), rejections (reports of
 commands refused: anyone who can publish a command can cause them), telemetry. At the bound a
 rejection makes room only among rejections; control makes room with rejections, then telemetry,
-then the oldest control; telemetry only with telemetry. Every drop is counted. A message keeps the id
-it got when it entered, so every retry carries the same Nats-Msg-Id.
-
-With a store (`alien.delivery.outbox_store.SqliteStore`) every queued message is also a row on disk until
-it is acknowledged, so it survives a restart; without one the outbox lives in memory only.
+then the oldest control; telemetry only with telemetry. Every drop is counted. A message keeps
+the id it got when it entered, so every retry carries the same Nats-Msg-Id. With a store
+(`alien.delivery.outbox_store.SqliteStore` and its journal) every queued message is also on disk
+until it is acknowledged, so it survives a restart; without one the outbox lives in memory only.
 """
 
 from __future__ import annotations
@@ -84,7 +83,7 @@ class OutboxStats:
 
 
 class Outbox:
-    """Bounded two-lane queue; `take` hands out messages, `ack`/`retry`/`reject` settle them."""
+    """Bounded three-lane queue; `take` hands out messages, `ack`/`retry`/`reject` settle them."""
 
     def __init__(
         self,

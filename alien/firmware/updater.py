@@ -21,6 +21,7 @@ from typing import Any
 
 from alien.commands.context import CommandContext
 from alien.commands.envelope import Command
+from alien.config import AlienConfig
 from alien.firmware import download
 from alien.firmware.manifest import (
     MANIFEST_HEADER,
@@ -88,6 +89,11 @@ class FirmwareUpdater:
         self.link = link
         self.hook = hook
         self._entity = entity
+
+    @classmethod
+    def from_config(cls, config: AlienConfig, link: NatsLink, hook: FirmwareHook) -> FirmwareUpdater:
+        entity = lambda: (config.entity_id, config.entity_type)  # noqa: E731 - read when a command runs
+        return cls(FirmwareSettings.from_config(config), link, hook, entity)
 
     def prepare(self, command: Command) -> FirmwareRequest:
         """Checks the params before the command is accepted; a ValueError rejects it (`bad_params`)."""
