@@ -213,7 +213,8 @@ async def _outcome(emulator: Any, command_id: str, nth: int = 1) -> dict[str, An
         events = (m.json() for m in sorted(emulator.events(), key=lambda m: m.stream_seq))
         return [e for e in events if e["event_type"] in final and (e.get("data") or {}).get("command_id") == command_id]
 
-    await emulator.wait_for_async(lambda: len(found()) >= nth, 10, f"outcome {nth} of {command_id}")
+    # 30 s: on a loaded CI machine a restarted client's first event once took longer than 10 s
+    await emulator.wait_for_async(lambda: len(found()) >= nth, 30, f"outcome {nth} of {command_id}")
     return found()[nth - 1]
 
 
