@@ -159,7 +159,7 @@ class ServerFields(BaseModel):
     publish_window: int = Field(
         default=256,
         ge=1,
-        description="publish_async calls in flight at once.",
+        description="JetStream publishes in flight at once (sent, awaiting their PubAck).",
     )
 
 
