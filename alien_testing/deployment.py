@@ -105,6 +105,23 @@ class V01Deployment:
         options = {k: v for k, v in self.admin_options().items() if k not in ("user", "password")}
         return {**options, **self.edges[name].connect_options()}
 
+    def edge_settings(self, name: str = "edge") -> dict[str, Any]:
+        """The AlienConfig fields an integrator sets for edge key `name`: URLs, API key, NKey seed, org id.
+
+        TLS trust too when TLS is on.
+        """
+        edge = self.edges[name]
+        settings: dict[str, Any] = {
+            "mothership_url": self.emulator.url,
+            "nats_url": self.nats_server.url,
+            "api_key": edge.api_key,
+            "nats_nkey_seed": edge.nkey_seed,
+            "org_id": edge.org_id,  # an edge key may not create organizations (docs/contract.md#api-keys-and-scopes)
+        }
+        if self.ca_file is not None:
+            settings["nats_tls_ca"] = self.ca_file
+        return settings
+
     @property
     def ca_file(self) -> Path | None:
         tls = self.nats_server.tls

@@ -183,13 +183,8 @@ async def test_a_reading_keeps_its_own_timestamp(
 async def test_a_reading_keeps_its_own_timestamp_in_the_strict_envelope(
     v01_deployment: V01Deployment, tmp_path: Path
 ) -> None:
-    edge = v01_deployment.edge
     config = AlienConfig(
-        mothership_url=v01_deployment.emulator.url,
-        nats_url=v01_deployment.nats_server.url,
-        api_key=edge.api_key,
-        nats_nkey_seed=edge.nkey_seed,
-        org_id=edge.org_id,
+        **v01_deployment.edge_settings(),
         entity_name="replayer",
         config_file=str(tmp_path / "identity.json"),
         data_dir=tmp_path / "data",

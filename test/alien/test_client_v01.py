@@ -29,13 +29,8 @@ BATTERY = {"power": {"voltage": 12.6, "current": -1.5, "percentage": 87.0}}
 
 def edge_config(deployment: V01Deployment, tmp_path: Path, name: str = "edge", **overrides: Any) -> AlienConfig:
     """What an integrator sets for a v0.1 server: URLs, the API key and the key's NKey seed."""
-    edge = deployment.edges[name]
     values: dict[str, Any] = {
-        "mothership_url": deployment.emulator.url,
-        "nats_url": deployment.nats_server.url,
-        "api_key": edge.api_key,
-        "nats_nkey_seed": edge.nkey_seed,
-        "org_id": edge.org_id,  # an edge key may not create organizations (docs/contract.md#api-keys-and-scopes)
+        **deployment.edge_settings(name),
         "entity_type": "drone",
         "entity_name": f"rover-{name}",
         "config_file": str(tmp_path / f"{name}.json"),
@@ -47,8 +42,6 @@ def edge_config(deployment: V01Deployment, tmp_path: Path, name: str = "edge", *
         "entity_state_period_s": 0.1,
         "heartbeat_period_s": 0.2,
     }
-    if deployment.ca_file is not None:
-        values["nats_tls_ca"] = deployment.ca_file
     values.update(overrides)
     return AlienConfig(**values)
 

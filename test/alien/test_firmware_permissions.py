@@ -33,13 +33,8 @@ V011_SCOPED = ["entities:write", "nats:telemetry", "nats:commands"]
 
 
 def _edge_config(deployment: V01Deployment, tmp_path: Path, **overrides: Any) -> AlienConfig:
-    edge = deployment.edge
     return AlienConfig(
-        mothership_url=deployment.emulator.url,
-        nats_url=deployment.nats_server.url,
-        api_key=edge.api_key,
-        nats_nkey_seed=edge.nkey_seed,
-        org_id=edge.org_id,
+        **deployment.edge_settings(),
         entity_type="drone",
         config_file=str(tmp_path / "edge.json"),
         data_dir=tmp_path / "data",

@@ -158,13 +158,8 @@ TELEMETRY_ONLY = {"scopes": [*REST, "nats:telemetry"]}
 async def test_denied_publishes_are_counted_as_drops_and_as_refusals(
     v01_deployment: V01Deployment, tmp_path: Path
 ) -> None:
-    edge = v01_deployment.edge
     config = AlienConfig(
-        mothership_url=v01_deployment.emulator.url,
-        nats_url=v01_deployment.nats_server.url,
-        api_key=edge.api_key,
-        nats_nkey_seed=edge.nkey_seed,
-        org_id=edge.org_id,
+        **v01_deployment.edge_settings(),
         entity_name="rover-denied",
         config_file=str(tmp_path / "identity.json"),
         data_dir=tmp_path / "data",

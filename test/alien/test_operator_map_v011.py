@@ -21,11 +21,7 @@ async def test_an_entry_alien_creates_places_the_entity_under_its_organization(
 ) -> None:
     edge = v01_deployment.edge
     config = AlienConfig(
-        mothership_url=v01_deployment.emulator.url,
-        nats_url=v01_deployment.nats_server.url,
-        api_key=edge.api_key,
-        nats_nkey_seed=edge.nkey_seed,
-        org_id=edge.org_id,
+        **v01_deployment.edge_settings(),
         entity_type="drone",
         config_file=str(tmp_path / "identity.json"),
         data_dir=tmp_path / "data",

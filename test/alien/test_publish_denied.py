@@ -39,13 +39,8 @@ def _reading(step: int) -> dict[str, Any]:
 
 
 def _config(deployment: V01Deployment, data_dir: Path, **overrides: Any) -> AlienConfig:
-    edge = deployment.edge
     values: dict[str, Any] = {
-        "mothership_url": deployment.emulator.url,
-        "nats_url": deployment.nats_server.url,
-        "api_key": edge.api_key,
-        "nats_nkey_seed": edge.nkey_seed,
-        "org_id": edge.org_id,  # an edge key may not create organizations
+        **deployment.edge_settings(),
         "entity_type": "drone",
         "entity_name": "rover-denied",
         "config_file": str(data_dir / "identity.json"),

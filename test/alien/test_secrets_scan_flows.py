@@ -115,14 +115,9 @@ def v01(tmp_path: Path) -> Iterator[V01Deployment]:
 
 
 def _v01_config(deployment: V01Deployment, tmp_path: Path, **overrides: Any) -> AlienConfig:
-    edge = deployment.edge
     values = _base(
         tmp_path,
-        mothership_url=deployment.emulator.url,
-        nats_url=deployment.nats_server.url,
-        api_key=edge.api_key,
-        nats_nkey_seed=edge.nkey_seed,
-        org_id=edge.org_id,
+        **deployment.edge_settings(),
         entity_name="rover-secret",
     )
     values.update(overrides)
